@@ -1,0 +1,23 @@
+# The README's commands. Each does its own set-up on a fresh clone (tools/bootstrap.sh).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test test-all lint demo bench clean
+
+setup:
+	@VENV=$(VENV) bash tools/bootstrap.sh
+
+## The test command (.ci/run runs exactly this).
+test: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check aioproducer tests benchmarks tools
+	$(VENV)/bin/ruff format --check aioproducer
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

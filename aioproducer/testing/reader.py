@@ -1,0 +1,150 @@
+"""The independent reader: read a topic back completely with confluent-kafka (librdkafka).
+
+What aioproducer writes is checked by a reader we did not write.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from ._admin import cluster_metadata, confluent
+from ._errors import HarnessError
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRecord:
+    """One record as the independent reader saw it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+    timestamp_type: int  # 0 none, 1 create time, 2 log-append time (librdkafka's TIMESTAMP_*)
+    timestamp: int
+
+
+def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    timeout: float = 60.0,
+    isolation_level: str = "read_uncommitted",
+) -> list[ReadRecord]:
+    """Read every record of every partition of ``topic``, from the start to the high watermark.
+
+    Returns the records ordered by (partition, offset). Raises :class:`HarnessError` when the
+    end of every partition is not reached within ``timeout`` seconds.
+    """
+    ck = confluent()
+    deadline = time.monotonic() + timeout
+    md = cluster_metadata(bootstrap_servers, timeout=10.0, topic=topic)
+    tmd = md.topics.get(topic)
+    if tmd is None or tmd.error is not None:
+        raise HarnessError(f"topic {topic!r} not readable: {tmd.error if tmd else 'missing'}")
+    consumer = ck.Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"aioproducer-reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": isolation_level,
+            "broker.address.family": "v4",
+            "enable.partition.eof": False,
+            "log_level": 0,
+        }
+    )
+    try:
+        ends: dict[int, int] = {}
+        starts: dict[int, int] = {}
+        for p in tmd.partitions:
+            lo, hi = consumer.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=10.0)
+            starts[p], ends[p] = lo, hi
+        pending = {p for p in ends if ends[p] > starts[p]}
+        consumer.assign([ck.TopicPartition(topic, p, starts[p]) for p in pending])
+        out: list[ReadRecord] = []
+        while pending:
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"reading {topic!r}: partitions {sorted(pending)} not read to their end "
+                    f"{ {p: ends[p] for p in pending} } in {timeout}s ({len(out)} records read)"
+                )
+            for msg in consumer.consume(num_messages=10_000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    raise HarnessError(f"reading {topic!r}: {err}")
+                p, off = msg.partition(), msg.offset()
+                ts_type, ts = msg.timestamp()
+                out.append(
+                    ReadRecord(
+                        topic,
+                        p,
+                        off,
+                        msg.key(),
+                        msg.value(),
+                        tuple((k, v) for k, v in (msg.headers() or [])),
+                        ts_type,
+                        ts,
+                    )
+                )
+                if off + 1 >= ends[p]:
+                    pending.discard(p)
+        out.sort(key=lambda r: (r.partition, r.offset))
+        return out
+    finally:
+        consumer.close()
+
+
+def read_topic_kcat(bootstrap_servers: str, topic: str, timeout: float = 60.0) -> list[ReadRecord]:
+    """Read ``topic`` to its end with kcat (Debian package ``kcat``): a second reader of record.
+
+    Keys and values are compared byte for byte; headers are not returned (kcat prints them as
+    text), so ``headers`` is empty in the result.
+    """
+    import shutil
+    import subprocess
+
+    from ._errors import MissingToolError
+
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        raise MissingToolError("kcat", "install the Debian package kcat")
+    # Per record: "partition,offset,timestamp,keylen,valuelen:" then the raw key and value.
+    fmt = "%p,%o,%T,%K,%S:%k%s"
+    proc = subprocess.run(
+        [
+            kcat,
+            "-C",
+            "-b",
+            bootstrap_servers,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-X",
+            "broker.address.family=v4",
+            "-f",
+            fmt,
+        ],
+        capture_output=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise HarnessError(f"kcat failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    out: list[ReadRecord] = []
+    data, pos = proc.stdout, 0
+    while pos < len(data):
+        colon = data.index(b":", pos)
+        p, off, ts, klen, vlen = (int(x) for x in data[pos:colon].split(b","))
+        pos = colon + 1
+        key = None if klen < 0 else data[pos : pos + klen]
+        pos += max(klen, 0)
+        value = None if vlen < 0 else data[pos : pos + vlen]
+        pos += max(vlen, 0)
+        out.append(ReadRecord(topic, p, off, key, value, (), 1, ts))
+    out.sort(key=lambda r: (r.partition, r.offset))
+    return out

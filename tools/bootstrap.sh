@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Everything `make test` / `make demo` need on a fresh Debian machine: system tools from apt
+# (Java 17, Maven, kcat), a virtualenv with the package and its test/dev extras, and the Kafka
+# jars from Maven Central. Idempotent; a missing tool that cannot be installed is a hard error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+"$PYTHON" - <<'PY' || { echo "error: Python >= 3.10 is required ($PYTHON)" >&2; exit 1; }
+import sys; sys.exit(sys.version_info < (3, 10))
+PY
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]} from Debian packages" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; }; then
+    echo "error: missing ${missing[*]} and no way to install them (need apt-get as root or sudo)." >&2
+    echo "       Install Java 17, Maven and kcat, then run again." >&2
+    exit 1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for tool in java mvn kcat; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is still missing after install" >&2; exit 1; }
+done
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.aioproducer-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench]'
+  touch "$stamp"
+fi
+"$VENV/bin/python" -m aioproducer.testing fetch-jars >/dev/null
+echo "bootstrap: ready ($("$VENV/bin/python" --version), $(java -version 2>&1 | head -n1), kafka jars cached)" >&2
