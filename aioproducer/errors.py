@@ -1,0 +1,101 @@
+"""The typed error tree: one root, :class:`KafkaError`.
+
+* :class:`BrokerResponseError` and its subclasses — one per broker error code, generated from
+  Kafka's error table (``_broker_errors.py``); each knows its ``code``, whether it is
+  ``retriable`` and whether it means our metadata is stale (``invalid_metadata``).
+* Client-side errors — what went wrong on our side of the wire, with messages naming the
+  topic, partition or setting involved.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class KafkaError(Exception):
+    """Root of every error aioproducer raises."""
+
+    #: True when the same operation may succeed if retried.
+    retriable: ClassVar[bool] = False
+    #: True when the error means the client's cluster metadata is stale and must be refreshed.
+    invalid_metadata: ClassVar[bool] = False
+
+
+class BrokerResponseError(KafkaError):
+    """An error code a broker returned. Subclasses exist for every known code."""
+
+    code: ClassVar[int] = -1
+    name: ClassVar[str] = "UNKNOWN"
+
+    def __init__(self, message: str | None = None) -> None:
+        text = f"[Error {self.code}] {self.name}"
+        super().__init__(f"{text}: {message}" if message else text)
+        self.message = message
+
+
+class UnknownBrokerError(BrokerResponseError):
+    """A broker error code this client does not know."""
+
+    def __init__(self, code: int, message: str | None = None) -> None:
+        self.unknown_code = code
+        super().__init__(f"unknown error code {code}" + (f": {message}" if message else ""))
+
+
+from ._broker_errors import *  # noqa: E402, F403
+from ._broker_errors import BROKER_ERRORS, UnsupportedVersionError  # noqa: E402
+
+
+def for_code(code: int, message: str | None = None) -> BrokerResponseError:
+    """An instance of the error class for broker error ``code`` (never for 0, ``NONE``)."""
+    cls = BROKER_ERRORS.get(code)
+    if cls is None:
+        return UnknownBrokerError(code, message)
+    return cls(message)
+
+
+def error_class(code: int) -> type[BrokerResponseError]:
+    return BROKER_ERRORS.get(code, UnknownBrokerError)
+
+
+# -- client-side errors --------------------------------------------------------------------------
+
+
+class ProtocolError(KafkaError):
+    """The bytes on the wire were malformed: truncated, oversized, or otherwise invalid."""
+
+
+class UnsupportedVersion(UnsupportedVersionError):
+    """No version of an API is supported by both this client and the broker."""
+
+    def __init__(self, message: str) -> None:
+        KafkaError.__init__(self, message)
+        self.message = message
+
+
+class KafkaConnectionError(KafkaError):
+    """A broker connection failed or was closed while requests were in flight."""
+
+    retriable = True
+    invalid_metadata = True
+
+
+class KafkaTimeoutError(KafkaError, TimeoutError):
+    """A deadline passed: ``max_block_ms``, ``request_timeout_ms`` or ``delivery_timeout_ms``."""
+
+    retriable = True
+
+
+class RecordTooLargeError(KafkaError, ValueError):
+    """A record is larger than ``max_request_size`` or ``buffer_memory`` allows."""
+
+
+class SerializationError(KafkaError, TypeError):
+    """A key or value could not be serialized into bytes."""
+
+
+class ProducerClosedError(KafkaError):
+    """The producer is closed (or closing) and takes no more records."""
+
+
+class ConfigError(KafkaError, ValueError):
+    """A configuration setting is invalid; the message names the setting and allowed values."""
