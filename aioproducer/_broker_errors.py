@@ -5,7 +5,7 @@ from __future__ import annotations
 from .errors import BrokerResponseError
 
 
-class UnknownServerErrorError(BrokerResponseError):
+class UnknownServerError(BrokerResponseError):
     """Broker error -1, UNKNOWN_SERVER_ERROR."""
 
     code = -1
@@ -416,7 +416,7 @@ class OperationNotAttemptedError(BrokerResponseError):
     name = "OPERATION_NOT_ATTEMPTED"
 
 
-class KafkaStorageErrorError(BrokerResponseError):
+class KafkaStorageError(BrokerResponseError):
     """Broker error 56, KAFKA_STORAGE_ERROR."""
 
     code = 56
@@ -781,7 +781,7 @@ class TransactionalIdNotFoundError(BrokerResponseError):
     name = "TRANSACTIONAL_ID_NOT_FOUND"
 
 
-class FetchSessionTopicIdErrorError(BrokerResponseError):
+class FetchSessionTopicIdError(BrokerResponseError):
     """Broker error 106, FETCH_SESSION_TOPIC_ID_ERROR."""
 
     code = 106
@@ -946,7 +946,7 @@ class InvalidRegularExpressionError(BrokerResponseError):
 
 
 BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
-    -1: UnknownServerErrorError,
+    -1: UnknownServerError,
     1: OffsetOutOfRangeError,
     2: CorruptMessageError,
     3: UnknownTopicOrPartitionError,
@@ -1002,7 +1002,7 @@ BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
     53: TransactionalIdAuthorizationFailedError,
     54: SecurityDisabledError,
     55: OperationNotAttemptedError,
-    56: KafkaStorageErrorError,
+    56: KafkaStorageError,
     57: LogDirNotFoundError,
     58: SaslAuthenticationFailedError,
     59: UnknownProducerIdError,
@@ -1051,7 +1051,7 @@ BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
     103: InconsistentTopicIdError,
     104: InconsistentClusterIdError,
     105: TransactionalIdNotFoundError,
-    106: FetchSessionTopicIdErrorError,
+    106: FetchSessionTopicIdError,
     107: IneligibleReplicaError,
     108: NewLeaderElectedError,
     109: OffsetMovedToTieredStorageError,
@@ -1103,7 +1103,7 @@ __all__ = [
     "FencedMemberEpochError",
     "FencedStateEpochError",
     "FetchSessionIdNotFoundError",
-    "FetchSessionTopicIdErrorError",
+    "FetchSessionTopicIdError",
     "GroupAuthorizationFailedError",
     "GroupIdNotFoundError",
     "GroupMaxSizeReachedError",
@@ -1140,7 +1140,7 @@ __all__ = [
     "InvalidTxnStateError",
     "InvalidUpdateVersionError",
     "InvalidVoterKeyError",
-    "KafkaStorageErrorError",
+    "KafkaStorageError",
     "LeaderNotAvailableError",
     "ListenerNotFoundError",
     "LogDirNotFoundError",
@@ -1193,7 +1193,7 @@ __all__ = [
     "UnknownLeaderEpochError",
     "UnknownMemberIdError",
     "UnknownProducerIdError",
-    "UnknownServerErrorError",
+    "UnknownServerError",
     "UnknownSubscriptionIdError",
     "UnknownTopicIdError",
     "UnknownTopicOrPartitionError",

@@ -99,3 +99,7 @@ class ProducerClosedError(KafkaError):
 
 class ConfigError(KafkaError, ValueError):
     """A configuration setting is invalid; the message names the setting and allowed values."""
+
+
+class BadRecordError(KafkaError, ValueError):
+    """A record given to the client is invalid (e.g. a negative timestamp)."""

@@ -203,7 +203,7 @@ def gen_api(paths: list[Path]) -> tuple[str, list[tuple[str, str, int]]]:
         lines.append("")
         gen_struct(ctx, name, name, spec["fields"], "", "Message", extra)
         entries.append((name, spec["type"], spec["apiKey"]))
-    lines += ["", "", f"__all__ = {[e[0] for e in entries]!r}"]
+    lines += ["", "", f"__all__ = {sorted(e[0] for e in entries)!r}"]
     return "\n".join(lines) + "\n", entries
 
 
@@ -221,7 +221,7 @@ def gen_errors(tsv: Path) -> str:
         code = int(code_s)
         if code == 0:
             continue
-        base = re.sub(r"_EXCEPTION$", "", name)
+        base = re.sub(r"_(EXCEPTION|ERROR)$", "", name)
         cls = "".join(part.capitalize() for part in base.split("_")) + "Error"
         retriable = "retriable" in traits
         refresh = "refresh-metadata" in traits
@@ -241,7 +241,11 @@ def gen_errors(tsv: Path) -> str:
     lines += ["", "", "BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {"]
     lines += [f"    {code}: {cls}," for code, cls in names]
     lines += ["}", "", "__all__ = ["]
-    lines += ['    "BROKER_ERRORS",'] + [f"    {cls!r}," for _, cls in names] + ["]", ""]
+    lines += (
+        ['    "BROKER_ERRORS",']
+        + [f"    {cls!r}," for cls in sorted(c for _, c in names)]
+        + ["]", ""]
+    )
     return "\n".join(lines)
 
 
