@@ -1,0 +1,52 @@
+"""A blocking plain-socket client for interop tests: our encoder and decoder against a real
+broker, with no producer machinery in between."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from aioproducer._protocol import framing
+from aioproducer._protocol._schema import Message
+from aioproducer._protocol.messages import RESPONSES, ApiVersionsRequest
+from aioproducer._protocol.versions import broker_ranges
+
+
+class WireClient:
+    def __init__(self, bootstrap: str) -> None:
+        host, port = bootstrap.split(",")[0].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        self.decoder = framing.FrameDecoder()
+        self.correlation_id = 0
+        av = self.call(
+            ApiVersionsRequest(client_software_name="aioproducer-tests",
+                               client_software_version="0"), 3)
+        assert av.error_code == 0, av
+        self.ranges = broker_ranges(av)
+
+    def common_versions(self, cls: type[Message]) -> range:
+        lo, hi = self.ranges[cls.API_KEY]
+        return range(max(lo, cls.VALID_VERSIONS.lo), min(hi, cls.VALID_VERSIONS.hi) + 1)
+
+    def call(self, request: Message, version: int) -> Any:
+        self.correlation_id += 1
+        self.sock.sendall(framing.encode_request(request, version, self.correlation_id, "tests"))
+        while True:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError(f"broker closed the connection ({type(request).__name__} "
+                                      f"v{version})")
+            frames = self.decoder.feed(chunk)
+            if frames:
+                cid, resp = framing.decode_response(frames[0], RESPONSES[request.API_KEY], version)
+                assert cid == self.correlation_id
+                return resp
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> WireClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
