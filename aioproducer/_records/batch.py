@@ -97,6 +97,18 @@ def _headers_bytes(headers: Headers) -> bytes:
 _NO_HEADERS = b"\x00"
 
 
+def _hard_limit(codec: Codec, max_size: int) -> int:
+    """The most record bytes whose batch, compressed in the worst case, stays <= max_size."""
+    lo, hi = 0, max_size
+    while lo < hi:  # the codec's bound is monotonic: binary search its inverse
+        mid = (lo + hi + 1) // 2
+        if codec.bound(BATCH_OVERHEAD + mid) <= max_size:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 class RecordBatchBuilder:
     """Appends records to one RecordBatch v2 and closes it into bytes.
 
@@ -109,8 +121,10 @@ class RecordBatchBuilder:
         "_base_ts",
         "_buf",
         "_count",
+        "_hard",
         "_max_ts",
         "_payload",
+        "_soft",
         "batch_size",
         "codec",
         "max_size",
@@ -130,13 +144,16 @@ class RecordBatchBuilder:
         self.batch_size = batch_size
         self.max_size = max_size
         # Compressed/uncompressed estimate for this topic and codec (Java's per-topic ratio).
-        self.ratio = ratio if self.codec.id else 1.0
+        self.ratio = 1.0
         self.transactional = transactional
         self._buf = bytearray()
         self._count = 0
         self._base_ts = 0
         self._max_ts = -1
         self._payload: bytes | None = None
+        self._hard = _hard_limit(self.codec, max_size)
+        self._soft = 0
+        self.set_ratio(ratio)
 
     # -- size accounting -------------------------------------------------------------------------
 
@@ -184,66 +201,69 @@ class RecordBatchBuilder:
         that fits the hard limit)."""
         if self._payload is not None:
             return False
-        raw = BATCH_OVERHEAD + len(self._buf) + size
-        if self.codec.bound(raw) > self.max_size:
-            return False
-        if self._count == 0:
-            return True
-        if not self.codec.id:
-            return raw <= self.batch_size
-        est = BATCH_OVERHEAD + (len(self._buf) + size) * self.ratio * ESTIMATION_FACTOR
-        return est <= self.batch_size
+        n = len(self._buf) + size
+        return n <= self._hard and (self._count == 0 or n <= self._soft)
 
     def is_full(self) -> bool:
-        return self._payload is not None or self.estimated_size() >= self.batch_size
+        return self._payload is not None or len(self._buf) >= self._soft
+
+    def set_ratio(self, ratio: float) -> None:
+        """Update the compression-ratio estimate (Java: per topic and codec)."""
+        self.ratio = ratio if self.codec.id else 1.0
+        # Records bytes allowed before the estimated batch reaches batch_size.
+        self._soft = int(
+            (self.batch_size - BATCH_OVERHEAD)
+            / (self.ratio * (ESTIMATION_FACTOR if self.codec.id else 1.0))
+        )
 
     # -- appending -------------------------------------------------------------------------------
 
-    def append(
+    def try_append(
         self,
         timestamp_ms: int,
         key: bytes | bytearray | memoryview | None,
         value: bytes | bytearray | memoryview | None,
         headers: Headers | None = None,
     ) -> int:
-        """Append one record and return its offset delta. The caller checks room first."""
+        """Append one record if it fits; return its offset delta, or -1 when it does not fit.
+
+        This is the producer's per-record hot path: sizes come from pre-encoded varints, the
+        room check is two integer comparisons against limits computed once per batch.
+        """
         if self._payload is not None:
-            raise RuntimeError("the batch is sealed")
+            return -1
         if timestamp_ms < 0:
             raise BadRecordError(f"invalid negative timestamp {timestamp_ms} (must be >= 0 ms)")
         od = self._count
+        td = timestamp_ms - self._base_ts if od else 0
+        v = _VARINT
+        if key is None:
+            ks = b"\x01"
+            klen = 0
+        else:
+            klen = len(key)
+            ks = v[klen + 1] if klen < _SMALL else _varint(klen)
+        if value is None:
+            vs = b"\x01"
+            vlen = 0
+        else:
+            vlen = len(value)
+            vs = v[vlen + 1] if vlen < _SMALL else _varint(vlen)
+        hs = _headers_bytes(headers) if headers else _NO_HEADERS
+        tds = v[td + 1] if -1 <= td < _SMALL else _varint(td)
+        ods = v[od + 1] if od < _SMALL else _varint(od)
+        body = 1 + len(tds) + len(ods) + len(ks) + klen + len(vs) + vlen + len(hs)
+        bs = v[body + 1] if body < _SMALL else _varint(body)
+        buf = self._buf
+        n = len(buf) + len(bs) + body
+        if n > self._hard or (od and n > self._soft):
+            return -1
         if od == 0:
             self._base_ts = timestamp_ms
         if timestamp_ms > self._max_ts:
             self._max_ts = timestamp_ms
-        td = timestamp_ms - self._base_ts
-        v = _VARINT
-        ks = (
-            b"\x01"
-            if key is None
-            else (v[len(key) + 1] if len(key) < _SMALL else _varint(len(key)))
-        )
-        vs = (
-            b"\x01"
-            if value is None
-            else (v[len(value) + 1] if len(value) < _SMALL else _varint(len(value)))
-        )
-        hs = _headers_bytes(headers) if headers else _NO_HEADERS
-        tds = v[td + 1] if -1 <= td < _SMALL else _varint(td)
-        ods = v[od + 1] if od < _SMALL else _varint(od)
-        body = (
-            1
-            + len(tds)
-            + len(ods)
-            + len(ks)
-            + (0 if key is None else len(key))
-            + len(vs)
-            + (0 if value is None else len(value))
-            + len(hs)
-        )
-        buf = self._buf
-        buf += v[body + 1] if body < _SMALL else _varint(body)
-        buf.append(0)
+        buf += bs
+        buf.append(0)  # record attributes: unused, always 0
         buf += tds
         buf += ods
         buf += ks
@@ -254,6 +274,31 @@ class RecordBatchBuilder:
             buf += value
         buf += hs
         self._count = od + 1
+        return od
+
+    def append(
+        self,
+        timestamp_ms: int,
+        key: bytes | bytearray | memoryview | None,
+        value: bytes | bytearray | memoryview | None,
+        headers: Headers | None = None,
+    ) -> int:
+        """Append one record whatever the soft limit; return its offset delta.
+
+        Raises :class:`BadRecordError` when the record would exceed the hard limit.
+        """
+        soft = self._soft
+        self._soft = 1 << 62
+        try:
+            od = self.try_append(timestamp_ms, key, value, headers)
+        finally:
+            self._soft = soft
+        if od < 0:
+            raise BadRecordError(
+                f"record does not fit a batch of at most {self.max_size} bytes"
+                if self._payload is None
+                else "the batch is sealed"
+            )
         return od
 
     # -- closing ---------------------------------------------------------------------------------

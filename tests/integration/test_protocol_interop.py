@@ -37,8 +37,12 @@ def test_api_versions_every_version(broker: Broker) -> None:
         versions = list(c.common_versions(ApiVersionsRequest))
         assert versions[-1] >= 3
         for v in versions:
-            resp = c.call(ApiVersionsRequest(client_software_name="aioproducer",
-                                              client_software_version="0.1"), v)
+            resp = c.call(
+                ApiVersionsRequest(
+                    client_software_name="aioproducer", client_software_version="0.1"
+                ),
+                v,
+            )
             assert resp.error_code == 0
             assert {a.api_key for a in resp.api_keys} >= {0, 3, 18}
 
@@ -67,8 +71,9 @@ def test_create_and_delete_topics_every_version(kafka: KafkaCluster) -> None:
         assert len(create) >= 4 and len(delete) >= 4
         for v in create:
             name = f"interop-create-v{v}"
-            topic = CreateTopicsRequest.CreatableTopic(name=name, num_partitions=2,
-                                                       replication_factor=1)
+            topic = CreateTopicsRequest.CreatableTopic(
+                name=name, num_partitions=2, replication_factor=1
+            )
             resp = c.call(CreateTopicsRequest(topics=[topic], timeout_ms=30000), v)
             [result] = resp.topics
             assert (result.name, result.error_code) == (name, 0), result
@@ -80,7 +85,8 @@ def test_create_and_delete_topics_every_version(kafka: KafkaCluster) -> None:
             name = f"interop-create-v{create[i % len(create)]}"
             if v >= 6:
                 req = DeleteTopicsRequest(
-                    topics=[DeleteTopicsRequest.DeleteTopicState(name=name)], timeout_ms=30000)
+                    topics=[DeleteTopicsRequest.DeleteTopicState(name=name)], timeout_ms=30000
+                )
             else:
                 req = DeleteTopicsRequest(topic_names=[name], timeout_ms=30000)
             resp = c.call(req, v)
@@ -104,8 +110,9 @@ def _init_producer_id(c: WireClient, version: int) -> Any:
     # Right after start-up the broker may answer COORDINATOR_LOAD_IN_PROGRESS (retriable).
     deadline = time.monotonic() + 30
     while True:
-        resp = c.call(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60000),
-                      version)
+        resp = c.call(
+            InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60000), version
+        )
         if resp.error_code not in (14, 15) or time.monotonic() > deadline:
             return resp
         time.sleep(0.2)
@@ -124,12 +131,23 @@ def _batch(codec: str, n: int, tag: str, pid: int = -1, seq: int = -1) -> tuple[
     return b.build(pid, 0 if pid >= 0 else -1, seq), sent
 
 
-def _produce(c: WireClient, version: int, topic: str, partition: int, batch: bytes,
-             acks: int = -1) -> tuple[int, int]:
-    req = ProduceRequest(acks=acks, timeout_ms=30000, topic_data=[
-        ProduceRequest.TopicProduceData(name=topic, partition_data=[
-            ProduceRequest.TopicProduceData.PartitionProduceData(index=partition, records=batch)
-        ])])
+def _produce(
+    c: WireClient, version: int, topic: str, partition: int, batch: bytes, acks: int = -1
+) -> tuple[int, int]:
+    req = ProduceRequest(
+        acks=acks,
+        timeout_ms=30000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[
+                    ProduceRequest.TopicProduceData.PartitionProduceData(
+                        index=partition, records=batch
+                    )
+                ],
+            )
+        ],
+    )
     resp = c.call(req, version)
     [t] = resp.responses
     [p] = t.partition_responses
@@ -171,7 +189,9 @@ def test_produce_every_codec_read_back(
 
 
 @pytest.mark.kafka
-def test_idempotent_produce_dedupes_on_kafka(kafka: KafkaCluster, new_topic: Callable[..., str]) -> None:
+def test_idempotent_produce_dedupes_on_kafka(
+    kafka: KafkaCluster, new_topic: Callable[..., str]
+) -> None:
     topic = new_topic(kafka, partitions=1)
     with WireClient(kafka.bootstrap_servers) as c:
         pid = _init_producer_id(c, 5).producer_id

@@ -19,8 +19,11 @@ class WireClient:
         self.decoder = framing.FrameDecoder()
         self.correlation_id = 0
         av = self.call(
-            ApiVersionsRequest(client_software_name="aioproducer-tests",
-                               client_software_version="0"), 3)
+            ApiVersionsRequest(
+                client_software_name="aioproducer-tests", client_software_version="0"
+            ),
+            3,
+        )
         assert av.error_code == 0, av
         self.ranges = broker_ranges(av)
 
@@ -34,8 +37,9 @@ class WireClient:
         while True:
             chunk = self.sock.recv(1 << 20)
             if not chunk:
-                raise ConnectionError(f"broker closed the connection ({type(request).__name__} "
-                                      f"v{version})")
+                raise ConnectionError(
+                    f"broker closed the connection ({type(request).__name__} v{version})"
+                )
             frames = self.decoder.feed(chunk)
             if frames:
                 cid, resp = framing.decode_response(frames[0], RESPONSES[request.API_KEY], version)

@@ -24,11 +24,18 @@ record_st = st.tuples(
 
 @pytest.mark.parametrize("codec", CODECS)
 @settings(max_examples=40, deadline=None)
-@given(records=st.lists(record_st, min_size=1, max_size=40), pid=st.integers(-1, 2**40),
-       epoch=st.integers(-1, 2**15 - 1), seq=st.integers(-1, 2**31 - 1))
+@given(
+    records=st.lists(record_st, min_size=1, max_size=40),
+    pid=st.integers(-1, 2**40),
+    epoch=st.integers(-1, 2**15 - 1),
+    seq=st.integers(-1, 2**31 - 1),
+)
 def test_builder_reader_round_trip(
-    codec: str, records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
-    pid: int, epoch: int, seq: int,
+    codec: str,
+    records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
+    pid: int,
+    epoch: int,
+    seq: int,
 ) -> None:
     b = RecordBatchBuilder(codec, batch_size=1 << 30, max_size=1 << 30)
     for ts, k, v, h in records:
@@ -171,3 +178,26 @@ def test_fuzz_reader_mutated_batches(codec: str, data: st.DataObject) -> None:
         read_batches(bytes(enc))
     except ProtocolError:
         pass
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@settings(max_examples=30, deadline=None)
+@given(records=st.lists(record_st, min_size=1, max_size=200), batch_size=st.integers(100, 4000))
+def test_try_append_agrees_with_has_room_for(
+    codec: str,
+    records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
+    batch_size: int,
+) -> None:
+    b = RecordBatchBuilder(codec, batch_size=batch_size, max_size=8000, ratio=0.5)
+    base = records[0][0]
+    for ts, k, v, h in records:
+        size = b.record_size(ts - base, b.record_count, k, v, h)
+        fits = b.has_room_for(size)
+        before = b.uncompressed_size
+        od = b.try_append(ts, k, v, h)
+        assert (od >= 0) == fits
+        assert b.uncompressed_size - before == (size if fits else 0)
+        if not fits:
+            break
+    if b.record_count:
+        assert len(b.build()) <= 8000
