@@ -2,6 +2,46 @@
 
 from __future__ import annotations
 
+from ._core.batch import RecordFuture, RecordMetadata
+from ._core.cluster import Cluster, TopicPartition
+from ._core.partitioner import RoundRobinPartitioner
+from .config import ProducerConfig
+from .errors import (
+    BadRecordError,
+    BrokerResponseError,
+    ConfigError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProducerClosedError,
+    ProtocolError,
+    RecordTooLargeError,
+    SerializationError,
+    UnsupportedVersion,
+)
+from .producer import Producer, ProducerRecord
+
 __version__ = "0.1.0.dev0"
 
-__all__ = ("__version__",)
+__all__ = (
+    "BadRecordError",
+    "BrokerResponseError",
+    "Cluster",
+    "ConfigError",
+    "KafkaConnectionError",
+    "KafkaError",
+    "KafkaTimeoutError",
+    "Producer",
+    "ProducerClosedError",
+    "ProducerConfig",
+    "ProducerRecord",
+    "ProtocolError",
+    "RecordFuture",
+    "RecordMetadata",
+    "RecordTooLargeError",
+    "RoundRobinPartitioner",
+    "SerializationError",
+    "TopicPartition",
+    "UnsupportedVersion",
+    "__version__",
+)

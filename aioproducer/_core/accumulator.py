@@ -1,0 +1,378 @@
+"""The record accumulator (Java's ``RecordAccumulator``): per-partition deques of batches.
+
+Rules, each a unit test with a fake clock:
+
+* ``append`` adds to the last batch of the partition's deque, or a new batch once the shell has
+  reserved its memory. A new batch or a full batch is the only reason to wake the sender —
+  never one record.
+* ``ready(now)``: a partition is sendable when its deque holds more than one batch or its first
+  batch is full, the linger has expired, memory is exhausted with senders waiting, the
+  producer is closing, a flush is in progress, or ``send_and_wait`` asked for it — and it is
+  not backing off after a failure. Returns the ready leaders, topics without a known leader,
+  and when to look again.
+* ``drain(node, now)``: at most one batch per partition, up to ``max_request_size``, starting
+  from a per-node rotating index so no partition starves; drained batches are sealed
+  (compressed).
+* ``reenqueue``: a retried batch goes back at the head of its deque, with exponential backoff
+  and jitter (KIP-580).
+* ``expire(now)``: batches not in flight whose ``delivery_timeout_ms`` has passed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .._records.batch import RecordBatchBuilder, read_batches
+from .._records.codecs import Codec
+from .batch import Callback, Completion, ProducerBatch, RecordFuture
+from .cluster import Cluster, TopicPartition
+from .memory import MemoryPool
+
+#: Java's COMPRESSION_RATIO_IMPROVING_STEP / DETERIORATE_STEP for the per-topic ratio estimate.
+_IMPROVING_STEP = 0.005
+_DETERIORATE_STEP = 0.05
+
+
+@dataclass(slots=True)
+class ReadyResult:
+    nodes: set[int] = field(default_factory=set)
+    #: Milliseconds until some batch may become ready (linger or backoff); large if none.
+    next_ready_ms: int = 1 << 30
+    unknown_leader_topics: set[str] = field(default_factory=set)
+
+
+def backoff_ms(attempts: int, base_ms: int, max_ms: int, rand: Callable[[], float]) -> int:
+    """KIP-580: ``base * 2^(attempts-1)``, capped at ``max``, with ±20 % jitter."""
+    if max_ms < base_ms:
+        max_ms = base_ms
+    exp = base_ms * (2 ** max(0, attempts - 1)) if attempts < 32 else max_ms
+    value = min(exp, max_ms)
+    jittered = value * (0.8 + 0.4 * rand())
+    return int(min(jittered, max_ms))
+
+
+class RecordAccumulator:
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        codec: Codec,
+        linger_ms: int,
+        retry_backoff_ms: int,
+        retry_backoff_max_ms: int,
+        delivery_timeout_ms: int,
+        max_request_size: int,
+        pool: MemoryPool,
+        new_completion: Callable[[], Completion],
+        rand: Callable[[], float],
+    ) -> None:
+        self.batch_size = batch_size
+        self.codec = codec
+        self.linger_ms = linger_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.retry_backoff_max_ms = retry_backoff_max_ms
+        self.delivery_timeout_ms = delivery_timeout_ms
+        self.max_request_size = max_request_size
+        self.pool = pool
+        self.new_completion = new_completion
+        self.rand = rand
+        self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
+        #: Every batch not yet completed (queued or in flight): what flush and close wait for.
+        self.incomplete: set[ProducerBatch] = set()
+        self.flushes_in_progress = 0
+        self.closed = False
+        self._drain_index: dict[int, int] = {}
+        self._ratios: dict[str, float] = {}
+
+    # -- appending -------------------------------------------------------------------------------
+
+    def try_append(
+        self,
+        tp: TopicPartition,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+    ) -> RecordFuture | None:
+        """Append to the partition's open batch; None when there is none or it is full."""
+        dq = self.batches.get(tp)
+        if not dq:
+            return None
+        return dq[-1].try_append(timestamp, key, value, headers, callback)
+
+    def reservation_for(self, record_size: int) -> int:
+        """Bytes to reserve for a new batch that must hold a record of ``record_size``."""
+        return max(self.batch_size, record_size + 61)
+
+    def append_new_batch(
+        self,
+        tp: TopicPartition,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+        now_ms: int,
+        reserved: int,
+    ) -> tuple[RecordFuture, int]:
+        """Append in a new batch backed by ``reserved`` pool bytes.
+
+        Returns the record's handle and the bytes to give back to the pool (all of them when
+        another batch was opened meanwhile and took the record).
+        """
+        handle = self.try_append(tp, timestamp, key, value, headers, callback)
+        if handle is not None:
+            return handle, reserved
+        builder = RecordBatchBuilder(
+            self.codec,
+            batch_size=self.batch_size,
+            max_size=self.max_request_size,
+            ratio=self._ratios.get(tp.topic, 1.0),
+        )
+        batch = ProducerBatch(tp, builder, self.new_completion(), now_ms, reserved)
+        handle = batch.try_append(timestamp, key, value, headers, callback)
+        if handle is None:  # an empty batch takes any record within max_request_size
+            raise AssertionError("a record checked against max_request_size did not fit")
+        dq = self.batches.get(tp)
+        if dq is None:
+            dq = self.batches[tp] = deque()
+        dq.append(batch)
+        self.incomplete.add(batch)
+        return handle, 0
+
+    # -- readiness -------------------------------------------------------------------------------
+
+    def ready(self, cluster: Cluster, now_ms: int) -> ReadyResult:
+        result = ReadyResult()
+        exhausted = self.pool.queued > 0
+        forced = exhausted or self.closed or self.flushes_in_progress > 0
+        linger = self.linger_ms
+        for tp, dq in self.batches.items():
+            if not dq:
+                continue
+            leader = cluster.leader_for(tp)
+            if leader < 0:
+                result.unknown_leader_topics.add(tp.topic)
+                continue
+            if leader in result.nodes:
+                continue
+            batch = dq[0]
+            if batch.retry_at_ms > now_ms:
+                result.next_ready_ms = min(result.next_ready_ms, batch.retry_at_ms - now_ms)
+                continue
+            if batch.attempts > 0 or forced or batch.send_now or len(dq) > 1 or batch.is_full():
+                result.nodes.add(leader)
+                continue
+            waited = now_ms - batch.created_ms
+            if waited >= linger:
+                result.nodes.add(leader)
+            else:
+                result.next_ready_ms = min(result.next_ready_ms, linger - waited)
+        return result
+
+    def has_undrained(self) -> bool:
+        return any(self.batches.values())
+
+    # -- draining --------------------------------------------------------------------------------
+
+    def drain(
+        self,
+        cluster: Cluster,
+        nodes: set[int],
+        now_ms: int,
+        muted: Callable[[TopicPartition], bool] | None = None,
+    ) -> dict[int, list[ProducerBatch]]:
+        out: dict[int, list[ProducerBatch]] = {}
+        for node in nodes:
+            batches = self._drain_node(cluster, node, now_ms, muted)
+            if batches:
+                out[node] = batches
+        return out
+
+    def _drain_node(
+        self,
+        cluster: Cluster,
+        node: int,
+        now_ms: int,
+        muted: Callable[[TopicPartition], bool] | None,
+    ) -> list[ProducerBatch]:
+        parts = cluster.partitions_for_node(node)
+        if not parts:
+            return []
+        n = len(parts)
+        start = self._drain_index.get(node, 0) % n
+        size = 0
+        ready: list[ProducerBatch] = []
+        for i in range(n):
+            tp = parts[(start + i) % n]
+            dq = self.batches.get(tp)
+            if not dq:
+                continue
+            first = dq[0]
+            if first.retry_at_ms > now_ms or (muted is not None and muted(tp)):
+                continue
+            estimate = first.builder.estimated_size()
+            if ready and size + estimate > self.max_request_size:
+                # Resume from this partition next time so it does not starve.
+                self._drain_index[node] = (start + i) % n
+                return ready
+            dq.popleft()
+            if not dq:
+                del self.batches[tp]
+            size += first.builder.seal()
+            self._update_ratio(first)
+            first.drained_ms = now_ms
+            ready.append(first)
+        self._drain_index[node] = (start + 1) % n
+        return ready
+
+    def _update_ratio(self, batch: ProducerBatch) -> None:
+        if not self.codec.id or batch.attempts:
+            return
+        observed = batch.builder.compression_ratio
+        current = self._ratios.get(batch.tp.topic, 1.0)
+        if observed > current:
+            self._ratios[batch.tp.topic] = max(current + _DETERIORATE_STEP, observed)
+        elif observed < current:
+
+    # -- retries, splitting, expiry --------------------------------------------------------------
+
+    def reenqueue(self, batch: ProducerBatch, now_ms: int) -> None:
+        """Put a failed batch back at the head of its deque, backing off before the next try."""
+        batch.attempts += 1
+        batch.retry_at_ms = now_ms + backoff_ms(
+            batch.attempts, self.retry_backoff_ms, self.retry_backoff_max_ms, self.rand
+        )
+        dq = self.batches.get(batch.tp)
+        if dq is None:
+            dq = self.batches[batch.tp] = deque()
+        dq.appendleft(batch)
+
+    def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
+        """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record
+        keeps its handle) and put them at the head of the deque. Returns the new batch count."""
+        raw = bytes(batch.builder._buf)  # the uncompressed records, as appended
+        [decoded] = read_batches(_frame_uncompressed(raw, batch))
+        new: list[ProducerBatch] = []
+        current: ProducerBatch | None = None
+        rec: object
+        for rec, handle in zip(decoded.records, batch.handles, strict=True):
+            od = -1
+            if current is not None:
+                od = current.builder.try_append(
+                    rec.timestamp, rec.key, rec.value, list(rec.headers)
+                )
+            if od < 0:
+                builder = RecordBatchBuilder(
+                    self.codec,
+                    batch_size=self.batch_size,
+                    max_size=self.max_request_size,
+                    ratio=max(1.0, self._ratios.get(batch.tp.topic, 1.0)),
+                )
+                current = ProducerBatch(
+                    batch.tp, builder, self.new_completion(), batch.created_ms, 0
+                )
+                current.attempts = batch.attempts
+                new.append(current)
+                od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
+            assert current is not None
+            handle.batch = current
+            handle.relative_offset = od
+            current.handles.append(handle)
+        # The pool reservation moves to the first new batch; the old batch is gone for good.
+        new[0].reserved = batch.reserved
+        batch.reserved = 0
+        batch.final = True
+        self.incomplete.discard(batch)
+        waiting = batch.completion
+        for b in new:
+            self.incomplete.add(b)
+        dq = self.batches.get(batch.tp)
+        if dq is None:
+            dq = self.batches[batch.tp] = deque()
+        for b in reversed(new):
+            b.retry_at_ms = now_ms
+            dq.appendleft(b)
+        # Whoever awaited records of the old batch waits on the new ones: re-point the waiters.
+        _Relay.attach(waiting, new)
+        return len(new)
+
+    def expire(self, now_ms: int) -> list[ProducerBatch]:
+        """Remove and return queued batches past their delivery timeout."""
+        expired: list[ProducerBatch] = []
+        timeout = self.delivery_timeout_ms
+        for tp in list(self.batches):
+            dq = self.batches[tp]
+            while dq and dq[0].created_ms + timeout <= now_ms:
+                expired.append(dq.popleft())
+            # Deques are in creation order, except retried batches (older) at the head.
+            if not dq:
+                del self.batches[tp]
+        return expired
+
+    def next_expiry_ms(self, now_ms: int) -> int:
+        """Milliseconds until the oldest queued batch expires."""
+        oldest = min((dq[0].created_ms for dq in self.batches.values() if dq), default=None)
+        if oldest is None:
+            return 1 << 30
+        return max(0, oldest + self.delivery_timeout_ms - now_ms)
+
+    def done(self, batch: ProducerBatch) -> None:
+        """A batch is complete: return its memory to the pool."""
+        self.incomplete.discard(batch)
+        if batch.reserved:
+            self.pool.release(batch.reserved)
+            batch.reserved = 0
+
+    def abort_undrained(self) -> list[ProducerBatch]:
+        """Remove every queued batch (forced close); the caller completes them."""
+        out = [b for dq in self.batches.values() for b in dq]
+        self.batches.clear()
+        return out
+
+    def queue_sizes(self, topic: str, partitions: list[int]) -> list[int]:
+        return [len(self.batches.get(TopicPartition(topic, p), ())) for p in partitions]
+
+
+def _frame_uncompressed(raw: bytes, batch: ProducerBatch) -> bytes:
+    """Wrap a builder's uncompressed records as a v2 batch so the reader can decode them."""
+    b = RecordBatchBuilder("none", batch_size=1 << 62, max_size=1 << 62)
+    b._buf = bytearray(raw)
+    b._count = batch.builder.record_count
+    b._base_ts = batch.builder._base_ts
+    b._max_ts = batch.builder._max_ts
+    return b.build()
+
+
+class _Relay:
+    """Forwards the waiters of a split batch to the batches that replaced it."""
+
+    @staticmethod
+    def attach(old: Completion, new: list[ProducerBatch]) -> None:
+        remaining = [len(new)]
+
+        def fire_one() -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                old.fire()
+
+        for b in new:
+            b.completion = _Chained(b.completion, fire_one)
+
+
+class _Chained:
+    __slots__ = ("_after", "_inner")
+
+    def __init__(self, inner: Completion, after: Callable[[], None]) -> None:
+        self._inner = inner
+        self._after = after
+
+    def wait(self) -> object:
+        return self._inner.wait()
+
+    def fire(self) -> None:
+        self._inner.fire()
+        self._after()

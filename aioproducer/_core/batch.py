@@ -1,0 +1,225 @@
+"""A producer batch and the light per-record handles that resolve from it.
+
+Java's design: one ``ProduceRequestResult`` per batch, one ``FutureRecordMetadata`` per record
+pointing at it. Here a :class:`ProducerBatch` is completed once; each :class:`RecordFuture`
+holds its batch and relative offset and computes its :class:`RecordMetadata` on demand. The
+batch's ``completion`` is injected by the asyncio shell and hands out a private waiter future
+per ``await`` — so cancelling one awaiting task never cancels what other records wait on, and
+a record nobody awaits costs no future at all.
+
+Completion order per batch (Java ``ProducerBatch.completeFutureAndFireCallbacks``): for each
+record in append order, the acknowledgement hook (interceptors, then the user callback), then
+the waiters are woken. A failing hook is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .._records.batch import RecordBatchBuilder
+from .cluster import TopicPartition
+
+log = logging.getLogger("aioproducer")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where a record was written. ``offset`` is -1 with ``acks=0``."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    serialized_key_size: int
+    serialized_value_size: int
+
+
+class Completion(Protocol):
+    """Provided by the shell: wakes whoever awaits records of a batch."""
+
+    def wait(self) -> Any:  # an awaitable that resolves after fire()
+        ...
+
+    def fire(self) -> None: ...
+
+
+Callback = Callable[[RecordMetadata | None, BaseException | None], Any]
+AckHook = Callable[["RecordFuture", RecordMetadata | None, BaseException | None], None]
+
+
+class RecordFuture:
+    """The handle ``send()`` returns: ``await`` it for the record's :class:`RecordMetadata`."""
+
+    __slots__ = ("batch", "callback", "key_size", "relative_offset", "timestamp", "value_size")
+
+    def __init__(
+        self,
+        batch: ProducerBatch,
+        relative_offset: int,
+        timestamp: int,
+        key_size: int,
+        value_size: int,
+        callback: Callback | None,
+    ) -> None:
+        self.batch = batch
+        self.relative_offset = relative_offset
+        self.timestamp = timestamp
+        self.key_size = key_size
+        self.value_size = value_size
+        self.callback = callback
+
+    def done(self) -> bool:
+        return self.batch.final
+
+    def exception(self) -> BaseException | None:
+        if not self.batch.final:
+            raise RuntimeError("the record is not acknowledged yet")
+        return self.batch.error_for(self.relative_offset)
+
+    def result(self) -> RecordMetadata:
+        exc = self.exception()
+        if exc is not None:
+            raise exc
+        return self._metadata()
+
+    def _metadata(self) -> RecordMetadata:
+        b = self.batch
+        offset = -1 if b.base_offset < 0 else b.base_offset + self.relative_offset
+        ts = b.log_append_time if b.log_append_time >= 0 else self.timestamp
+        return RecordMetadata(
+            b.tp.topic, b.tp.partition, offset, ts, self.key_size, self.value_size
+        )
+
+    def __await__(self) -> Generator[Any, None, RecordMetadata]:
+        if not self.batch.final:
+            yield from self.batch.completion.wait().__await__()
+        return self.result()
+
+    def __repr__(self) -> str:
+        state = (
+            "pending"
+            if not self.batch.final
+            else (f"error={self.exception()!r}" if self.exception() else "done")
+        )
+        return f"<RecordFuture {self.batch.tp.topic}-{self.batch.tp.partition} {state}>"
+
+
+class ProducerBatch:
+    """Records for one partition, sent together. Plain state; time is an argument."""
+
+    __slots__ = (
+        "attempts",
+        "base_offset",
+        "builder",
+        "completion",
+        "created_ms",
+        "drained_ms",
+        "error",
+        "final",
+        "handles",
+        "log_append_time",
+        "record_errors",
+        "reserved",
+        "retry_at_ms",
+        "send_now",
+        "tp",
+    )
+
+    def __init__(
+        self,
+        tp: TopicPartition,
+        builder: RecordBatchBuilder,
+        completion: Completion,
+        now_ms: int,
+        reserved: int,
+    ) -> None:
+        self.tp = tp
+        self.builder = builder
+        self.completion = completion
+        self.created_ms = now_ms
+        self.drained_ms = -1
+        self.retry_at_ms = 0  # not before this time (backoff after a failed attempt)
+        self.attempts = 0
+        self.handles: list[RecordFuture] = []
+        self.reserved = reserved  # bytes held in the memory pool until the batch is done
+        self.send_now = False  # send_and_wait: do not wait for linger
+        self.final = False
+        self.base_offset = -1
+        self.log_append_time = -1
+        self.error: BaseException | None = None
+        self.record_errors: dict[int, BaseException] | None = None
+
+    def try_append(
+        self,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+    ) -> RecordFuture | None:
+        od = self.builder.try_append(timestamp, key, value, headers)
+        if od < 0:
+            return None
+        handle = RecordFuture(
+            self,
+            od,
+            timestamp,
+            -1 if key is None else len(key),
+            -1 if value is None else len(value),
+            callback,
+        )
+        self.handles.append(handle)
+        return handle
+
+    @property
+    def record_count(self) -> int:
+        return len(self.handles)
+
+    def is_full(self) -> bool:
+        return self.builder.is_full()
+
+    def delivery_deadline(self, delivery_timeout_ms: int) -> int:
+        return self.created_ms + delivery_timeout_ms
+
+    def error_for(self, relative_offset: int) -> BaseException | None:
+        if self.record_errors and relative_offset in self.record_errors:
+            return self.record_errors[relative_offset]
+        return self.error
+
+    def complete(
+        self,
+        base_offset: int,
+        log_append_time: int,
+        error: BaseException | None,
+        on_ack: AckHook | None = None,
+        record_errors: dict[int, BaseException] | None = None,
+    ) -> bool:
+        """Complete every record once; False when the batch was already completed (a late
+        response after the delivery timeout, say)."""
+        if self.final:
+            return False
+        self.final = True
+        self.base_offset = base_offset if error is None else -1
+        self.log_append_time = log_append_time
+        self.error = error
+        self.record_errors = record_errors
+        for h in self.handles:
+            exc = self.error_for(h.relative_offset)
+            md = None if exc is not None else h._metadata()
+            if on_ack is not None:
+                try:
+                    on_ack(h, md, exc)
+                except Exception:
+                    log.exception("acknowledgement hook failed")
+            if h.callback is not None:
+                try:
+                    h.callback(md, exc)
+                except Exception:
+                    log.exception(
+                        "send() callback failed for %s-%d", self.tp.topic, self.tp.partition
+                    )
+        self.completion.fire()
+        return True

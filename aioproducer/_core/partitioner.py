@@ -1,0 +1,147 @@
+"""Partitioners: where a record goes.
+
+Order of precedence (Java ``KafkaProducer.partition``): an explicit partition, then a custom
+partitioner, then the built-in one. The built-in partitioner hashes a key with Java's murmur2
+(same partition as the Java client), and spreads records without key with the uniform sticky
+strategy of KIP-480/KIP-794: stick to one partition until ``batch_size`` bytes went to it, then
+pick the next one — weighted by the inverse of each partition's queue length when adaptive
+partitioning is on, skipping partitions whose leader has accepted nothing for
+``partitioner_availability_timeout_ms``. Randomness is injected, so tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .cluster import Cluster
+from .murmur2 import murmur2, to_positive
+
+#: Returned by a custom partitioner to defer to the built-in one (Java's UNKNOWN_PARTITION).
+UNKNOWN_PARTITION = -1
+
+
+class Partitioner(Protocol):
+    """A custom partitioner, as Java's ``Partitioner`` interface."""
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        key_bytes: bytes | None,
+        value: Any,
+        value_bytes: bytes | None,
+        cluster: Cluster,
+    ) -> int: ...
+
+
+def keyed_partition(key_bytes: bytes, num_partitions: int) -> int:
+    return to_positive(murmur2(key_bytes)) % num_partitions
+
+
+class RoundRobinPartitioner:
+    """Every record to the next partition in turn, available partitions first (Java's
+    ``RoundRobinPartitioner``), keys ignored."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, int] = {}
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        key_bytes: bytes | None,
+        value: Any,
+        value_bytes: bytes | None,
+        cluster: Cluster,
+    ) -> int:
+        n = self._counters.get(topic, 0)
+        self._counters[topic] = n + 1
+        available = cluster.available_partitions_for_topic(topic)
+        if available:
+            return available[n % len(available)]
+        count = cluster.partition_count(topic) or 1
+        return n % count
+
+
+class _TopicSticky:
+    """Sticky state of one topic: the current partition and bytes produced to it."""
+
+    __slots__ = ("cumulative", "partition", "partition_ids", "produced")
+
+    def __init__(self) -> None:
+        self.partition = -1
+        self.produced = 0
+        # Load stats (KIP-794): cumulative weights and the partitions they belong to.
+        self.cumulative: list[int] = []
+        self.partition_ids: list[int] = []
+
+
+class BuiltInPartitioner:
+    """Java's built-in partitioner (``BuiltInPartitioner`` + the keyed path)."""
+
+    def __init__(
+        self,
+        sticky_batch_size: int,
+        adaptive: bool = True,
+        availability_timeout_ms: int = 0,
+        ignore_keys: bool = False,
+        rand: Callable[[int], int] | None = None,
+    ) -> None:
+        self.sticky_batch_size = max(1, sticky_batch_size)
+        self.adaptive = adaptive
+        self.availability_timeout_ms = availability_timeout_ms
+        self.ignore_keys = ignore_keys
+        self._rand = rand or (lambda n: random.randrange(n))
+        self._topics: dict[str, _TopicSticky] = {}
+
+    def keyed(self, key_bytes: bytes | None, num_partitions: int) -> int:
+        """The partition for a key, or -1 when the record should go sticky."""
+        if key_bytes is None or self.ignore_keys:
+            return UNKNOWN_PARTITION
+        return keyed_partition(key_bytes, num_partitions)
+
+    def sticky_partition(self, topic: str, cluster: Cluster) -> int:
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _TopicSticky()
+        if state.partition < 0:
+            state.partition = self._next_partition(topic, state, cluster)
+            state.produced = 0
+        return state.partition
+
+    def record_appended(self, topic: str, partition: int, size: int, batch_closed: bool) -> None:
+        """Account ``size`` bytes to the sticky partition; switch once batch_size went there
+        (Java switches when the batch is full or sticky_batch_size bytes were produced)."""
+        state = self._topics.get(topic)
+        if state is None or state.partition != partition:
+            return
+        state.produced += size
+        if state.produced >= self.sticky_batch_size or batch_closed:
+            state.partition = -1
+
+    def update_load(self, topic: str, partition_ids: list[int], queue_sizes: list[int]) -> None:
+        """KIP-794 load stats: weight each partition by (max queue + 1 - its queue)."""
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _TopicSticky()
+        if not self.adaptive or not partition_ids:
+            state.cumulative, state.partition_ids = [], []
+            return
+        top = max(queue_sizes) + 1
+        cumulative, total = [], 0
+        for q in queue_sizes:
+            total += top - q
+            cumulative.append(total)
+        state.cumulative, state.partition_ids = cumulative, list(partition_ids)
+
+    def _next_partition(self, topic: str, state: _TopicSticky, cluster: Cluster) -> int:
+        if state.cumulative and state.cumulative[-1] > 0:
+            r = self._rand(state.cumulative[-1])
+            return state.partition_ids[bisect.bisect_right(state.cumulative, r)]
+        available = cluster.available_partitions_for_topic(topic)
+        if available:
+            return available[self._rand(len(available))]
+        return self._rand(cluster.partition_count(topic) or 1)

@@ -1,0 +1,1 @@
+"""The asyncio shell: broker connections, the sender task, the clock."""

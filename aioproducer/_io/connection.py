@@ -1,0 +1,303 @@
+"""One broker connection: an asyncio protocol, length-prefixed frames, correlation ids.
+
+Rules:
+* Kafka answers requests on a connection in order, so in-flight requests form a FIFO; a
+  response whose correlation id is not the oldest in flight is a protocol violation and fails
+  the connection (every in-flight request fails as a retriable :class:`KafkaConnectionError`).
+  A late answer to an ``acks=0`` produce (some brokers answer anyway) is dropped quietly.
+* A response frame larger than ``max_response_size`` fails the connection before buffering.
+* Every request has a deadline (``request_timeout_ms``); a timed-out request closes the
+  connection, as the Java client does, since later responses can no longer be trusted.
+* ``OSError``, ``ssl`` and timeout errors are translated here, once, into our errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .._protocol import framing
+from .._protocol._schema import Message
+from .._protocol.messages import RESPONSES, ApiVersionsRequest
+from .._protocol.versions import broker_ranges, pick_version
+from ..errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProtocolError
+
+log = logging.getLogger("aioproducer")
+_NO_RESPONSE = object()
+
+
+class _InFlight:
+    __slots__ = ("correlation_id", "deadline", "future", "response_cls", "version")
+
+    def __init__(
+        self,
+        correlation_id: int,
+        response_cls: type[Message] | None,
+        version: int,
+        future: asyncio.Future[Any] | None,
+        deadline: float,
+    ) -> None:
+        self.correlation_id = correlation_id
+        self.response_cls = response_cls
+        self.version = version
+        self.future = future
+        self.deadline = deadline
+
+
+class BrokerConnection(asyncio.Protocol):
+    """A connection to one broker. Create with :meth:`open`."""
+
+    def __init__(
+        self,
+        node_id: int,
+        host: str,
+        port: int,
+        client_id: str | None,
+        request_timeout_ms: int,
+        max_response_size: int = framing.DEFAULT_MAX_FRAME,
+        on_close: Callable[[BrokerConnection, BaseException | None], None] | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.request_timeout = request_timeout_ms / 1000
+        self._decoder = framing.FrameDecoder(max_response_size)
+        self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._in_flight: collections.deque[_InFlight] = collections.deque()
+        self._correlation = 0
+        self._closed = False
+        self._close_error: BaseException | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._on_close = on_close
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self.versions: dict[int, tuple[int, int]] = {}
+        self.connected = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        node_id: int,
+        host: str,
+        port: int,
+        *,
+        client_id: str | None,
+        request_timeout_ms: int,
+        setup_timeout_ms: int,
+        on_close: Callable[[BrokerConnection, BaseException | None], None] | None = None,
+    ) -> BrokerConnection:
+        """Connect and negotiate API versions; raises :class:`KafkaConnectionError`."""
+        loop = asyncio.get_running_loop()
+        conn = cls(node_id, host, port, client_id, request_timeout_ms, on_close=on_close)
+
+        async def connect() -> None:
+            await loop.create_connection(lambda: conn, host, port)
+            await conn._negotiate()
+
+        try:
+            await asyncio.wait_for(connect(), setup_timeout_ms / 1000)
+        except (OSError, asyncio.TimeoutError) as exc:
+            conn.close(KafkaConnectionError(f"connection to {host}:{port} failed: {exc}"))
+            raise KafkaConnectionError(
+                f"cannot connect to broker {node_id} at {host}:{port}: "
+                f"{exc or 'timed out after socket_connection_setup_timeout_ms'}"
+            ) from exc
+        except BaseException as exc:
+            conn.close(exc if isinstance(exc, KafkaError) else None)
+            raise
+        return conn
+
+    async def _negotiate(self) -> None:
+        req = ApiVersionsRequest(
+            client_software_name="aioproducer", client_software_version="0.1.0"
+        )
+        resp = await self.request(req, 3)
+        if resp.error_code == 35:  # UNSUPPORTED_VERSION: the body lists what it supports
+            ranges = broker_ranges(resp)
+            version = pick_version(18, ranges)
+            resp = await self.request(req, version)
+        if resp.error_code != 0:
+            from ..errors import for_code
+
+            raise for_code(resp.error_code, "ApiVersions failed")
+        self.versions = broker_ranges(resp)
+
+    def version_for(self, api_key: int, lowest: int | None = None) -> int:
+        cls = RESPONSES[api_key]
+        lo = cls.VALID_VERSIONS.lo if lowest is None else max(lowest, cls.VALID_VERSIONS.lo)
+        return pick_version(api_key, self.versions, (lo, cls.VALID_VERSIONS.hi))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(
+            KafkaConnectionError(
+                f"connection to broker {self.node_id} ({self.host}:{self.port}) lost"
+                + (f": {exc}" if exc else "")
+            )
+        )
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self._decoder.feed(data)
+            for frame in frames:
+                self._dispatch(frame)
+        except KafkaError as exc:
+            self._fail(exc)
+        except Exception as exc:  # a decoder bug must not kill the event loop
+            self._fail(
+                ProtocolError(f"cannot decode a response from broker {self.node_id}: {exc!r}")
+            )
+
+    def _dispatch(self, frame: bytes) -> None:
+        cid = framing.read_correlation_id(frame)
+        while self._in_flight and self._in_flight[0].response_cls is None:
+            # acks=0 requests: no answer expected; one may arrive anyway (librdkafka's mock).
+            if self._in_flight[0].correlation_id == cid:
+                self._in_flight.popleft()
+                return
+            self._in_flight.popleft()
+        if not self._in_flight:
+            raise ProtocolError(
+                f"unsolicited response (correlation id {cid}) from broker {self.node_id}"
+            )
+        head = self._in_flight[0]
+        if head.correlation_id != cid:
+            raise ProtocolError(
+                f"response correlation id {cid} from broker {self.node_id}, expected "
+                f"{head.correlation_id}"
+            )
+        self._in_flight.popleft()
+        assert head.response_cls is not None and head.future is not None
+        if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
+            try:
+                _, body = framing.decode_response(frame, head.response_cls, head.version)
+            except ProtocolError:
+                body = framing.decode_api_versions_fallback(frame)
+        else:
+            _, body = framing.decode_response(frame, head.response_cls, head.version)
+        if not head.future.done():
+            head.future.set_result(body)
+        self._arm_timer()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for r in self._in_flight if r.response_cls is not None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def send(
+        self, request: Message, version: int, expect_response: bool = True
+    ) -> asyncio.Future[Any] | None:
+        """Write ``request`` now; return a future of its decoded response (None when no
+        response is expected). Raises :class:`KafkaConnectionError` when closed."""
+        if self._closed or self._transport is None:
+            raise KafkaConnectionError(
+                f"connection to broker {self.node_id} is closed"
+            ) from self._close_error
+        self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
+        data = framing.encode_request(request, version, cid, self.client_id)
+        fut: asyncio.Future[Any] | None = None
+        if expect_response:
+            fut = self._loop.create_future()
+            entry = _InFlight(
+                cid,
+                RESPONSES[request.API_KEY],
+                version,
+                fut,
+                self._loop.time() + self.request_timeout,
+            )
+        else:
+            entry = _InFlight(cid, None, version, None, 0.0)
+        self._in_flight.append(entry)
+        self._transport.write(data)
+        if expect_response and self._timer is None:
+            self._arm_timer()
+        return fut
+
+    async def request(self, request: Message, version: int) -> Any:
+        fut = self.send(request, version)
+        assert fut is not None
+        return await fut
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self._paused and not self._closed:
+            self._drain_waiter = self._loop.create_future()
+            await self._drain_waiter
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for entry in self._in_flight:
+            if entry.response_cls is not None:
+                self._timer = self._loop.call_at(entry.deadline, self._check_timeouts)
+                return
+
+    def _check_timeouts(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        for entry in self._in_flight:
+            if entry.response_cls is not None and entry.deadline <= now:
+                self._fail(
+                    KafkaTimeoutError(
+                        f"request to broker {self.node_id} timed out after "
+                        f"{self.request_timeout * 1000:.0f} ms (request_timeout_ms)"
+                    )
+                )
+                return
+        self._arm_timer()
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._fail(error or KafkaConnectionError(f"connection to broker {self.node_id} closed"))
+
+    def _fail(self, error: BaseException) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_error = error
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._transport is not None:
+            self._transport.abort()
+        pending, self._in_flight = self._in_flight, collections.deque()
+        for entry in pending:
+            if entry.future is not None and not entry.future.done():
+                entry.future.set_exception(error)
+        w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        if self._on_close is not None:
+            self._on_close(self, error)

@@ -1,0 +1,508 @@
+"""The sender: one task per producer that moves batches from the accumulator to the brokers.
+
+Each turn of the loop only computes and writes, then sleeps until the next event — a new or
+full batch, a linger or backoff deadline, a response, a connection, a metadata update, a
+flush or close — with no polling interval. Response handling decides per partition: complete,
+retry (back at the head of the partition's deque, after backoff), split (MESSAGE_TOO_LARGE) or
+fail; the decision rules mirror Java's ``Sender.completeBatch``/``canRetry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from .._core.accumulator import RecordAccumulator, backoff_ms
+from .._core.batch import ProducerBatch, RecordFuture, RecordMetadata
+from .._core.cluster import BrokerInfo, Metadata, TopicPartition, cluster_from_metadata
+from .._protocol.messages import MetadataRequest, ProduceRequest
+from ..config import ProducerConfig
+from ..errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProtocolError,
+    error_class,
+    for_code,
+)
+from .connection import BrokerConnection
+
+log = logging.getLogger("aioproducer")
+_MESSAGE_TOO_LARGE = 10
+_FOREVER = 1 << 30
+#: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
+_PRODUCE_MIN_VERSION = 3
+
+
+class Wakeup:
+    """Wakes the sender: ``set()`` from anywhere; ``wait(timeout)`` in the sender only."""
+
+    __slots__ = ("_flag", "_fut", "_loop")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fut: asyncio.Future[None] | None = None
+        self._flag = False
+
+    def set(self) -> None:
+        self._flag = True
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def wait(self, timeout_s: float) -> None:
+        if self._flag:
+            self._flag = False
+            return
+        self._fut = fut = self._loop.create_future()
+        handle = self._loop.call_later(timeout_s, _resolve, fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._fut = None
+            self._flag = False
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Sender:
+    def __init__(
+        self,
+        config: ProducerConfig,
+        accumulator: RecordAccumulator,
+        metadata: Metadata,
+        now_ms: Callable[[], int],
+        on_ack: Callable[[RecordFuture, RecordMetadata | None, BaseException | None], None] | None,
+    ) -> None:
+        self.config = config
+        self.acc = accumulator
+        self.metadata = metadata
+        self.now_ms = now_ms
+        self.on_ack = on_ack
+        self.acks = config.acks_value
+        self.wakeup = Wakeup()
+        self.connections: dict[int, BrokerConnection] = {}
+        self._connecting: dict[int, asyncio.Task[None]] = {}
+        self._reconnect: dict[int, tuple[int, int]] = {}  # node -> (failures, not before ms)
+        #: Batches written and not yet answered, for delivery-timeout expiry.
+        self.in_flight: set[ProducerBatch] = set()
+        self._metadata_task: asyncio.Task[None] | None = None
+        self._metadata_waiters: list[asyncio.Future[None]] = []
+        self._bootstrap = [
+            BrokerInfo(-1 - i, host, port) for i, (host, port) in enumerate(config.bootstrap_list)
+        ]
+        self.running = True
+        self.force_close = False
+        self.fatal_error: BaseException | None = None
+        self._rand = random.random
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while self.running or (
+                not self.force_close and (self.acc.has_undrained() or self.in_flight)
+            ):
+                timeout_ms = self.run_once(self.now_ms())
+                await self.wakeup.wait(max(0, timeout_ms) / 1000)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a bug here must not strand any future
+            log.exception("the sender crashed; failing every pending record")
+            self.fatal_error = exc
+            raise
+        finally:
+            self._shutdown()
+
+    def run_once(self, now: int) -> int:
+        """One turn: expire, refresh metadata, drain and send. Returns ms until next turn."""
+        acc = self.acc
+        timeout = _FOREVER
+        for batch in acc.expire(now):
+            self._fail(
+                batch,
+                KafkaTimeoutError(
+                    f"expiring {batch.record_count} record(s) for {batch.tp.topic}-"
+                    f"{batch.tp.partition}: {now - batch.created_ms} ms has passed since batch "
+                    f"creation (delivery_timeout_ms={acc.delivery_timeout_ms})"
+                ),
+            )
+        timeout = min(timeout, self._expire_in_flight(now))
+        timeout = min(timeout, self._maybe_refresh_metadata(now))
+        cluster = self.metadata.cluster
+        ready = acc.ready(cluster, now)
+        if ready.unknown_leader_topics:
+            self.metadata.request_update()
+            timeout = min(timeout, self._maybe_refresh_metadata(now))
+        timeout = min(timeout, ready.next_ready_ms, acc.next_expiry_ms(now))
+        sendable: set[int] = set()
+        max_in_flight = self.config.max_in_flight_requests_per_connection
+        for node in ready.nodes:
+            conn = self.connections.get(node)
+            if conn is None or conn.closed:
+                wait = self._connect(node, now)
+                if wait > 0:
+                    timeout = min(timeout, wait)
+                continue
+            if conn.in_flight < max_in_flight:
+                sendable.add(node)
+        if sendable:
+            for node, batches in acc.drain(cluster, sendable, now).items():
+                self._send_produce(self.connections[node], batches, now)
+            # More may be ready right away (another request's worth, other partitions).
+            if acc.has_undrained():
+                timeout = min(timeout, 0 if self._any_ready_and_sendable(now) else timeout)
+        return timeout
+
+    def _any_ready_and_sendable(self, now: int) -> bool:
+        ready = self.acc.ready(self.metadata.cluster, now)
+        max_in_flight = self.config.max_in_flight_requests_per_connection
+        for node in ready.nodes:
+            conn = self.connections.get(node)
+            if conn is not None and not conn.closed and conn.in_flight < max_in_flight:
+                return True
+        return False
+
+    # -- produce ---------------------------------------------------------------------------------
+
+    def _send_produce(self, conn: BrokerConnection, batches: list[ProducerBatch], now: int) -> None:
+        by_topic: dict[str, list[ProduceRequest.TopicProduceData.PartitionProduceData]] = {}
+        for b in batches:
+            data = b.builder.build(partition_leader_epoch=-1)
+            by_topic.setdefault(b.tp.topic, []).append(
+                ProduceRequest.TopicProduceData.PartitionProduceData(
+                    index=b.tp.partition, records=data
+                )
+            )
+        request = ProduceRequest(
+            transactional_id=None,
+            acks=self.acks,
+            timeout_ms=self.config.request_timeout_ms,
+            topic_data=[
+                ProduceRequest.TopicProduceData(name=t, partition_data=p)
+                for t, p in by_topic.items()
+            ],
+        )
+        try:
+            version = conn.version_for(ProduceRequest.API_KEY, _PRODUCE_MIN_VERSION)
+            fut = conn.send(request, version, expect_response=self.acks != 0)
+        except KafkaError as exc:
+            for b in batches:
+                self._fail_or_retry(b, exc, now)
+            return
+        if fut is None:  # acks=0: done once written
+            for b in batches:
+                self._complete(b, -1, -1, None)
+            return
+        self.in_flight.update(batches)
+        node = conn.node_id
+        fut.add_done_callback(lambda f: self._on_produce_response(f, batches, node))
+
+    def _on_produce_response(
+        self, fut: asyncio.Future[Any], batches: list[ProducerBatch], node: int
+    ) -> None:
+        now = self.now_ms()
+        self.in_flight.difference_update(batches)
+        try:
+            exc = fut.exception()
+        except asyncio.CancelledError:
+            exc = KafkaConnectionError("produce request cancelled")
+        if exc is not None:
+            for b in batches:
+                self._fail_or_retry(b, exc, now)
+            self.wakeup.set()
+            return
+        resp = fut.result()
+        by_tp = {b.tp: b for b in batches}
+        endpoints = {e.node_id: e for e in getattr(resp, "node_endpoints", None) or []}
+        for topic in resp.responses:
+            for p in topic.partition_responses:
+                tp = TopicPartition(topic.name, p.index)
+                batch = by_tp.pop(tp, None)
+                if batch is None:
+                    continue
+                if p.error_code == 0:
+                    self._complete(batch, p.base_offset, p.log_append_time_ms, None)
+                    continue
+                leader = getattr(p, "current_leader", None)
+                if leader is not None and leader.leader_id >= 0:
+                    self._apply_leader_hint(tp, leader.leader_id, leader.leader_epoch, endpoints)
+                self._handle_partition_error(batch, p, now)
+        for batch in by_tp.values():
+            self._fail(
+                batch,
+                ProtocolError(
+                    f"produce response from broker {node} has no result for "
+                    f"{batch.tp.topic}-{batch.tp.partition}"
+                ),
+            )
+        self.wakeup.set()
+
+    def _apply_leader_hint(
+        self, tp: TopicPartition, leader: int, epoch: int, endpoints: dict[int, Any]
+    ) -> None:
+        """KIP-951: follow the new leader named in the response, without a metadata round trip."""
+        e = endpoints.get(leader)
+        broker = BrokerInfo(e.node_id, e.host, e.port, e.rack) if e is not None else None
+        self.metadata.cluster = self.metadata.cluster.with_leader(tp, leader, epoch, broker)
+
+    def _handle_partition_error(self, batch: ProducerBatch, p: Any, now: int) -> None:
+        code = p.error_code
+        message = getattr(p, "error_message", None)
+        detail = f"{batch.tp.topic}-{batch.tp.partition}" + (f": {message}" if message else "")
+        if code == _MESSAGE_TOO_LARGE and batch.record_count > 1 and not batch.final:
+            n = self.acc.split_and_reenqueue(batch, now)
+            log.info("split a batch for %s that was too large into %d", detail, n)
+            return
+        exc = for_code(code, detail)
+        record_errors: dict[int, BaseException] | None = None
+        if getattr(p, "record_errors", None):
+            record_errors = {
+                e.batch_index: for_code(code, f"{detail}: {e.batch_index_error_message}")
+                for e in p.record_errors
+            }
+        self._fail_or_retry(batch, exc, now, record_errors)
+
+    def _fail_or_retry(
+        self,
+        batch: ProducerBatch,
+        exc: BaseException,
+        now: int,
+        record_errors: dict[int, BaseException] | None = None,
+    ) -> None:
+        if batch.final:
+            return  # expired while in flight; the late outcome is ignored
+        retriable = isinstance(exc, KafkaError) and exc.retriable
+        if isinstance(exc, KafkaError) and exc.invalid_metadata:
+            self.metadata.request_update()
+        if (
+            retriable
+            and batch.attempts < self.config.retries
+            and now < batch.created_ms + self.config.delivery_timeout_ms
+            and not self.force_close
+        ):
+            log.debug(
+                "retrying %s-%d (attempt %d): %s",
+                batch.tp.topic,
+                batch.tp.partition,
+                batch.attempts + 1,
+                exc,
+            )
+            self.acc.reenqueue(batch, now)
+            return
+        self._complete(batch, -1, -1, exc, record_errors)
+
+    def _complete(
+        self,
+        batch: ProducerBatch,
+        base_offset: int,
+        log_append_time: int,
+        error: BaseException | None,
+        record_errors: dict[int, BaseException] | None = None,
+    ) -> None:
+        batch.complete(base_offset, log_append_time, error, self.on_ack, record_errors)
+        self.acc.done(batch)
+
+    def _fail(self, batch: ProducerBatch, exc: BaseException) -> None:
+        self.in_flight.discard(batch)
+        self._complete(batch, -1, -1, exc)
+
+    def _expire_in_flight(self, now: int) -> int:
+        if not self.in_flight:
+            return _FOREVER
+        timeout = self.config.delivery_timeout_ms
+        nxt = _FOREVER
+        for batch in list(self.in_flight):
+            deadline = batch.created_ms + timeout
+            if deadline <= now:
+                self._fail(
+                    batch,
+                    KafkaTimeoutError(
+                        f"expiring {batch.record_count} record(s) for {batch.tp.topic}-"
+                        f"{batch.tp.partition}: {now - batch.created_ms} ms has passed since batch "
+                        f"creation, in flight (delivery_timeout_ms={timeout}); the records may "
+                        "have been written"
+                    ),
+                )
+            else:
+                nxt = min(nxt, deadline - now)
+        return nxt
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _connect(self, node: int, now: int) -> int:
+        """Start connecting to ``node`` unless under way or backing off; ms to wait, or 0."""
+        if node in self._connecting:
+            return 0
+        not_before = self._reconnect.get(node, (0, 0))[1]
+        if now < not_before:
+            return not_before - now
+        broker = self.metadata.cluster.broker(node) or next(
+            (b for b in self._bootstrap if b.node_id == node), None
+        )
+        if broker is None:
+            self.metadata.request_update()
+            return 0
+        task = asyncio.get_running_loop().create_task(self._open(broker))
+        self._connecting[node] = task
+        return 0
+
+    async def _open(self, broker: BrokerInfo) -> None:
+        node = broker.node_id
+        try:
+            conn = await BrokerConnection.open(
+                node,
+                broker.host,
+                broker.port,
+                client_id=self.config.client_id,
+                request_timeout_ms=self.config.request_timeout_ms,
+                setup_timeout_ms=self.config.socket_connection_setup_timeout_ms,
+                on_close=self._on_connection_closed,
+            )
+        except KafkaError as exc:
+            failures = self._reconnect.get(node, (0, 0))[0] + 1
+            wait = backoff_ms(
+                failures,
+                self.config.reconnect_backoff_ms,
+                self.config.reconnect_backoff_max_ms,
+                self._rand,
+            )
+            self._reconnect[node] = (failures, self.now_ms() + wait)
+            log.warning("%s (retrying in %d ms)", exc, wait)
+            self.metadata.request_update()
+            self._notify_metadata_waiters()
+        else:
+            self._reconnect.pop(node, None)
+            if not self.running and self.force_close:
+                conn.close()
+            else:
+                self.connections[node] = conn
+        finally:
+            self._connecting.pop(node, None)
+            self.wakeup.set()
+
+    def _on_connection_closed(self, conn: BrokerConnection, error: BaseException | None) -> None:
+        if self.connections.get(conn.node_id) is conn:
+            del self.connections[conn.node_id]
+            if self.running or not self.force_close:
+                log.info("connection to broker %d closed: %s", conn.node_id, error)
+                self.metadata.request_update()
+        self.wakeup.set()
+
+    def _any_connection(self, now: int) -> BrokerConnection | None:
+        """The least loaded open connection, connecting to a known broker when none is open."""
+        live = [c for c in self.connections.values() if not c.closed]
+        if live:
+            return min(live, key=lambda c: c.in_flight)
+        known = list(self.metadata.cluster.brokers.values()) or self._bootstrap
+        candidates = [b for b in known if b.node_id not in self._connecting]
+        random.shuffle(candidates)
+        for b in candidates:
+            if self._connect(b.node_id, now) == 0:
+                break
+        else:
+            if not self._connecting and known is not self._bootstrap:
+                for b in self._bootstrap:  # every known broker is backing off: try bootstrap
+                    if self._connect(b.node_id, now) == 0:
+                        break
+        return None
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    def _maybe_refresh_metadata(self, now: int) -> int:
+        md = self.metadata
+        if self._metadata_task is not None or not md.topics:
+            return _FOREVER
+        wait = md.time_to_next_update(now)
+        if wait > 0:
+            return wait
+        conn = self._any_connection(now)
+        if conn is None:
+            return _FOREVER  # woken when a connection opens
+        md.attempt(now)
+        topics = md.topics_to_request(now)
+        version = conn.version_for(MetadataRequest.API_KEY, 1)
+        req = MetadataRequest(
+            topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
+            allow_auto_topic_creation=True,
+        )
+        self._metadata_task = asyncio.get_running_loop().create_task(
+            self._refresh(conn, req, version)
+        )
+        return _FOREVER
+
+    async def _refresh(self, conn: BrokerConnection, req: MetadataRequest, version: int) -> None:
+        try:
+            resp = await conn.request(req, version)
+            cluster = cluster_from_metadata(resp)
+        except KafkaError as exc:
+            log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
+            self.metadata.failed(self.now_ms())
+        else:
+            self.metadata.update(cluster, self.now_ms())
+        finally:
+            self._metadata_task = None
+            self._notify_metadata_waiters()
+            self.wakeup.set()
+
+    def _notify_metadata_waiters(self) -> None:
+        waiters, self._metadata_waiters = self._metadata_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def metadata_changed(self, timeout_s: float) -> None:
+        """Wait for the next metadata update attempt (success or failure), or the timeout."""
+        fut = asyncio.get_running_loop().create_future()
+        self._metadata_waiters.append(fut)
+        self.wakeup.set()
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except asyncio.TimeoutError:
+            pass
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Fail whatever is left and close every connection (the loop has ended)."""
+        error: BaseException = self.fatal_error or KafkaError(
+            "the producer was closed before these records were delivered"
+        )
+        if self.force_close and self.fatal_error is None:
+            from ..errors import ProducerClosedError
+
+            error = ProducerClosedError(
+                "the producer was closed before these records were delivered (close timeout)"
+            )
+        for batch in self.acc.abort_undrained():
+            self._complete(batch, -1, -1, error)
+        for batch in list(self.in_flight):
+            self._fail(batch, error)
+        for batch in list(self.acc.incomplete):  # e.g. split leftovers
+            self._complete(batch, -1, -1, error)
+        for task in list(self._connecting.values()):
+            task.cancel()
+        if self._metadata_task is not None:
+            self._metadata_task.cancel()
+        for conn in list(self.connections.values()):
+            conn.close()
+        self.connections.clear()
+        self._notify_metadata_waiters()
+
+    async def wait_background(self) -> None:
+        """Let cancelled connection and metadata tasks finish (so none outlives close)."""
+        tasks = [*self._connecting.values()]
+        if self._metadata_task is not None:
+            tasks.append(self._metadata_task)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+__all__ = ["Sender", "Wakeup", "error_class"]

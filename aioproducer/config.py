@@ -1,0 +1,189 @@
+"""One frozen configuration: Java's producer settings in snake_case, with Java 4.x defaults.
+
+Every field says its default and how it interacts with others; :meth:`ProducerConfig.validate`
+checks the rules that span fields (as Java's ``ProducerConfig`` does) and raises
+:class:`ConfigError` naming the setting and the allowed values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+Serializer = Callable[[Any], "bytes | None"]
+_client_ids = itertools.count(1)
+_ACKS = {"all": -1, "-1": -1, -1: -1, "0": 0, 0: 0, "1": 1, 1: 1}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProducerConfig:
+    #: ``host:port`` list (comma-separated string or sequence) used to discover the cluster.
+    bootstrap_servers: str | Sequence[str] = "127.0.0.1:9092"
+    #: Sent with every request; default ``aioproducer-N``.
+    client_id: str | None = None
+    #: ``"all"``/-1 (every in-sync replica), 1 (leader only) or 0 (no acknowledgement:
+    #: futures complete when the request is written, with offset -1).
+    acks: int | str = "all"
+    #: Upper bound in bytes of a batch's (estimated compressed) size; 0 disables batching.
+    batch_size: int = 16384
+    #: How long a batch waits for more records before it is sendable anyway.
+    linger_ms: int = 5
+    #: Byte budget of all buffered records; ``send`` waits up to ``max_block_ms`` for memory.
+    buffer_memory: int = 33554432
+    #: How long ``send`` may wait for metadata or buffer memory before ``KafkaTimeoutError``.
+    max_block_ms: int = 60000
+    #: Largest produce request (and so largest record) in bytes.
+    max_request_size: int = 1048576
+    #: Per-request timeout; a request without response after it fails as retriable.
+    request_timeout_ms: int = 30000
+    #: Upper bound on the time from ``send`` to success or failure, retries included.
+    #: Must be >= ``linger_ms + request_timeout_ms``.
+    delivery_timeout_ms: int = 120000
+    #: How many times a failed batch is retried (bounded in practice by delivery_timeout_ms).
+    retries: int = 2147483647
+    #: Base and cap of the exponential retry backoff with jitter (KIP-580).
+    retry_backoff_ms: int = 100
+    retry_backoff_max_ms: int = 1000
+    #: Unacknowledged produce requests per broker connection.
+    max_in_flight_requests_per_connection: int = 5
+    #: ``None``/"none", "gzip", "snappy" (needs the snappy extra), "lz4" or "zstd".
+    compression_type: str | None = None
+    compression_gzip_level: int | None = None
+    compression_lz4_level: int | None = None
+    compression_zstd_level: int | None = None
+    #: Metadata is refreshed at least this often, even without errors.
+    metadata_max_age_ms: int = 300000
+    #: A topic not produced to for this long leaves the metadata requests.
+    metadata_max_idle_ms: int = 300000
+    #: Base and cap of the exponential reconnect backoff with jitter.
+    reconnect_backoff_ms: int = 50
+    reconnect_backoff_max_ms: int = 1000
+    #: Timeout of one TCP connection attempt (and ApiVersions handshake).
+    socket_connection_setup_timeout_ms: int = 10000
+    #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
+    key_serializer: Serializer | None = None
+    value_serializer: Serializer | None = None
+    #: ``None`` for the built-in partitioner, or an object with
+    #: ``partition(topic, key, key_bytes, value, value_bytes, cluster) -> int``.
+    partitioner: Any = None
+    #: KIP-794: weigh partitions by queue size when choosing one for a record without key.
+    partitioner_adaptive_partitioning_enable: bool = True
+    #: KIP-794: avoid a partition whose leader accepted nothing for this long (0 = off).
+    partitioner_availability_timeout_ms: int = 0
+    #: Ignore keys when partitioning (sticky partitioning for every record).
+    partitioner_ignore_keys: bool = False
+    #: Objects with ``on_send(record)``, ``on_acknowledgement(metadata, exception)``, ``close()``.
+    interceptors: Sequence[Any] = field(default_factory=tuple)
+    #: Idempotent delivery (off until the delivery-guarantees work turns it on by default).
+    enable_idempotence: bool = False
+
+    def __post_init__(self) -> None:
+        if self.client_id is None:
+            object.__setattr__(self, "client_id", f"aioproducer-{next(_client_ids)}")
+        self.validate()
+
+    @property
+    def acks_value(self) -> int:
+        return _ACKS[self.acks]
+
+    @property
+    def bootstrap_list(self) -> list[tuple[str, int]]:
+        servers = self.bootstrap_servers
+        items = servers.split(",") if isinstance(servers, str) else list(servers)
+        out = []
+        for item in items:
+            item = item.strip()
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ConfigError(f"bootstrap_servers entry {item!r} is not host:port")
+            out.append((host.strip("[]"), int(port)))
+        if not out:
+            raise ConfigError("bootstrap_servers is empty")
+        return out
+
+    @property
+    def compression(self) -> str:
+        return self.compression_type or "none"
+
+    def compression_level(self) -> int | None:
+        return {
+            "gzip": self.compression_gzip_level,
+            "lz4": self.compression_lz4_level,
+            "zstd": self.compression_zstd_level,
+        }.get(self.compression)
+
+    def validate(self) -> None:
+        """Check every setting and the rules between them; raise :class:`ConfigError`."""
+        if self.acks not in _ACKS:
+            raise ConfigError(f"acks={self.acks!r} is invalid; allowed: 'all', -1, 0, 1")
+        _ = self.bootstrap_list
+        non_negative = (
+            "batch_size",
+            "linger_ms",
+            "max_block_ms",
+            "retries",
+            "retry_backoff_ms",
+            "retry_backoff_max_ms",
+            "reconnect_backoff_ms",
+            "reconnect_backoff_max_ms",
+            "partitioner_availability_timeout_ms",
+        )
+        positive = (
+            "buffer_memory",
+            "max_request_size",
+            "request_timeout_ms",
+            "delivery_timeout_ms",
+            "max_in_flight_requests_per_connection",
+            "metadata_max_age_ms",
+            "metadata_max_idle_ms",
+            "socket_connection_setup_timeout_ms",
+        )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in non_negative or f.name in positive:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ConfigError(f"{f.name}={value!r} must be an integer")
+                if f.name in positive and value <= 0:
+                    raise ConfigError(f"{f.name}={value} must be > 0")
+                if value < 0:
+                    raise ConfigError(f"{f.name}={value} must be >= 0")
+        if self.delivery_timeout_ms < self.linger_ms + self.request_timeout_ms:
+            raise ConfigError(
+                f"delivery_timeout_ms={self.delivery_timeout_ms} must be >= linger_ms + "
+                f"request_timeout_ms = {self.linger_ms + self.request_timeout_ms}"
+            )
+        from ._records.codecs import get_codec
+
+        if self.compression_type is not None and not isinstance(self.compression_type, str):
+            raise ConfigError(
+                f"compression_type={self.compression_type!r}: allowed None, 'none', 'gzip', "
+                "'snappy', 'lz4', 'zstd'"
+            )
+        get_codec(self.compression, self.compression_level())
+        for name in ("key_serializer", "value_serializer"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ConfigError(f"{name} must be callable(obj) -> bytes | None, got {value!r}")
+        if self.partitioner is not None and not callable(
+            getattr(self.partitioner, "partition", None)
+        ):
+            raise ConfigError(
+                "partitioner must have a partition(topic, key, key_bytes, value, value_bytes, "
+                f"cluster) method, got {self.partitioner!r}"
+            )
+        for ic in self.interceptors:
+            if not any(callable(getattr(ic, m, None)) for m in ("on_send", "on_acknowledgement")):
+                raise ConfigError(f"interceptor {ic!r} has neither on_send nor on_acknowledgement")
+        if self.enable_idempotence:
+            if self.acks_value != -1:
+                raise ConfigError("enable_idempotence=True requires acks='all'")
+            if self.retries == 0:
+                raise ConfigError("enable_idempotence=True requires retries > 0")
+            if self.max_in_flight_requests_per_connection > 5:
+                raise ConfigError(
+                    "enable_idempotence=True requires max_in_flight_requests_per_connection <= 5"
+                )

@@ -1,0 +1,587 @@
+"""The public facade: configuration, lifecycle, ``send``, ``send_and_wait``, ``flush``, ``close``.
+
+``send`` runs once per record and stays on the hot path's budget: interceptors, metadata (only
+waits when the topic is unknown), serializers, partitioner, one append to the open batch, one
+light handle. It wakes the sender only when it opens a new batch or fills one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any
+
+from ._core.accumulator import RecordAccumulator
+from ._core.batch import Callback, RecordFuture, RecordMetadata
+from ._core.cluster import Metadata, TopicPartition
+from ._core.memory import MemoryPool
+from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner
+from ._io.sender import Sender
+from ._records.batch import BATCH_OVERHEAD, RecordBatchBuilder, _hard_limit
+from ._records.codecs import get_codec
+from .config import ProducerConfig
+from .errors import (
+    BadRecordError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProducerClosedError,
+    RecordTooLargeError,
+    SerializationError,
+    error_class,
+)
+
+log = logging.getLogger("aioproducer")
+_BYTES = (bytes, bytearray, memoryview)
+_FATAL_TOPIC_ERRORS = {17, 29}  # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerRecord:
+    """What interceptors see and may replace in ``on_send``."""
+
+    topic: str
+    value: Any
+    key: Any = None
+    partition: int | None = None
+    timestamp_ms: int | None = None
+    headers: Sequence[tuple[str, bytes | None]] | None = None
+
+
+class _Completion:
+    """Per batch: hands out one private future per ``await`` of one of its records."""
+
+    __slots__ = ("_loop", "_waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def wait(self) -> asyncio.Future[None]:
+        fut = self._loop.create_future()
+        if self._waiters is None:
+            self._waiters = [fut]
+        else:
+            self._waiters.append(fut)
+        return fut
+
+    def fire(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        if waiters:
+            for f in waiters:
+                if not f.done():
+                    f.set_result(None)
+
+
+class Producer:
+    """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields.
+
+    Use ``async with Producer(...) as producer:`` or ``await producer.start()`` /
+    ``await producer.close()``.
+    """
+
+    def __init__(self, config: ProducerConfig | None = None, **settings: Any) -> None:
+        if config is None:
+            config = ProducerConfig(**settings)
+        elif settings:
+            config = replace(config, **settings)
+        self.config = config
+        self._codec = get_codec(config.compression, config.compression_level())
+        self._hard_limit = _hard_limit(self._codec, config.max_request_size)
+        self._pool = MemoryPool(config.buffer_memory)
+        self._metadata = Metadata(
+            config.metadata_max_age_ms, config.metadata_max_idle_ms, config.retry_backoff_ms
+        )
+        self._partitioner = config.partitioner
+        self._builtin = BuiltInPartitioner(
+            config.batch_size,
+            config.partitioner_adaptive_partitioning_enable,
+            config.partitioner_availability_timeout_ms,
+            config.partitioner_ignore_keys,
+        )
+        self._interceptors = list(config.interceptors)
+        self._on_send = [ic.on_send for ic in self._interceptors if hasattr(ic, "on_send")]
+        self._on_ack_hooks = [
+            ic.on_acknowledgement for ic in self._interceptors if hasattr(ic, "on_acknowledgement")
+        ]
+        self._accumulator: RecordAccumulator | None = None
+        self._sender: Sender | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._started = False
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the sender and fetch cluster metadata; raises :class:`KafkaError` on failure."""
+        if self._started:
+            return
+        if self._closed:
+            raise ProducerClosedError("a closed producer cannot be started again")
+        self._loop = loop = asyncio.get_running_loop()
+        cfg = self.config
+        self._accumulator = RecordAccumulator(
+            batch_size=max(cfg.batch_size, 1),
+            codec=self._codec,
+            linger_ms=cfg.linger_ms,
+            retry_backoff_ms=cfg.retry_backoff_ms,
+            retry_backoff_max_ms=cfg.retry_backoff_max_ms,
+            delivery_timeout_ms=cfg.delivery_timeout_ms,
+            max_request_size=cfg.max_request_size,
+            pool=self._pool,
+            new_completion=lambda: _Completion(loop),
+            rand=random.random,
+        )
+        self._sender = Sender(
+            cfg,
+            self._accumulator,
+            self._metadata,
+            self._now_ms,
+            self._on_ack if self._on_ack_hooks else None,
+        )
+        self._task = loop.create_task(self._sender.run(), name="aioproducer-sender")
+        self._started = True
+        # Reach the cluster once, so a wrong bootstrap address fails here, not at first send.
+        deadline = self._now_ms() + cfg.max_block_ms
+        self._metadata.request_update()
+        while not self._metadata.cluster.brokers:
+            left = deadline - self._now_ms()
+            if left <= 0 or self._task.done():
+                await self._abort_start()
+                raise KafkaTimeoutError(
+                    f"could not reach any broker of {cfg.bootstrap_servers!r} within "
+                    f"max_block_ms={cfg.max_block_ms}"
+                )
+            self._metadata.add_topic("", self._now_ms()) if not self._metadata.topics else None
+            await self._sender.metadata_changed(left / 1000)
+        self._metadata.topics.pop("", None)
+
+    async def _abort_start(self) -> None:
+        self._closed = True
+        if self._sender is not None:
+            self._sender.running = False
+            self._sender.force_close = True
+            self._sender.wakeup.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._sender is not None:
+            await self._sender.wait_background()
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Deliver pending records (within ``timeout`` seconds, or without bound when None),
+        then stop. Records not delivered in time fail with :class:`ProducerClosedError`.
+        Every record's future is resolved, and every socket closed, when this returns."""
+        if self._closed:
+            if self._task is not None and not self._task.done():
+                await asyncio.gather(self._task, return_exceptions=True)
+            return
+        self._closed = True
+        if not self._started:
+            return
+        sender, task = self._sender, self._task
+        assert sender is not None and task is not None and self._accumulator is not None
+        self._accumulator.closed = True
+        sender.running = False
+        sender.wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except asyncio.TimeoutError:
+            sender.force_close = True
+            sender.wakeup.set()
+            await asyncio.gather(task, return_exceptions=True)
+        except asyncio.CancelledError:
+            # Our caller was cancelled: still finish cleanly, then propagate.
+            sender.force_close = True
+            sender.wakeup.set()
+            await asyncio.gather(task, return_exceptions=True)
+            await sender.wait_background()
+            self._close_interceptors()
+            raise
+        except Exception:
+            pass  # a sender crash already failed every record; it is logged
+        await sender.wait_background()
+        self._close_interceptors()
+
+    stop = close  # aiokafka's name
+
+    def _close_interceptors(self) -> None:
+        for ic in self._interceptors:
+            closer = getattr(ic, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:
+                    log.exception("interceptor close() failed")
+
+    async def __aenter__(self) -> Producer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        callback: Callback | None = None,
+    ) -> RecordFuture:
+        """Buffer a record; wait only for metadata of a new topic or for buffer memory.
+
+        Returns the record's future: ``await`` it for its :class:`RecordMetadata`. ``callback``
+        is called as ``callback(metadata, exception)`` when the record is acknowledged or fails.
+
+        Raises :class:`ProducerClosedError`, :class:`KafkaTimeoutError` (``max_block_ms``),
+        :class:`SerializationError`, :class:`RecordTooLargeError`, :class:`BadRecordError`.
+        """
+        if self._closed or not self._started:
+            raise ProducerClosedError(
+                "the producer is closed" if self._closed else "call start() before send()"
+            )
+        if self._on_send:
+            rec = self._intercept(
+                ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
+            )
+            topic, value, key, partition, timestamp_ms, headers = (
+                rec.topic,
+                rec.value,
+                rec.key,
+                rec.partition,
+                rec.timestamp_ms,
+                rec.headers,
+            )
+        if not isinstance(topic, str) or not topic:
+            raise BadRecordError(f"topic must be a non-empty string, got {topic!r}")
+        now = self._now_ms()
+        deadline = now + self.config.max_block_ms
+        md = self._metadata
+        cluster = md.cluster
+        count = cluster.partition_count(topic)
+        if count is None or (partition is not None and partition >= count):
+            count = await self._wait_on_metadata(topic, partition, deadline)
+            cluster = md.cluster
+        else:
+            md.topics[topic] = now
+        key_bytes = self._serialize(self.config.key_serializer, key, topic, "key")
+        value_bytes = self._serialize(self.config.value_serializer, value, topic, "value")
+        hdrs = self._check_headers(headers, topic) if headers else None
+        if timestamp_ms is None:
+            timestamp_ms = time.time_ns() // 1_000_000
+        elif not isinstance(timestamp_ms, int) or timestamp_ms < 0:
+            raise BadRecordError(
+                f"timestamp_ms={timestamp_ms!r} for topic {topic!r} must be an int >= 0"
+            )
+        if partition is None:
+            partition = self._choose_partition(
+                topic, key, key_bytes, value, value_bytes, cluster, count
+            )
+        elif not isinstance(partition, int) or partition < 0:
+            raise BadRecordError(f"partition={partition!r} for topic {topic!r} must be >= 0")
+        tp = TopicPartition(topic, partition)
+        acc = self._accumulator
+        assert acc is not None
+        handle = acc.try_append(tp, timestamp_ms, key_bytes, value_bytes, hdrs, callback)
+        if handle is None:
+            handle = await self._append_new_batch(
+                tp, timestamp_ms, key_bytes, value_bytes, hdrs, callback, deadline
+            )
+        elif handle.batch.is_full():
+            assert self._sender is not None
+            self._sender.wakeup.set()
+        if self._partitioner is None and partition == self._builtin_sticky(topic):
+            self._builtin.record_appended(
+                topic, partition, len(value_bytes or b""), handle.batch.is_full()
+            )
+        return handle
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+    ) -> RecordMetadata:
+        """Send one record and wait for its acknowledgement, without paying the linger."""
+        handle = await self.send(topic, value, key, partition, timestamp_ms, headers)
+        if not handle.batch.send_now:
+            handle.batch.send_now = True
+            assert self._sender is not None
+            self._sender.wakeup.set()
+        return await handle
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record sent before this call is acknowledged or failed; linger is
+        ignored meanwhile. Raises :class:`KafkaTimeoutError` after ``timeout`` seconds."""
+        acc, sender = self._accumulator, self._sender
+        if acc is None or sender is None:
+            return
+        pending = [b.completion.wait() for b in list(acc.incomplete) if not b.final]
+        if not pending:
+            return
+        acc.flushes_in_progress += 1
+        sender.wakeup.set()
+        try:
+            _, not_done = await asyncio.wait(pending, timeout=timeout)
+            if not_done:
+                raise KafkaTimeoutError(
+                    f"flush timed out after {timeout} s with {len(not_done)} batch(es) pending"
+                )
+        finally:
+            acc.flushes_in_progress -= 1
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The topic's partition ids (waits for its metadata up to ``max_block_ms``)."""
+        if self._closed or not self._started:
+            raise ProducerClosedError("the producer is not running")
+        count = self._metadata.cluster.partition_count(topic)
+        if count is None:
+            count = await self._wait_on_metadata(
+                topic, None, self._now_ms() + self.config.max_block_ms
+            )
+        return list(range(count))
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of the producer's internal state."""
+        acc = self._accumulator
+        return {
+            "buffer_total_bytes": self._pool.total,
+            "buffer_available_bytes": self._pool.available,
+            "waiting_threads": self._pool.queued,
+            "batches_queued": sum(len(d) for d in acc.batches.values()) if acc else 0,
+            "batches_incomplete": len(acc.incomplete) if acc else 0,
+            "requests_in_flight": sum(c.in_flight for c in self._sender.connections.values())
+            if self._sender
+            else 0,
+            "connections": len(self._sender.connections) if self._sender else 0,
+            "metadata_version": self._metadata.version,
+        }
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        assert self._loop is not None
+        return int(self._loop.time() * 1000)
+
+    def _intercept(self, record: ProducerRecord) -> ProducerRecord:
+        for hook in self._on_send:
+            try:
+                out = hook(record)
+                if out is not None:
+                    record = out
+            except Exception:
+                log.exception("interceptor on_send failed; the record goes on unchanged")
+        return record
+
+    def _on_ack(
+        self, handle: RecordFuture, md: RecordMetadata | None, exc: BaseException | None
+    ) -> None:
+        if md is None:
+            b = handle.batch
+            md = RecordMetadata(
+                b.tp.topic, b.tp.partition, -1, -1, handle.key_size, handle.value_size
+            )
+        for hook in self._on_ack_hooks:
+            try:
+                hook(md, exc)
+            except Exception:
+                log.exception("interceptor on_acknowledgement failed")
+
+    @staticmethod
+    def _serialize(serializer: Any, obj: Any, topic: str, what: str) -> bytes | None:
+        if serializer is not None:
+            try:
+                data = serializer(obj)
+            except Exception as exc:
+                raise SerializationError(
+                    f"cannot serialize the {what} for topic {topic!r}: {exc!r}"
+                ) from exc
+            obj = data
+        if obj is None or isinstance(obj, bytes):
+            return obj
+        if isinstance(obj, _BYTES):
+            return bytes(obj)
+        raise SerializationError(
+            f"the {what} for topic {topic!r} must be bytes-like or None, got "
+            f"{type(obj).__name__} (set {what}_serializer to send other types)"
+        )
+
+    @staticmethod
+    def _check_headers(
+        headers: Sequence[tuple[str, bytes | None]], topic: str
+    ) -> list[tuple[str, bytes | None]]:
+        out = []
+        for h in headers:
+            try:
+                k, v = h
+            except (TypeError, ValueError):
+                raise BadRecordError(
+                    f"headers for topic {topic!r} must be (str, bytes | None) pairs, got {h!r}"
+                ) from None
+            if not isinstance(k, str) or not (v is None or isinstance(v, _BYTES)):
+                raise BadRecordError(
+                    f"header {h!r} for topic {topic!r} must be a (str, bytes | None) pair"
+                )
+            out.append((k, v if v is None or isinstance(v, bytes) else bytes(v)))
+        return out
+
+    def _builtin_sticky(self, topic: str) -> int:
+        state = self._builtin._topics.get(topic)
+        return -1 if state is None else state.partition
+
+    def _choose_partition(
+        self,
+        topic: str,
+        key: Any,
+        key_bytes: bytes | None,
+        value: Any,
+        value_bytes: bytes | None,
+        cluster: Any,
+        count: int,
+    ) -> int:
+        if self._partitioner is not None:
+            p = self._partitioner.partition(topic, key, key_bytes, value, value_bytes, cluster)
+            if p is None or p == UNKNOWN_PARTITION:
+                pass
+            elif not isinstance(p, int) or not 0 <= p < count:
+                raise BadRecordError(
+                    f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
+                )
+            else:
+                return p
+        p = self._builtin.keyed(key_bytes, count)
+        if p >= 0:
+            return p
+        if self.config.partitioner_adaptive_partitioning_enable and self._accumulator:
+            parts = cluster.available_partitions_for_topic(topic) or list(range(count))
+            self._builtin.update_load(topic, parts, self._accumulator.queue_sizes(topic, parts))
+        return self._builtin.sticky_partition(topic, cluster)
+
+    async def _wait_on_metadata(self, topic: str, partition: int | None, deadline: int) -> int:
+        md = self._metadata
+        sender = self._sender
+        assert sender is not None
+        md.add_topic(topic, self._now_ms())
+        md.request_update()
+        while True:
+            cluster = md.cluster
+            count = cluster.partition_count(topic)
+            if count is not None:
+                if partition is None or partition < count:
+                    return count
+                raise BadRecordError(
+                    f"partition {partition} is not in the range [0...{count}) of topic {topic!r}"
+                )
+            err = cluster.topic_errors.get(topic)
+            if err in _FATAL_TOPIC_ERRORS:
+                raise error_class(err)(f"topic {topic!r}")
+            if self._closed:
+                raise ProducerClosedError("the producer closed while waiting for metadata")
+            left = deadline - self._now_ms()
+            if left <= 0:
+                raise KafkaTimeoutError(
+                    f"topic {topic!r} not present in metadata after "
+                    f"{self.config.max_block_ms} ms (max_block_ms)"
+                )
+            md.request_update()
+            await sender.metadata_changed(left / 1000)
+
+    async def _append_new_batch(
+        self,
+        tp: TopicPartition,
+        ts: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+        deadline: int,
+    ) -> RecordFuture:
+        acc, sender = self._accumulator, self._sender
+        assert acc is not None and sender is not None
+        size = RecordBatchBuilder.record_size(0, 0, key, value, headers)
+        if size > self._hard_limit:
+            raise RecordTooLargeError(
+                f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
+                f"when serialized, more than max_request_size={self.config.max_request_size}"
+                + (
+                    f" allows with compression_type={self.config.compression_type}"
+                    if self._codec.id
+                    else ""
+                )
+            )
+        if size + BATCH_OVERHEAD > self._pool.total:
+            raise RecordTooLargeError(
+                f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
+                f"when serialized, more than buffer_memory={self._pool.total}"
+            )
+        reserve = min(acc.reservation_for(size), self._pool.total)
+        await self._allocate(reserve, deadline, tp)
+        if self._closed:
+            self._pool.release(reserve)
+            raise ProducerClosedError("the producer closed while this send waited for memory")
+        try:
+            handle, give_back = acc.append_new_batch(
+                tp, ts, key, value, headers, callback, self._now_ms(), reserve
+            )
+        except BaseException:
+            self._pool.release(reserve)
+            raise
+        if give_back:
+            self._pool.release(give_back)
+        else:
+            sender.wakeup.set()  # a new batch: the sender schedules its linger deadline
+        return handle
+
+    async def _allocate(self, size: int, deadline: int, tp: TopicPartition) -> None:
+        pool = self._pool
+        if pool.try_allocate(size):
+            return
+        assert self._loop is not None and self._sender is not None
+        waiter = self._loop.create_future()
+        pool.enqueue(size, waiter)
+        if waiter.done():
+            return
+        self._sender.wakeup.set()  # memory is exhausted: everything queued becomes sendable
+        timed_out = False
+
+        def on_timeout() -> None:
+            nonlocal timed_out
+            if not waiter.done():
+                timed_out = True
+                waiter.cancel()
+
+        handle = self._loop.call_at(deadline / 1000, on_timeout)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.cancelled():
+                pool.withdraw(waiter)
+            else:  # granted, but our task was cancelled: give the bytes back
+                pool.release(size)
+            if timed_out:
+                raise KafkaTimeoutError(
+                    f"failed to allocate {size} bytes for {tp.topic}-{tp.partition} within "
+                    f"max_block_ms={self.config.max_block_ms} (buffer_memory="
+                    f"{self.config.buffer_memory} is in use)"
+                ) from None
+            raise
+        finally:
+            handle.cancel()
+
+
+__all__ = ["KafkaError", "Producer", "ProducerRecord"]
