@@ -237,6 +237,7 @@ class RecordAccumulator:
         if observed > current:
             self._ratios[batch.tp.topic] = max(current + _DETERIORATE_STEP, observed)
         elif observed < current:
+            self._ratios[batch.tp.topic] = max(current - _IMPROVING_STEP, observed)
 
     # -- retries, splitting, expiry --------------------------------------------------------------
 
@@ -258,7 +259,6 @@ class RecordAccumulator:
         [decoded] = read_batches(_frame_uncompressed(raw, batch))
         new: list[ProducerBatch] = []
         current: ProducerBatch | None = None
-        rec: object
         for rec, handle in zip(decoded.records, batch.handles, strict=True):
             od = -1
             if current is not None:
