@@ -14,6 +14,10 @@ test: setup
 test-all: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## The main job: produce 200,000 records to an embedded broker and verify them all.
+demo: setup
+	$(PY) -m aioproducer demo $(DEMO_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check aioproducer tests benchmarks tools
 	$(VENV)/bin/ruff format --check aioproducer

@@ -1,0 +1,54 @@
+"""Test doubles for the sans-IO core: a completion that records firing, a cluster builder."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from aioproducer._core.accumulator import RecordAccumulator
+from aioproducer._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo
+from aioproducer._core.memory import MemoryPool
+from aioproducer._records.codecs import get_codec
+
+
+class FakeCompletion:
+    def __init__(self) -> None:
+        self.fired = 0
+
+    def wait(self) -> Any:
+        raise AssertionError("not awaited in unit tests")
+
+    def fire(self) -> None:
+        self.fired += 1
+
+
+def make_cluster(leaders: dict[str, list[int]], brokers: int = 3) -> Cluster:
+    """``{"topic": [leader of p0, leader of p1, ...]}``; -1 is leaderless."""
+    bs = {i: BrokerInfo(i, "127.0.0.1", 9000 + i) for i in range(1, brokers + 1)}
+    topics = {
+        t: TopicInfo(
+            t,
+            [PartitionInfo(t, p, ld, 0) for p, ld in enumerate(ls)],
+            [p for p, ld in enumerate(ls) if ld >= 0],
+        )
+        for t, ls in leaders.items()
+    }
+    return Cluster(bs, topics)
+
+
+def make_accumulator(**kw: Any) -> RecordAccumulator:
+    rnd = random.Random(1)
+    args: dict[str, Any] = dict(
+        batch_size=1000,
+        codec=get_codec("none"),
+        linger_ms=10,
+        retry_backoff_ms=100,
+        retry_backoff_max_ms=1000,
+        delivery_timeout_ms=5000,
+        max_request_size=10_000,
+        pool=MemoryPool(100_000),
+        new_completion=FakeCompletion,
+        rand=rnd.random,
+    )
+    args.update(kw)
+    return RecordAccumulator(**args)

@@ -1,0 +1,214 @@
+"""Every rule of the record accumulator, with time as an argument and no sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from aioproducer._core.accumulator import RecordAccumulator, backoff_ms
+from aioproducer._core.cluster import TopicPartition
+from aioproducer._core.memory import MemoryPool
+from aioproducer._records.batch import read_batches
+from aioproducer.errors import KafkaTimeoutError
+
+from .fakes import FakeCompletion, make_accumulator, make_cluster
+
+T0 = TopicPartition("t", 0)
+T1 = TopicPartition("t", 1)
+CLUSTER = make_cluster({"t": [1, 2, 1]})
+
+
+def append(acc: RecordAccumulator, tp: TopicPartition, value: bytes, now: int) -> None:
+    if acc.try_append(tp, now, None, value, None, None) is None:
+        reserve = acc.reservation_for(len(value) + 20)
+        assert acc.pool.try_allocate(reserve)
+        handle, give_back = acc.append_new_batch(tp, now, None, value, None, None, now, reserve)
+        if give_back:
+            acc.pool.release(give_back)
+
+
+def test_a_fresh_batch_waits_for_linger() -> None:
+    acc = make_accumulator(linger_ms=10)
+    append(acc, T0, b"x", now=0)
+    r = acc.ready(CLUSTER, 5)
+    assert r.nodes == set() and r.next_ready_ms == 5
+    assert acc.ready(CLUSTER, 10).nodes == {1}
+
+
+def test_a_full_batch_is_ready_at_once() -> None:
+    acc = make_accumulator(batch_size=200, linger_ms=10_000)
+    append(acc, T0, b"x" * 150, now=0)  # alone it reaches batch_size: the batch is full
+    assert acc.batches[T0][0].is_full() and len(acc.batches[T0]) == 1
+    assert acc.ready(CLUSTER, 0).nodes == {1}
+
+
+def test_more_than_one_batch_in_the_deque_is_ready() -> None:
+    acc = make_accumulator(batch_size=200, linger_ms=10_000)
+    for _ in range(2):
+        append(acc, T0, b"x" * 70, now=0)
+    assert len(acc.batches[T0]) == 2 and not acc.batches[T0][0].is_full()
+    assert acc.ready(CLUSTER, 0).nodes == {1}
+
+
+@pytest.mark.parametrize("flag", ["closed", "flush", "exhausted", "send_now"])
+def test_linger_is_skipped_when(flag: str) -> None:
+    acc = make_accumulator(linger_ms=10_000, pool=MemoryPool(5000))
+    append(acc, T0, b"x", now=0)
+    assert acc.ready(CLUSTER, 1).nodes == set()
+    if flag == "closed":
+        acc.closed = True
+    elif flag == "flush":
+        acc.flushes_in_progress = 1
+    elif flag == "exhausted":
+        acc.pool.enqueue(5000, _Waiter())  # a sender waits for memory
+    else:
+        acc.batches[T0][0].send_now = True
+    assert acc.ready(CLUSTER, 1).nodes == {1}
+
+
+class _Waiter:
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, _: None) -> None:
+        raise AssertionError
+
+
+def test_unknown_leader_is_reported_not_ready() -> None:
+    acc = make_accumulator(linger_ms=0)
+    append(acc, TopicPartition("t", 0), b"x", now=0)
+    r = acc.ready(make_cluster({"t": [-1]}), 100)
+    assert r.nodes == set() and r.unknown_leader_topics == {"t"}
+
+
+def test_backing_off_batch_is_not_ready_until_its_retry_time() -> None:
+    acc = make_accumulator(linger_ms=0, retry_backoff_ms=100, retry_backoff_max_ms=100)
+    append(acc, T0, b"x", now=0)
+    [batch] = acc.drain(CLUSTER, {1}, 0)[1]
+    acc.reenqueue(batch, now_ms=0)
+    assert 80 <= batch.retry_at_ms <= 100  # 100 ms with -20 % jitter, capped at the max
+    r = acc.ready(CLUSTER, 10)
+    assert r.nodes == set() and r.next_ready_ms == batch.retry_at_ms - 10
+    assert acc.ready(CLUSTER, batch.retry_at_ms).nodes == {1}
+
+
+def test_retry_goes_back_to_the_head_of_its_partition() -> None:
+    acc = make_accumulator(linger_ms=0, batch_size=100)
+    append(acc, T0, b"a" * 60, now=0)
+    [first] = acc.drain(CLUSTER, {1}, 0)[1]
+    append(acc, T0, b"b" * 60, now=1)
+    append(acc, T0, b"c" * 60, now=2)
+    acc.reenqueue(first, now_ms=3)
+    assert acc.batches[T0][0] is first and len(acc.batches[T0]) == 3
+
+
+def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
+    assert [backoff_ms(a, 100, 1000, lambda: 0.5) for a in (1, 2, 3, 4, 5, 10)] == [
+        100,
+        200,
+        400,
+        800,
+        1000,
+        1000,
+    ]
+    assert backoff_ms(1, 100, 1000, lambda: 0.0) == 80
+    assert backoff_ms(1, 100, 1000, lambda: 1.0) == 120
+    assert backoff_ms(4, 100, 1000, lambda: 1.0) == 960
+    assert backoff_ms(5, 100, 1000, lambda: 1.0) == 1000  # never above the max
+
+
+def test_drain_takes_one_batch_per_partition_up_to_max_request_size() -> None:
+    acc = make_accumulator(linger_ms=0, batch_size=400, max_request_size=1000)
+    tps = [TopicPartition("u", p) for p in range(6)]
+    cluster = make_cluster({"u": [1] * 6})
+    for tp in tps:
+        append(acc, tp, b"x" * 300, now=0)
+        append(acc, tp, b"x" * 300, now=0)  # a second batch per partition
+    drained = acc.drain(cluster, {1}, 0)[1]
+    assert len(drained) == 2  # 2 x ~370 bytes fit in 1000, a third does not
+    assert len({b.tp for b in drained}) == len(drained)  # never two of one partition
+    second = acc.drain(cluster, {1}, 0)[1]
+    # The rotation resumes where the last drain stopped: no partition starves.
+    assert {b.tp for b in second}.isdisjoint({b.tp for b in drained})
+
+
+def test_drain_rotates_the_start_partition() -> None:
+    acc = make_accumulator(linger_ms=0, batch_size=400, max_request_size=100_000)
+    cluster = make_cluster({"u": [1] * 4})
+    starts = []
+    for round_ in range(4):
+        for p in range(4):
+            append(acc, TopicPartition("u", p), b"x", now=round_)
+        starts.append(acc.drain(cluster, {1}, round_)[1][0].tp.partition)
+    assert sorted(starts) == [0, 1, 2, 3]
+
+
+def test_drained_batches_are_sealed_and_decodable() -> None:
+    acc = make_accumulator(linger_ms=0)
+    append(acc, T0, b"hello", now=7)
+    [b] = acc.drain(CLUSTER, {1}, 0)[1]
+    [decoded] = read_batches(b.builder.build())
+    assert decoded.records[0].value == b"hello"
+    assert b.drained_ms == 0 and T0 not in acc.batches
+
+
+def test_batches_past_delivery_timeout_expire() -> None:
+    acc = make_accumulator(delivery_timeout_ms=5000, linger_ms=10_000)
+    append(acc, T0, b"x", now=0)
+    append(acc, T1, b"x", now=3000)
+    assert acc.expire(4999) == []
+    assert acc.next_expiry_ms(4999) == 1
+    [gone] = acc.expire(5000)
+    assert gone.tp == T0 and T0 not in acc.batches
+    assert [b.tp for b in acc.expire(8000)] == [T1]
+
+
+def test_done_returns_memory_to_the_pool() -> None:
+    pool = MemoryPool(10_000)
+    acc = make_accumulator(pool=pool, batch_size=1000, linger_ms=0)
+    append(acc, T0, b"x", now=0)
+    assert pool.available == 9000
+    [b] = acc.drain(CLUSTER, {1}, 0)[1]
+    b.complete(5, -1, None)
+    acc.done(b)
+    assert pool.available == 10_000 and not acc.incomplete
+
+
+def test_split_keeps_every_record_and_its_handle() -> None:
+    acc = make_accumulator(linger_ms=0, batch_size=100, max_request_size=100_000)
+    handles = []
+    first = acc.try_append(T0, 0, None, b"v", None, None)
+    assert first is None
+    assert acc.pool.try_allocate(5000)
+    h, _ = acc.append_new_batch(T0, 0, b"k0", b"v0", None, None, 0, 5000)
+    handles.append(h)
+    big = acc.batches[T0][0]
+    big.builder.batch_size = 10_000  # pretend it grew beyond what the broker takes
+    big.builder.set_ratio(1.0)
+    for i in range(1, 20):
+        h2 = acc.try_append(T0, i, b"k%d" % i, b"v%d" % i * 10, [("h", b"x")], None)
+        assert h2 is not None
+        handles.append(h2)
+    [drained] = acc.drain(CLUSTER, {1}, 0)[1]
+    n = acc.split_and_reenqueue(drained, now_ms=1)
+    assert n > 1 and len(acc.batches[T0]) == n
+    assert sum(b.record_count for b in acc.batches[T0]) == 20
+    seen = []
+    for b in acc.batches[T0]:
+        [dec] = read_batches(b.builder.build())
+        seen += [(r.key, r.value, r.timestamp) for r in dec.records]
+    assert seen == [(b"k0", b"v0", 0)] + [(b"k%d" % i, b"v%d" % i * 10, i) for i in range(1, 20)]
+    # Each old handle now points at its new batch and offset.
+    for i, h in enumerate(handles):
+        [dec] = read_batches(h.batch.builder.build())
+        assert dec.records[h.relative_offset].key == (b"k%d" % i)
+    # The reservation moved: completing all the new batches returns all memory.
+    for b in list(acc.batches[T0]):
+        b.complete(0, -1, None)
+        acc.done(b)
+    assert acc.pool.available == acc.pool.total
+
+
+def test_expiry_error_is_a_timeout_naming_the_partition() -> None:
+    # The sender builds the message; here we only check the type users catch.
+    assert issubclass(KafkaTimeoutError, TimeoutError)
+    assert FakeCompletion().fired == 0

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from aioproducer import ConfigError, ProducerConfig
+
+
+def test_java_defaults() -> None:
+    c = ProducerConfig()
+    assert (c.acks_value, c.batch_size, c.linger_ms, c.buffer_memory, c.max_block_ms) == (
+        -1,
+        16384,
+        5,
+        33554432,
+        60000,
+    )
+    assert (c.max_request_size, c.request_timeout_ms, c.delivery_timeout_ms, c.retries) == (
+        1048576,
+        30000,
+        120000,
+        2147483647,
+    )
+    assert (
+        c.retry_backoff_ms,
+        c.retry_backoff_max_ms,
+        c.max_in_flight_requests_per_connection,
+    ) == (100, 1000, 5)
+    assert (
+        c.compression_type,
+        c.metadata_max_age_ms,
+        c.reconnect_backoff_ms,
+        c.reconnect_backoff_max_ms,
+    ) == (None, 300000, 50, 1000)
+    assert c.enable_idempotence is False
+    assert c.client_id and c.client_id.startswith("aioproducer-")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"acks": 2}, "acks=2 is invalid; allowed: 'all', -1, 0, 1"),
+        (
+            {"delivery_timeout_ms": 1000},
+            "delivery_timeout_ms=1000 must be >= linger_ms \\+ request_timeout_ms = 30005",
+        ),
+        ({"batch_size": -1}, "batch_size=-1 must be >= 0"),
+        ({"buffer_memory": 0}, "buffer_memory=0 must be > 0"),
+        ({"linger_ms": "5"}, "linger_ms='5' must be an integer"),
+        ({"compression_type": "brotli"}, "compression_type='brotli' is not one of"),
+        ({"bootstrap_servers": "localhost"}, "bootstrap_servers entry 'localhost'"),
+        ({"key_serializer": 5}, "key_serializer must be callable"),
+        ({"partitioner": object()}, "partitioner must have a partition"),
+        ({"enable_idempotence": True, "acks": 1}, "enable_idempotence=True requires acks='all'"),
+        ({"compression_type": "zstd", "compression_zstd_level": 99}, "level 99 for zstd"),
+    ],
+)
+def test_invalid_settings_name_the_setting(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ProducerConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_acks_spellings() -> None:
+    assert [ProducerConfig(acks=a).acks_value for a in ("all", -1, "-1", 0, "0", 1, "1")] == [
+        -1,
+        -1,
+        -1,
+        0,
+        0,
+        1,
+        1,
+    ]
+    assert ProducerConfig(bootstrap_servers="a:1, b:2").bootstrap_list == [("a", 1), ("b", 2)]
+    assert ProducerConfig(bootstrap_servers=["[::1]:9"]).bootstrap_list == [("::1", 9)]

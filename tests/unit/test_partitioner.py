@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from aioproducer import RoundRobinPartitioner
+from aioproducer._core.murmur2 import murmur2
+from aioproducer._core.partitioner import BuiltInPartitioner
+
+from .fakes import make_cluster
+
+CLUSTER = make_cluster({"t": [1, 2, 3, 1, 2, 3]})
+
+
+def test_keys_hash_like_java() -> None:
+    p = BuiltInPartitioner(16384)
+    for key in (b"21", b"foobar", b"abc", b"k" * 100):
+        assert p.keyed(key, 6) == (murmur2(key) & 0x7FFFFFFF) % 6
+    assert p.keyed(None, 6) == -1
+    assert BuiltInPartitioner(16384, ignore_keys=True).keyed(b"abc", 6) == -1
+
+
+def test_sticky_partition_switches_after_batch_size_bytes() -> None:
+    p = BuiltInPartitioner(1000, adaptive=False, rand=random.Random(3).randrange)
+    first = p.sticky_partition("t", CLUSTER)
+    for _ in range(9):
+        p.record_appended("t", first, 100, batch_closed=False)
+        assert p.sticky_partition("t", CLUSTER) == first
+    p.record_appended("t", first, 100, batch_closed=False)  # 1000 bytes reached
+    seen = {p.sticky_partition("t", CLUSTER)}
+    for _ in range(200):
+        cur = p.sticky_partition("t", CLUSTER)
+        p.record_appended("t", cur, 1000, batch_closed=False)
+        seen.add(cur)
+    assert seen == set(range(6))  # uniform: every partition gets its turn
+
+
+def test_sticky_prefers_available_partitions() -> None:
+    cluster = make_cluster({"t": [1, -1, 2, -1]})
+    p = BuiltInPartitioner(10, adaptive=False, rand=random.Random(1).randrange)
+    for _ in range(100):
+        cur = p.sticky_partition("t", cluster)
+        assert cur in (0, 2)
+        p.record_appended("t", cur, 10, batch_closed=False)
+
+
+def test_adaptive_weights_favour_short_queues() -> None:
+    p = BuiltInPartitioner(1, adaptive=True, rand=random.Random(5).randrange)
+    p.update_load("t", [0, 1, 2], [9, 0, 9])  # partition 1 has an empty queue
+    picks = Counter()
+    for _ in range(3000):
+        cur = p.sticky_partition("t", CLUSTER)
+        picks[cur] += 1
+        p.record_appended("t", cur, 1, batch_closed=False)
+    assert picks[1] > 0.8 * 3000  # weights 1, 10, 1
+    assert picks[0] > 0 and picks[2] > 0
+
+
+def test_round_robin_cycles_available_partitions() -> None:
+    rr = RoundRobinPartitioner()
+    cluster = make_cluster({"t": [1, -1, 2]})
+    got = [rr.partition("t", None, None, None, None, cluster) for _ in range(6)]
+    assert got == [0, 2, 0, 2, 0, 2]

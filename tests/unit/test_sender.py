@@ -1,0 +1,274 @@
+"""The sender's decisions with a scripted connection and an injected clock (Java's
+``SenderTest`` with ``MockClient``): each rule of the response handling has its test."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from aioproducer import KafkaConnectionError, KafkaTimeoutError, ProducerConfig, ProtocolError
+from aioproducer._core.accumulator import RecordAccumulator
+from aioproducer._core.batch import RecordFuture
+from aioproducer._core.cluster import Metadata, TopicPartition
+from aioproducer._core.memory import MemoryPool
+from aioproducer._io.sender import Sender
+from aioproducer._protocol.messages import ProduceRequest, ProduceResponse
+from aioproducer._records.codecs import get_codec
+from aioproducer.errors import InvalidRecordError, MessageTooLargeError, NotLeaderOrFollowerError
+
+from .fakes import FakeCompletion, make_cluster
+
+pytestmark = pytest.mark.asyncio
+TP = TopicPartition("t", 0)
+
+
+class FakeConn:
+    def __init__(self, node_id: int) -> None:
+        self.node_id = node_id
+        self.closed = False
+        self.sent: list[tuple[Any, int, asyncio.Future[Any] | None]] = []
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for _, _, f in self.sent if f is not None and not f.done())
+
+    def version_for(self, api_key: int, lowest: int | None = None) -> int:
+        return 9
+
+    def send(self, request: Any, version: int, expect_response: bool = True) -> Any:
+        fut = asyncio.get_running_loop().create_future() if expect_response else None
+        self.sent.append((request, version, fut))
+        return fut
+
+    def respond(self, i: int, *partitions: tuple[int, int, int]) -> None:
+        """Answer request ``i`` with (partition, error_code, base_offset) per partition."""
+        req, _, fut = self.sent[i]
+        topic = req.topic_data[0].name
+        assert fut is not None
+        P = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+        fut.set_result(
+            ProduceResponse(
+                responses=[
+                    ProduceResponse.TopicProduceResponse(
+                        name=topic,
+                        partition_responses=[
+                            P(index=p, error_code=e, base_offset=o) for p, e, o in partitions
+                        ],
+                    )
+                ]
+            )
+        )
+
+
+class Harness:
+    def __init__(self, **settings: Any) -> None:
+        cfg = {
+            "bootstrap_servers": "127.0.0.1:1",
+            "linger_ms": 0,
+            "retry_backoff_ms": 100,
+            "retry_backoff_max_ms": 100,
+            **settings,
+        }
+        self.config = ProducerConfig(**cfg)
+        self.clock = 0
+        self.pool = MemoryPool(self.config.buffer_memory)
+        self.acc = RecordAccumulator(
+            batch_size=self.config.batch_size,
+            codec=get_codec("none"),
+            linger_ms=self.config.linger_ms,
+            retry_backoff_ms=self.config.retry_backoff_ms,
+            retry_backoff_max_ms=self.config.retry_backoff_max_ms,
+            delivery_timeout_ms=self.config.delivery_timeout_ms,
+            max_request_size=self.config.max_request_size,
+            pool=self.pool,
+            new_completion=FakeCompletion,
+            rand=random.Random(0).random,
+        )
+        self.metadata = Metadata(300000, 300000, 100)
+        self.metadata.update(make_cluster({"t": [1, 1]}), 0)
+        self.sender = Sender(self.config, self.acc, self.metadata, lambda: self.clock, None)
+        self.conn = FakeConn(1)
+        self.sender.connections[1] = self.conn  # type: ignore[assignment]
+
+    def send(self, value: bytes, tp: TopicPartition = TP) -> RecordFuture:
+        h = self.acc.try_append(tp, self.clock, None, value, None, None)
+        if h is None:
+            size = self.acc.reservation_for(len(value) + 20)
+            assert self.pool.try_allocate(size)
+            h, back = self.acc.append_new_batch(
+                tp, self.clock, None, value, None, None, self.clock, size
+            )
+            self.pool.release(back) if back else None
+        return h
+
+    def turn(self) -> int:
+        return self.sender.run_once(self.clock)
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_success_completes_records_in_order_and_frees_memory() -> None:
+    h = Harness()
+    handles = [h.send(b"v%d" % i) for i in range(3)]
+    h.turn()
+    [(req, version, _)] = h.conn.sent
+    assert isinstance(req, ProduceRequest) and req.acks == -1 and version == 9
+    h.conn.respond(0, (0, 0, 41))
+    await settle()
+    assert [x.result().offset for x in handles] == [41, 42, 43]
+    assert h.pool.available == h.pool.total and not h.acc.incomplete
+
+
+async def test_retriable_error_requeues_at_head_with_backoff_and_refreshes_metadata() -> None:
+    h = Harness()
+    rec = h.send(b"a")
+    h.turn()
+    h.metadata._update_requested = False
+    h.conn.respond(0, (0, 6, -1))  # NOT_LEADER_OR_FOLLOWER
+    await settle()
+    assert not rec.done() and h.metadata.update_requested
+    batch = h.acc.batches[TP][0]
+    assert batch is rec.batch and batch.attempts == 1
+    assert h.turn() == batch.retry_at_ms - h.clock and len(h.conn.sent) == 1  # backing off
+    h.clock = batch.retry_at_ms
+    h.turn()
+    assert len(h.conn.sent) == 2
+    h.conn.respond(1, (0, 0, 7))
+    await settle()
+    assert rec.result().offset == 7
+
+
+async def test_non_retriable_error_fails_the_batch_naming_the_partition() -> None:
+    h = Harness()
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 87, -1))  # INVALID_RECORD
+    await settle()
+    exc = rec.exception()
+    assert isinstance(exc, InvalidRecordError) and "t-0" in str(exc)
+    assert h.pool.available == h.pool.total
+
+
+async def test_retries_are_bounded_by_the_retries_setting() -> None:
+    h = Harness(retries=1)
+    rec = h.send(b"a")
+    for attempt in range(2):
+        h.clock += 200
+        h.turn()
+        h.conn.respond(attempt, (0, 6, -1))
+        await settle()
+    assert isinstance(rec.exception(), NotLeaderOrFollowerError)
+
+
+async def test_no_retry_after_the_delivery_timeout() -> None:
+    h = Harness(delivery_timeout_ms=30_005)
+    rec = h.send(b"a")
+    h.turn()
+    h.clock = 30_005
+    h.conn.respond(0, (0, 6, -1))
+    await settle()
+    assert isinstance(rec.exception(), NotLeaderOrFollowerError)
+
+
+async def test_message_too_large_splits_a_batch_with_several_records() -> None:
+    h = Harness(batch_size=200)
+    big = h.acc  # make one batch hold many records by lifting its soft limit
+    recs = [h.send(b"x" * 40)]
+    batch = recs[0].batch
+    batch.builder.batch_size = 10_000
+    batch.builder.set_ratio(1.0)
+    recs += [h.send(b"x" * 40) for _ in range(9)]
+    assert all(r.batch is batch for r in recs)
+    h.turn()
+    h.conn.respond(0, (0, 10, -1))
+    await settle()
+    assert len(big.batches[TP]) > 1 and not any(r.done() for r in recs)
+    offset = 0
+    while big.batches.get(TP):
+        h.clock += 1
+        h.turn()
+        req, _, fut = h.conn.sent[-1]
+        n = next(b for b in recs if not b.done()).batch.record_count
+        h.conn.respond(len(h.conn.sent) - 1, (0, 0, offset))
+        offset += n
+        await settle()
+    assert [r.result().offset for r in recs] == list(range(10))
+
+
+async def test_message_too_large_with_one_record_fails() -> None:
+    h = Harness()
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 10, -1))
+    await settle()
+    assert isinstance(rec.exception(), MessageTooLargeError)
+
+
+async def test_a_dropped_connection_fails_in_flight_requests_as_retriable() -> None:
+    h = Harness()
+    rec = h.send(b"a")
+    h.turn()
+    fut = h.conn.sent[0][2]
+    assert fut is not None
+    fut.set_exception(KafkaConnectionError("connection lost"))
+    await settle()
+    assert not rec.done() and rec.batch.attempts == 1 and h.metadata.update_requested
+
+
+async def test_in_flight_batches_expire_and_a_late_answer_is_ignored() -> None:
+    h = Harness(delivery_timeout_ms=30_005)
+    rec = h.send(b"a")
+    h.turn()
+    h.clock = 30_005
+    h.turn()
+    exc = rec.exception()
+    assert isinstance(exc, KafkaTimeoutError) and "t-0" in str(exc) and "in flight" in str(exc)
+    h.conn.respond(0, (0, 0, 5))  # too late
+    await settle()
+    assert isinstance(rec.exception(), KafkaTimeoutError)
+    assert h.pool.available == h.pool.total
+
+
+async def test_acks_zero_completes_when_written() -> None:
+    h = Harness(acks=0)
+    rec = h.send(b"a")
+    h.turn()
+    assert rec.result().offset == -1 and h.conn.sent[0][2] is None
+
+
+async def test_max_in_flight_per_connection_is_respected() -> None:
+    h = Harness(max_in_flight_requests_per_connection=1)
+    h.send(b"a", TopicPartition("t", 0))
+    h.turn()
+    h.send(b"b", TopicPartition("t", 1))
+    h.turn()
+    assert len(h.conn.sent) == 1  # the second partition waits for the first response
+    h.conn.respond(0, (0, 0, 0))
+    await settle()
+    h.turn()
+    assert len(h.conn.sent) == 2
+
+
+async def test_a_response_missing_a_partition_fails_it() -> None:
+    h = Harness()
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (1, 0, 0))  # answers partition 1, which we did not send
+    await settle()
+    assert isinstance(rec.exception(), ProtocolError)
+
+
+async def test_sleeps_until_the_linger_deadline() -> None:
+    h = Harness(linger_ms=25)
+    h.send(b"a")
+    h.clock = 10
+    assert h.turn() == 15 and h.conn.sent == []
+    h.clock = 25
+    h.turn()
+    assert len(h.conn.sent) == 1
