@@ -21,7 +21,7 @@ def append(acc: RecordAccumulator, tp: TopicPartition, value: bytes, now: int) -
     if acc.try_append(tp, now, None, value, None, None) is None:
         reserve = acc.reservation_for(len(value) + 20)
         assert acc.pool.try_allocate(reserve)
-        handle, give_back = acc.append_new_batch(tp, now, None, value, None, None, now, reserve)
+        _handle, give_back = acc.append_new_batch(tp, now, None, value, None, None, now, reserve)
         if give_back:
             acc.pool.release(give_back)
 

@@ -93,7 +93,7 @@ class PoolMachine(RuleBasedStateMachine):
     def give_up(self, data: st.DataObject) -> None:
         waiting = [(s, w) for s, w in self.queue if not w.done()]
         if waiting:
-            size, w = waiting[data.draw(st.integers(0, len(waiting) - 1))]
+            _size, w = waiting[data.draw(st.integers(0, len(waiting) - 1))]
             w.cancelled = True
             assert self.pool.withdraw(w)
 
