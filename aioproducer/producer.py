@@ -158,9 +158,7 @@ class Producer:
                     f"could not reach any broker of {cfg.bootstrap_servers!r} within "
                     f"max_block_ms={cfg.max_block_ms}"
                 )
-            self._metadata.add_topic("", self._now_ms()) if not self._metadata.topics else None
             await self._sender.metadata_changed(left / 1000)
-        self._metadata.topics.pop("", None)
 
     async def _abort_start(self) -> None:
         self._closed = True

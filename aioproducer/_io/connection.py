@@ -119,9 +119,9 @@ class BrokerConnection(asyncio.Protocol):
             client_software_name="aioproducer", client_software_version="0.1.0"
         )
         resp = await self.request(req, 3)
-        if resp.error_code == 35:  # UNSUPPORTED_VERSION: the body lists what it supports
+        if resp.error_code == 35:  # UNSUPPORTED_VERSION (KIP-511): retry at a version it knows
             ranges = broker_ranges(resp)
-            version = pick_version(18, ranges)
+            version = pick_version(18, ranges) if 18 in ranges else 0
             resp = await self.request(req, version)
         if resp.error_code != 0:
             from ..errors import for_code
@@ -196,10 +196,7 @@ class BrokerConnection(asyncio.Protocol):
         self._in_flight.popleft()
         assert head.response_cls is not None and head.future is not None
         if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
-            try:
-                _, body = framing.decode_response(frame, head.response_cls, head.version)
-            except ProtocolError:
-                body = framing.decode_api_versions_fallback(frame)
+            body = _decode_api_versions(frame, head.version)
         else:
             _, body = framing.decode_response(frame, head.response_cls, head.version)
         if not head.future.done():
@@ -301,3 +298,20 @@ class BrokerConnection(asyncio.Protocol):
             w.set_result(None)
         if self._on_close is not None:
             self._on_close(self, error)
+
+
+def _decode_api_versions(frame: bytes, version: int) -> Any:
+    """An ApiVersions response at the version asked, else at v0 (KIP-511: a broker that does
+    not know our version answers UNSUPPORTED_VERSION in an older format). When neither
+    decodes — librdkafka's mock writes a non-standard body — report UNSUPPORTED_VERSION with
+    no versions, so the caller retries at v0."""
+    from .._protocol.messages import ApiVersionsResponse
+
+    try:
+        return framing.decode_response(frame, ApiVersionsResponse, version)[1]
+    except ProtocolError:
+        pass
+    try:
+        return framing.decode_api_versions_fallback(frame)
+    except ProtocolError:
+        return ApiVersionsResponse(error_code=35)

@@ -391,7 +391,7 @@ class Sender:
     def _on_connection_closed(self, conn: BrokerConnection, error: BaseException | None) -> None:
         if self.connections.get(conn.node_id) is conn:
             del self.connections[conn.node_id]
-            if self.running or not self.force_close:
+            if self.running:
                 log.info("connection to broker %d closed: %s", conn.node_id, error)
                 self.metadata.request_update()
         self.wakeup.set()
@@ -418,7 +418,8 @@ class Sender:
 
     def _maybe_refresh_metadata(self, now: int) -> int:
         md = self.metadata
-        if self._metadata_task is not None or not md.topics:
+        # With no topic of interest yet, one request (for no topic) learns the brokers.
+        if self._metadata_task is not None or (not md.topics and md.cluster.brokers):
             return _FOREVER
         wait = md.time_to_next_update(now)
         if wait > 0:

@@ -52,7 +52,10 @@ def read_correlation_id(frame: bytes | bytearray | memoryview) -> int:
 def decode_response(
     frame: bytes | bytearray | memoryview, response_cls: type[Message], version: int
 ) -> tuple[int, Any]:
-    """Decode a response frame (size prefix removed) into ``(correlation_id, message)``."""
+    """Decode a response frame (size prefix removed) into ``(correlation_id, message)``.
+
+    Trailing bytes after the body are ignored (see below); anything malformed before that is a
+    :class:`ProtocolError`."""
     r = Reader(frame)
     correlation_id = r.read_int32()
     if response_header_flexible(response_cls, version):
@@ -61,10 +64,8 @@ def decode_response(
             r.read_uvarint()
             r.skip(r.read_uvarint())
     body = response_cls.decode_from(r, version)
-    if r.remaining:
-        raise ProtocolError(
-            f"{response_cls.__name__} v{version}: {r.remaining} trailing bytes in response"
-        )
+    # Trailing bytes are tolerated, as the Java client does: some brokers (librdkafka's mock
+    # at Metadata v12, for one) append fields the version does not define.
     return correlation_id, body
 
 

@@ -193,7 +193,6 @@ async def test_message_too_large_splits_a_batch_with_several_records() -> None:
     while big.batches.get(TP):
         h.clock += 1
         h.turn()
-        h.conn.sent[-1]  # the request for the next split batch
         n = next(b for b in recs if not b.done()).batch.record_count
         h.conn.respond(len(h.conn.sent) - 1, (0, 0, offset))
         offset += n

@@ -1,0 +1,282 @@
+"""The producer against real brokers: Apache Kafka (one node and the 3-node cluster) and Tansu.
+Everything written is read back by confluent-kafka and compared record by record."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aioproducer import (
+    BadRecordError,
+    KafkaTimeoutError,
+    Producer,
+    ProducerClosedError,
+    RecordMetadata,
+    RecordTooLargeError,
+    SerializationError,
+)
+from aioproducer._core.murmur2 import murmur2
+from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
+
+pytestmark = pytest.mark.asyncio
+Broker = KafkaCluster | TansuBroker
+
+
+@pytest.fixture(params=["kafka", "tansu"])
+def broker(request: pytest.FixtureRequest) -> Broker:
+    b: Broker = request.getfixturevalue(request.param)
+    return b
+
+
+def java_partition(key: bytes, n: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % n
+
+
+@pytest.mark.parametrize("codec", [None, "gzip", "snappy", "lz4", "zstd"])
+async def test_every_codec_keys_nulls_headers_timestamps(
+    broker: Broker, new_topic: Callable[..., str], codec: str | None
+) -> None:
+    topic = new_topic(broker, partitions=3)
+    sent = []
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers, compression_type=codec, linger_ms=20
+    ) as p:
+        futs = []
+        for i in range(2000):
+            key = None if i % 11 == 0 else b"key-%d" % (i % 97)
+            value = None if i % 13 == 0 else bytes([i % 256]) * (i % 300)
+            headers = [("i", b"%d" % i), ("empty", b""), ("none", None)] if i % 3 else None
+            ts = 1_600_000_000_000 + i
+            partition = 2 if i % 17 == 0 else None
+            futs.append(
+                await p.send(
+                    topic, value, key=key, headers=headers, timestamp_ms=ts, partition=partition
+                )
+            )
+            sent.append((key, value, tuple(headers or ()), ts, partition))
+        mds: list[RecordMetadata] = [await f for f in futs]
+    got = {(r.partition, r.offset): r for r in read_topic(broker.bootstrap_servers, topic)}
+    assert len(got) == len(sent)
+    for (key, value, headers, ts, partition), md in zip(sent, mds, strict=True):
+        r = got[(md.partition, md.offset)]
+        assert (r.key, r.value, r.headers, r.timestamp) == (key, value, headers, ts)
+        assert md.topic == topic and md.timestamp == ts
+        assert md.serialized_key_size == (-1 if key is None else len(key))
+        assert md.serialized_value_size == (-1 if value is None else len(value))
+        if partition is not None:
+            assert md.partition == partition
+        elif key is not None:
+            assert md.partition == java_partition(key, 3)
+
+
+async def _produce_and_verify(
+    bootstrap: str, topic: str, n: int, partitions: int, **settings: Any
+) -> None:
+    async with Producer(bootstrap_servers=bootstrap, **settings) as p:
+        last = None
+        for i in range(n):
+            last = await p.send(topic, b"value-%d" % i, key=b"k%d" % (i % 1000))
+        await p.flush()
+        assert last is not None and last.done()
+    records = read_topic(bootstrap, topic, timeout=120)
+    assert len(records) == n
+    last_seen: dict[int, int] = {}
+    for r in records:
+        assert r.key is not None and r.value is not None
+        i = int(r.value.split(b"-")[1])
+        assert r.key == b"k%d" % (i % 1000)
+        assert r.partition == java_partition(r.key, partitions)
+        assert last_seen.get(r.partition, -1) < i, "records out of send order in a partition"
+        last_seen[r.partition] = i
+    assert sorted(int(r.value.split(b"-")[1]) for r in records) == list(range(n))  # type: ignore[union-attr]
+
+
+async def test_100k_records_read_back_in_order(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker, partitions=6)
+    await _produce_and_verify(broker.bootstrap_servers, topic, 100_000, 6)
+
+
+@pytest.mark.kafka
+async def test_100k_records_on_the_3_node_cluster(
+    kafka_cluster: KafkaCluster, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(kafka_cluster, partitions=6, replication_factor=3)
+    await _produce_and_verify(
+        kafka_cluster.bootstrap_servers, topic, 100_000, 6, compression_type="lz4"
+    )
+
+
+async def test_send_and_wait_does_not_pay_the_linger(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker)
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers, linger_ms=20_000, delivery_timeout_ms=60_000
+    ) as p:
+        await p.send_and_wait(topic, b"warm-up")
+        t0 = time.monotonic()
+        md = await p.send_and_wait(topic, b"now", key=b"k")
+        assert time.monotonic() - t0 < 5
+        assert md.offset == 1
+
+
+async def test_flush_waits_for_every_record_sent_before(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker, partitions=2)
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers, linger_ms=30_000, delivery_timeout_ms=60_000
+    ) as p:
+        futs = [await p.send(topic, b"%d" % i) for i in range(500)]
+        assert not any(f.done() for f in futs)  # lingering
+        t0 = time.monotonic()
+        await p.flush()
+        assert time.monotonic() - t0 < 10  # linger ignored while flushing
+        assert all(f.done() and f.exception() is None for f in futs)
+
+
+async def test_close_delivers_pending_records(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker)
+    p = Producer(
+        bootstrap_servers=broker.bootstrap_servers, linger_ms=10_000, delivery_timeout_ms=60_000
+    )
+    await p.start()
+    futs = [await p.send(topic, b"%d" % i) for i in range(300)]
+    await p.close()
+    assert all(f.done() for f in futs)
+    assert [f.result().offset for f in futs] == list(range(300))
+    with pytest.raises(ProducerClosedError):
+        await p.send(topic, b"late")
+    assert len(read_topic(broker.bootstrap_servers, topic)) == 300
+
+
+@pytest.mark.kafka
+async def test_unknown_topic_times_out_naming_it(kafka: KafkaCluster) -> None:
+    async with Producer(bootstrap_servers=kafka.bootstrap_servers, max_block_ms=1500) as p:
+        t0 = time.monotonic()
+        with pytest.raises(KafkaTimeoutError, match="topic 'no-such-topic' not present"):
+            await p.send("no-such-topic", b"v")
+        assert 1.4 < time.monotonic() - t0 < 5
+
+
+async def test_bad_input_is_a_clear_typed_error(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker, partitions=2)
+    async with Producer(bootstrap_servers=broker.bootstrap_servers, max_request_size=10_000) as p:
+        with pytest.raises(SerializationError, match=f"topic '{topic}' must be bytes-like"):
+            await p.send(topic, "a str without a serializer")
+        with pytest.raises(RecordTooLargeError, match="max_request_size=10000"):
+            await p.send(topic, b"x" * 20_000)
+        with pytest.raises(BadRecordError, match="timestamp_ms=-1"):
+            await p.send(topic, b"v", timestamp_ms=-1)
+        with pytest.raises(BadRecordError, match="partition 5 is not in the range"):
+            await p.send(topic, b"v", partition=5)
+        with pytest.raises(BadRecordError, match="pair"):
+            await p.send(topic, b"v", headers=[("k", "not bytes")])  # type: ignore[list-item]
+        # Nothing else is affected: the producer keeps working.
+        md = await p.send_and_wait(topic, b"fine", partition=1)
+        assert md.offset == 0
+    assert [r.value for r in read_topic(broker.bootstrap_servers, topic)] == [b"fine"]
+
+
+async def test_tiny_buffer_memory_makes_senders_wait_then_proceed(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker)
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers,
+        buffer_memory=64 * 1024,
+        batch_size=16384,
+        linger_ms=50,
+    ) as p:
+        futs = [await p.send(topic, b"x" * 1000) for _ in range(2000)]  # 2 MB through 64 KiB
+        assert p.metrics()["buffer_available_bytes"] <= 64 * 1024
+        for f in futs:
+            await f
+        await p.flush()
+        assert p.metrics()["buffer_available_bytes"] == 64 * 1024  # nothing leaked
+    assert len(read_topic(broker.bootstrap_servers, topic)) == 2000
+
+
+async def test_callbacks_and_interceptors_fire_in_send_order(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker)
+    events: list[tuple[str, int]] = []
+
+    class Interceptor:
+        def on_send(self, record: Any) -> Any:
+            if record.value == b"boom":
+                raise RuntimeError("interceptor bug")  # logged, not raised
+            return record
+
+        def on_acknowledgement(self, md: RecordMetadata | None, exc: BaseException | None) -> None:
+            assert md is not None
+            events.append(("ack", md.offset))
+
+    def callback(md: RecordMetadata | None, exc: BaseException | None) -> None:
+        assert md is not None and exc is None
+        events.append(("cb", md.offset))
+        if md.offset == 1:
+            raise RuntimeError("callback bug")  # logged; the others still run
+
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers, interceptors=[Interceptor()]
+    ) as p:
+        futs = [await p.send(topic, v, callback=callback) for v in (b"a", b"b", b"boom", b"d")]
+        await p.flush()
+        assert [f.result().offset for f in futs] == [0, 1, 2, 3]
+    assert events == [(kind, i) for i in range(4) for kind in ("ack", "cb")]
+
+
+async def test_cancelling_a_waiting_send_loses_no_other_record(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic(broker)
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers,
+        buffer_memory=32 * 1024,
+        batch_size=16384,
+        linger_ms=200,
+    ) as p:
+        first = [await p.send(topic, b"%d" % i) for i in range(10)]
+        # These wait for memory (two 16 KiB batches fill the pool), then one is cancelled.
+        tasks = [asyncio.create_task(p.send(topic, b"y" * 17000)) for _ in range(3)]
+        await asyncio.sleep(0)
+        tasks[1].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[1], asyncio.CancelledError)
+        others = [r for i, r in enumerate(results) if i != 1]
+        for f in [*first, *others]:
+            assert not isinstance(f, BaseException)
+            await f
+    values = [r.value for r in read_topic(broker.bootstrap_servers, topic)]
+    assert values[:10] == [b"%d" % i for i in range(10)] and len(values) == 12
+
+
+async def test_partitions_for_and_metrics(broker: Broker, new_topic: Callable[..., str]) -> None:
+    topic = new_topic(broker, partitions=4)
+    async with Producer(bootstrap_servers=broker.bootstrap_servers) as p:
+        assert await p.partitions_for(topic) == [0, 1, 2, 3]
+        m = p.metrics()
+        assert m["connections"] >= 1 and m["buffer_total_bytes"] == 33554432
+
+
+@pytest.mark.parametrize("acks", [0, 1, "all"])
+async def test_acks_levels(broker: Broker, new_topic: Callable[..., str], acks: Any) -> None:
+    topic = new_topic(broker)
+    async with Producer(bootstrap_servers=broker.bootstrap_servers, acks=acks) as p:
+        futs = [await p.send(topic, b"%d" % i) for i in range(100)]
+        await p.flush()
+        offsets = [f.result().offset for f in futs]
+    assert offsets == ([-1] * 100 if acks == 0 else list(range(100)))
+    assert len(read_topic(broker.bootstrap_servers, topic)) == 100
