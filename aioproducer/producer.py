@@ -465,10 +465,13 @@ class Producer:
         p = self._builtin.keyed(key_bytes, count)
         if p >= 0:
             return p
-        if self.config.partitioner_adaptive_partitioning_enable and self._accumulator:
-            parts = cluster.available_partitions_for_topic(topic) or list(range(count))
-            self._builtin.update_load(topic, parts, self._accumulator.queue_sizes(topic, parts))
-        return self._builtin.sticky_partition(topic, cluster)
+        acc = self._accumulator
+        assert acc is not None
+        return self._builtin.sticky_partition(
+            topic,
+            cluster,
+            lambda: acc.load_stats(topic, cluster, self.config.partitioner_availability_timeout_ms),
+        )
 
     async def _wait_on_metadata(self, topic: str, partition: int | None, deadline: int) -> int:
         md = self._metadata

@@ -84,6 +84,9 @@ class RecordAccumulator:
         self.flushes_in_progress = 0
         self.closed = False
         self._drain_index: dict[int, int] = {}
+        #: Per node: last time it had a sendable batch, and last time one was drained for it.
+        self.node_ready_ms: dict[int, int] = {}
+        self.node_drain_ms: dict[int, int] = {}
         self._ratios: dict[str, float] = {}
 
     # -- appending -------------------------------------------------------------------------------
@@ -154,6 +157,9 @@ class RecordAccumulator:
             if not dq:
                 continue
             leader = cluster.leader_for(tp)
+            if leader >= 0:
+                self.node_ready_ms[leader] = now_ms
+                self.node_drain_ms.setdefault(leader, now_ms)  # stats start at first sight
             if leader < 0:
                 result.unknown_leader_topics.add(tp.topic)
                 continue
@@ -190,6 +196,7 @@ class RecordAccumulator:
             batches = self._drain_node(cluster, node, now_ms, muted)
             if batches:
                 out[node] = batches
+                self.node_drain_ms[node] = now_ms
         return out
 
     def _drain_node(
@@ -333,8 +340,27 @@ class RecordAccumulator:
         self.batches.clear()
         return out
 
-    def queue_sizes(self, topic: str, partitions: list[int]) -> list[int]:
-        return [len(self.batches.get(TopicPartition(topic, p), ())) for p in partitions]
+    def load_stats(
+        self, topic: str, cluster: Cluster, availability_timeout_ms: int
+    ) -> tuple[list[int], list[int]]:
+        """KIP-794 input: the topic's partitions with a usable leader, and their queue lengths.
+
+        With ``availability_timeout_ms`` > 0, a partition whose leader has had batches ready
+        but none drained for longer than that is left out (Java's ``NodeLatencyStats``).
+        """
+        ids: list[int] = []
+        sizes: list[int] = []
+        for p in cluster.partitions_for_topic(topic) or ():
+            if p.leader < 0:
+                continue
+            if availability_timeout_ms > 0:
+                ready = self.node_ready_ms.get(p.leader, 0)
+                drained = self.node_drain_ms.get(p.leader, ready)
+                if ready - drained > availability_timeout_ms:
+                    continue
+            ids.append(p.partition)
+            sizes.append(len(self.batches.get(TopicPartition(topic, p.partition), ())))
+        return ids, sizes
 
 
 def _frame_uncompressed(raw: bytes, batch: ProducerBatch) -> bytes:

@@ -103,11 +103,21 @@ class BuiltInPartitioner:
             return UNKNOWN_PARTITION
         return keyed_partition(key_bytes, num_partitions)
 
-    def sticky_partition(self, topic: str, cluster: Cluster) -> int:
+    def sticky_partition(
+        self,
+        topic: str,
+        cluster: Cluster,
+        load: Callable[[], tuple[list[int], list[int]]] | None = None,
+    ) -> int:
+        """The topic's sticky partition; a new one is chosen only when the last one is done,
+        and only then are the queue sizes (``load() -> (partition ids, queue sizes)``) read —
+        so a record costs no per-partition work."""
         state = self._topics.get(topic)
         if state is None:
             state = self._topics[topic] = _TopicSticky()
         if state.partition < 0:
+            if load is not None and self.adaptive:
+                self.update_load(topic, *load())
             state.partition = self._next_partition(topic, state, cluster)
             state.produced = 0
         return state.partition

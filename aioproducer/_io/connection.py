@@ -195,10 +195,21 @@ class BrokerConnection(asyncio.Protocol):
             )
         self._in_flight.popleft()
         assert head.response_cls is not None and head.future is not None
-        if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
-            body = _decode_api_versions(frame, head.version)
-        else:
-            _, body = framing.decode_response(frame, head.response_cls, head.version)
+        try:
+            if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
+                body = _decode_api_versions(frame, head.version)
+            else:
+                _, body = framing.decode_response(frame, head.response_cls, head.version)
+        except Exception as exc:
+            # The request was taken off the queue: fail it here, then the connection.
+            error = (
+                exc
+                if isinstance(exc, KafkaError)
+                else ProtocolError(f"cannot decode a response from broker {self.node_id}: {exc!r}")
+            )
+            if not head.future.done():
+                head.future.set_exception(error)
+            raise error from None
         if not head.future.done():
             head.future.set_result(body)
         self._arm_timer()

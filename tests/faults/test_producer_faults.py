@@ -4,6 +4,7 @@ SIGKILLed leader on the real 3-node Kafka cluster."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
@@ -33,7 +34,7 @@ async def test_retriable_errors_are_retried_until_success(
         assert md.offset == 1
         produces = [r for r in mock_cluster.requests() if r[1] == PRODUCE]
         assert len(produces) == 4
-        gaps_ms = [(b[2] - a[2]) / 1000 for a, b in zip(produces, produces[1:], strict=False)]
+        gaps_ms = [(b[2] - a[2]) / 1000 for a, b in itertools.pairwise(produces)]
         assert all(g >= 15 for g in gaps_ms), gaps_ms  # backoff between attempts
 
 

@@ -212,3 +212,16 @@ def test_expiry_error_is_a_timeout_naming_the_partition() -> None:
     # The sender builds the message; here we only check the type users catch.
     assert issubclass(KafkaTimeoutError, TimeoutError)
     assert FakeCompletion().fired == 0
+
+
+def test_load_stats_skip_partitions_of_a_node_that_stopped_draining() -> None:
+    acc = make_accumulator(linger_ms=0)
+    cluster = make_cluster({"t": [1, 2, 1]})
+    for p in (0, 1, 1):
+        append(acc, TopicPartition("t", p), b"x" * 600, now=0)
+    acc.ready(cluster, 0)
+    acc.drain(cluster, {1}, 0)
+    assert acc.load_stats("t", cluster, 0) == ([0, 1, 2], [0, 2, 0])
+    acc.ready(cluster, 5000)  # node 2 has been ready for 5 s and never drained
+    assert acc.load_stats("t", cluster, 1000) == ([0, 2], [0, 0])
+    assert acc.load_stats("t", cluster, 10_000) == ([0, 1, 2], [0, 2, 0])

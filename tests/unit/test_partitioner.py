@@ -61,3 +61,17 @@ def test_round_robin_cycles_available_partitions() -> None:
     cluster = make_cluster({"t": [1, -1, 2]})
     got = [rr.partition("t", None, None, None, None, cluster) for _ in range(6)]
     assert got == [0, 2, 0, 2, 0, 2]
+
+
+def test_load_is_read_only_when_the_sticky_partition_changes() -> None:
+    calls = []
+
+    def load() -> tuple[list[int], list[int]]:
+        calls.append(1)
+        return [0, 1], [5, 0]
+
+    p = BuiltInPartitioner(100, adaptive=True, rand=random.Random(2).randrange)
+    for _ in range(10):
+        cur = p.sticky_partition("t", CLUSTER, load)
+        p.record_appended("t", cur, 10, batch_closed=False)
+    assert len(calls) == 1  # 100 bytes in 10-byte records: one choice, one load read
