@@ -78,8 +78,11 @@ class ProducerConfig:
     partitioner_ignore_keys: bool = False
     #: Objects with ``on_send(record)``, ``on_acknowledgement(metadata, exception)``, ``close()``.
     interceptors: Sequence[Any] = field(default_factory=tuple)
-    #: Idempotent delivery (off until the delivery-guarantees work turns it on by default).
-    enable_idempotence: bool = False
+    #: Idempotent delivery (KIP-98): no duplicates from retries, order kept with up to 5
+    #: requests in flight. Default (None) is on, as in Java >= 3.0, unless acks/retries/
+    #: max_in_flight conflict (then off, silently, as Java) or the cluster cannot grant a
+    #: producer id (then off with one warning). ``True`` makes both of those an error.
+    enable_idempotence: bool | None = None
 
     def __post_init__(self) -> None:
         if self.client_id is None:
@@ -89,6 +92,17 @@ class ProducerConfig:
     @property
     def acks_value(self) -> int:
         return _ACKS[self.acks]
+
+    @property
+    def idempotence(self) -> bool:
+        """Whether idempotence is on: explicitly, or by default when nothing conflicts."""
+        if self.enable_idempotence is not None:
+            return self.enable_idempotence
+        return (
+            self.acks_value == -1
+            and self.retries > 0
+            and self.max_in_flight_requests_per_connection <= 5
+        )
 
     @property
     def bootstrap_list(self) -> list[tuple[str, int]]:
@@ -178,6 +192,8 @@ class ProducerConfig:
         for ic in self.interceptors:
             if not any(callable(getattr(ic, m, None)) for m in ("on_send", "on_acknowledgement")):
                 raise ConfigError(f"interceptor {ic!r} has neither on_send nor on_acknowledgement")
+        if self.enable_idempotence is not None and not isinstance(self.enable_idempotence, bool):
+            raise ConfigError(f"enable_idempotence={self.enable_idempotence!r} must be a bool")
         if self.enable_idempotence:
             if self.acks_value != -1:
                 raise ConfigError("enable_idempotence=True requires acks='all'")

@@ -9,7 +9,18 @@
 
 from __future__ import annotations
 
+import enum
 from typing import ClassVar
+
+
+class PersistedStatus(enum.Enum):
+    """For a record that failed: could it be in the log anyway? (librdkafka's message status)"""
+
+    #: The broker never had the record: it is certainly not in the log.
+    NOT_PERSISTED = "not_persisted"
+    #: The record was written to a broker and the outcome is unknown (e.g. the request timed
+    #: out or the connection dropped after the write): it may be in the log.
+    POSSIBLY_PERSISTED = "possibly_persisted"
 
 
 class KafkaError(Exception):
@@ -19,6 +30,10 @@ class KafkaError(Exception):
     retriable: ClassVar[bool] = False
     #: True when the error means the client's cluster metadata is stale and must be refreshed.
     invalid_metadata: ClassVar[bool] = False
+    #: True when the producer cannot go on (fenced, unsupported, unauthorized cluster-wide).
+    fatal: ClassVar[bool] = False
+    #: Set on the error a failed record's future raises: NOT_PERSISTED or POSSIBLY_PERSISTED.
+    persisted_status: PersistedStatus | None = None
 
 
 class BrokerResponseError(KafkaError):
@@ -95,6 +110,12 @@ class SerializationError(KafkaError, TypeError):
 
 class ProducerClosedError(KafkaError):
     """The producer is closed (or closing) and takes no more records."""
+
+
+class IdempotenceUnavailableError(KafkaError):
+    """``enable_idempotence=True`` was asked for, but the cluster cannot grant a producer id."""
+
+    fatal = True
 
 
 class ConfigError(KafkaError, ValueError):

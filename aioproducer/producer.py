@@ -150,15 +150,33 @@ class Producer:
         # Reach the cluster once, so a wrong bootstrap address fails here, not at first send.
         deadline = self._now_ms() + cfg.max_block_ms
         self._metadata.request_update()
-        while not self._metadata.cluster.brokers:
+        while not self._metadata.cluster.brokers or self._pid_pending():
             left = deadline - self._now_ms()
             if left <= 0 or self._task.done():
+                fatal = self._sender.fatal_error
                 await self._abort_start()
+                if fatal is not None:
+                    raise fatal
                 raise KafkaTimeoutError(
                     f"could not reach any broker of {cfg.bootstrap_servers!r} within "
                     f"max_block_ms={cfg.max_block_ms}"
+                    if not self._metadata.cluster.brokers
+                    else f"no producer id (InitProducerId) within max_block_ms={cfg.max_block_ms}"
                 )
             await self._sender.metadata_changed(left / 1000)
+        if self._sender.fatal_error is not None:
+            fatal = self._sender.fatal_error
+            await self._abort_start()
+            raise fatal
+
+    def _pid_pending(self) -> bool:
+        """True while an idempotent producer waits for its producer id."""
+        sender = self._sender
+        if sender is None or sender.idem is None or sender.fatal_error is not None:
+            return False
+        from ._core.idempotence import ProducerIdState
+
+        return sender.idem.state in (ProducerIdState.UNINITIALIZED, ProducerIdState.INITIALIZING)
 
     async def _abort_start(self) -> None:
         self._closed = True
@@ -250,6 +268,12 @@ class Producer:
             raise ProducerClosedError(
                 "the producer is closed" if self._closed else "call start() before send()"
             )
+        sender = self._sender
+        assert sender is not None
+        if sender.fatal_error is not None:  # fenced, or the sender crashed: fail fast
+            raise ProducerClosedError(
+                f"the producer hit a fatal error and takes no more records: {sender.fatal_error}"
+            ) from sender.fatal_error
         if self._on_send:
             rec = self._intercept(
                 ProducerRecord(topic, value, key, partition, timestamp_ms, headers)

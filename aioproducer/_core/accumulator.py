@@ -189,11 +189,13 @@ class RecordAccumulator:
         cluster: Cluster,
         nodes: set[int],
         now_ms: int,
-        muted: Callable[[TopicPartition], bool] | None = None,
+        can_drain: Callable[[ProducerBatch], bool] | None = None,
     ) -> dict[int, list[ProducerBatch]]:
+        """Batches to send per node; ``can_drain(head batch)`` lets idempotence hold a
+        partition back (the ordering rules of ``idempotence.py``)."""
         out: dict[int, list[ProducerBatch]] = {}
         for node in nodes:
-            batches = self._drain_node(cluster, node, now_ms, muted)
+            batches = self._drain_node(cluster, node, now_ms, can_drain)
             if batches:
                 out[node] = batches
                 self.node_drain_ms[node] = now_ms
@@ -204,7 +206,7 @@ class RecordAccumulator:
         cluster: Cluster,
         node: int,
         now_ms: int,
-        muted: Callable[[TopicPartition], bool] | None,
+        can_drain: Callable[[ProducerBatch], bool] | None,
     ) -> list[ProducerBatch]:
         parts = cluster.partitions_for_node(node)
         if not parts:
@@ -219,7 +221,7 @@ class RecordAccumulator:
             if not dq:
                 continue
             first = dq[0]
-            if first.retry_at_ms > now_ms or (muted is not None and muted(tp)):
+            if first.retry_at_ms > now_ms or (can_drain is not None and not can_drain(first)):
                 continue
             estimate = first.builder.estimated_size()
             if ready and size + estimate > self.max_request_size:
@@ -257,7 +259,20 @@ class RecordAccumulator:
         dq = self.batches.get(batch.tp)
         if dq is None:
             dq = self.batches[batch.tp] = deque()
-        dq.appendleft(batch)
+        if batch.base_sequence < 0:
+            dq.appendleft(batch)
+            return
+        # Idempotence: retried batches go back in sequence order (Java insertInSequenceOrder).
+        i = 0
+        while i < len(dq) and 0 <= dq[i].base_sequence < batch.base_sequence:
+            i += 1
+        dq.insert(i, batch)
+
+    def reset_sequences(self) -> None:
+        """After an epoch bump: queued batches get new sequences when next drained."""
+        for dq in self.batches.values():
+            for b in dq:
+                b.base_sequence = -1
 
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
         """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record

@@ -113,6 +113,7 @@ class ProducerBatch:
     __slots__ = (
         "attempts",
         "base_offset",
+        "base_sequence",
         "builder",
         "completion",
         "created_ms",
@@ -121,6 +122,9 @@ class ProducerBatch:
         "final",
         "handles",
         "log_append_time",
+        "maybe_written",
+        "producer_epoch",
+        "producer_id",
         "record_errors",
         "reserved",
         "retry_at_ms",
@@ -151,6 +155,12 @@ class ProducerBatch:
         self.log_append_time = -1
         self.error: BaseException | None = None
         self.record_errors: dict[int, BaseException] | None = None
+        # Idempotence: assigned when first drained, kept across retries (KIP-98).
+        self.base_sequence = -1
+        self.producer_id = -1
+        self.producer_epoch = -1
+        #: An attempt was written and its outcome is unknown: a failure is POSSIBLY_PERSISTED.
+        self.maybe_written = False
 
     def try_append(
         self,

@@ -10,6 +10,7 @@ fail; the decision rules mirror Java's ``Sender.completeBatch``/``canRetry``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 from collections.abc import Callable
@@ -18,12 +19,15 @@ from typing import Any
 from .._core.accumulator import RecordAccumulator, backoff_ms
 from .._core.batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._core.cluster import BrokerInfo, Metadata, TopicPartition, cluster_from_metadata
-from .._protocol.messages import MetadataRequest, ProduceRequest
+from .._core.idempotence import IdempotenceManager, ProducerIdState
+from .._protocol.messages import InitProducerIdRequest, MetadataRequest, ProduceRequest
 from ..config import ProducerConfig
 from ..errors import (
+    IdempotenceUnavailableError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
+    PersistedStatus,
     ProtocolError,
     error_class,
     for_code,
@@ -32,6 +36,13 @@ from .connection import BrokerConnection
 
 log = logging.getLogger("aioproducer")
 _MESSAGE_TOO_LARGE = 10
+_OUT_OF_ORDER_SEQUENCE = 45
+_DUPLICATE_SEQUENCE = 46
+_UNKNOWN_PRODUCER_ID = 59
+#: Fenced: another producer took over this producer id/epoch. Fatal (Java, §1.9).
+_FENCED = {47, 90}
+#: Broker errors after which the batch may have been appended anyway ("maybe written", §1.9).
+_AMBIGUOUS = {-1, 7, 13, 20}
 _FOREVER = 1 << 30
 #: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
 _PRODUCE_MIN_VERSION = 3
@@ -102,6 +113,14 @@ class Sender:
         self.force_close = False
         self.fatal_error: BaseException | None = None
         self._rand = random.random
+        self.idem = (
+            IdempotenceManager(config.max_in_flight_requests_per_connection)
+            if config.idempotence
+            else None
+        )
+        self._pid_task: asyncio.Task[None] | None = None
+        self._pid_retry_at = 0
+        self._pid_failures = 0
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -136,6 +155,19 @@ class Sender:
             )
         timeout = min(timeout, self._expire_in_flight(now))
         timeout = min(timeout, self._maybe_refresh_metadata(now))
+        idem = self.idem
+        if idem is not None:
+            if idem.maybe_bump():
+                acc.reset_sequences()
+                log.info(
+                    "idempotent producer %d bumped its epoch to %d; sequences restart at 0",
+                    idem.producer_id,
+                    idem.epoch,
+                )
+            if idem.state is ProducerIdState.UNINITIALIZED:
+                timeout = min(timeout, self._maybe_init_producer_id(now))
+            if idem.state is ProducerIdState.DISABLED:
+                self.idem = idem = None
         cluster = self.metadata.cluster
         ready = acc.ready(cluster, now)
         if ready.unknown_leader_topics:
@@ -154,12 +186,17 @@ class Sender:
             if conn.in_flight < max_in_flight:
                 sendable.add(node)
         if sendable:
-            for node, batches in acc.drain(cluster, sendable, now).items():
+            can_drain = self._can_drain if idem is not None else None
+            for node, batches in acc.drain(cluster, sendable, now, can_drain).items():
                 self._send_produce(self.connections[node], batches, now)
             # More may be ready right away (another request's worth, other partitions).
             if acc.has_undrained():
                 timeout = min(timeout, 0 if self._any_ready_and_sendable(now) else timeout)
         return timeout
+
+    def _can_drain(self, batch: ProducerBatch) -> bool:
+        idem = self.idem
+        return idem is None or idem.can_send(batch.tp, batch.base_sequence >= 0)
 
     def _any_ready_and_sendable(self, now: int) -> bool:
         ready = self.acc.ready(self.metadata.cluster, now)
@@ -174,8 +211,12 @@ class Sender:
 
     def _send_produce(self, conn: BrokerConnection, batches: list[ProducerBatch], now: int) -> None:
         by_topic: dict[str, list[ProduceRequest.TopicProduceData.PartitionProduceData]] = {}
+        idem = self.idem
         for b in batches:
-            data = b.builder.build(partition_leader_epoch=-1)
+            if idem is not None:
+                b.base_sequence = idem.assign(b.tp, b.base_sequence, b.record_count)
+                b.producer_id, b.producer_epoch = idem.producer_id, idem.epoch
+            data = b.builder.build(b.producer_id, b.producer_epoch, b.base_sequence)
             by_topic.setdefault(b.tp.topic, []).append(
                 ProduceRequest.TopicProduceData.PartitionProduceData(
                     index=b.tp.partition, records=data
@@ -195,7 +236,9 @@ class Sender:
             fut = conn.send(request, version, expect_response=self.acks != 0)
         except KafkaError as exc:
             for b in batches:
-                self._fail_or_retry(b, exc, now)
+                if idem is not None:
+                    idem.returned(b.tp)
+                self._fail_or_retry(b, exc, now, written=False)
             return
         if fut is None:  # acks=0: done once written
             for b in batches:
@@ -210,6 +253,9 @@ class Sender:
     ) -> None:
         now = self.now_ms()
         self.in_flight.difference_update(batches)
+        if self.idem is not None:
+            for b in batches:
+                self.idem.returned(b.tp)
         try:
             exc = fut.exception()
         except asyncio.CancelledError:
@@ -229,6 +275,8 @@ class Sender:
                 if batch is None:
                     continue
                 if p.error_code == 0:
+                    if self.idem is not None and batch.base_sequence >= 0:
+                        self.idem.acked(tp, batch.base_sequence, batch.record_count)
                     self._complete(batch, p.base_offset, p.log_append_time_ms, None)
                     continue
                 leader = getattr(p, "current_leader", None)
@@ -257,6 +305,33 @@ class Sender:
         code = p.error_code
         message = getattr(p, "error_message", None)
         detail = f"{batch.tp.topic}-{batch.tp.partition}" + (f": {message}" if message else "")
+        idem = self.idem
+        if idem is not None and batch.base_sequence >= 0:
+            if code == _DUPLICATE_SEQUENCE:  # written before: success, offset unknown
+                idem.acked(batch.tp, batch.base_sequence, batch.record_count)
+                self._complete(batch, -1, -1, None)
+                return
+            if code == _OUT_OF_ORDER_SEQUENCE and not idem.is_next_expected(
+                batch.tp, batch.base_sequence
+            ):
+                # Not head of line: an earlier batch failed; retry after it, same sequence.
+                self._fail_or_retry(batch, for_code(code, detail), now, force_retriable=True)
+                return
+            if code in (_OUT_OF_ORDER_SEQUENCE, _UNKNOWN_PRODUCER_ID):
+                # Head-of-line desync or lost producer state (KIP-360): bump the epoch once
+                # nothing is in flight; the batch is re-sequenced and retried (59) or failed
+                # as not persisted (45, Java's behaviour: the broker refused it).
+                idem.request_bump()
+                if code == _UNKNOWN_PRODUCER_ID:
+                    self._fail_or_retry(batch, for_code(code, detail), now, force_retriable=True)
+                else:
+                    self._complete(batch, -1, -1, for_code(code, detail))
+                return
+        if code in _FENCED:
+            fenced = for_code(code, f"{detail}: the producer was fenced")
+            self._complete(batch, -1, -1, fenced)
+            self._fatal(fenced)
+            return
         if code == _MESSAGE_TOO_LARGE and batch.record_count > 1 and not batch.final:
             n = self.acc.split_and_reenqueue(batch, now)
             log.info("split a batch for %s that was too large into %d", detail, n)
@@ -276,10 +351,18 @@ class Sender:
         exc: BaseException,
         now: int,
         record_errors: dict[int, BaseException] | None = None,
+        *,
+        written: bool = True,
+        force_retriable: bool = False,
     ) -> None:
+        if written and (
+            isinstance(exc, (KafkaConnectionError, KafkaTimeoutError))
+            or (isinstance(exc, KafkaError) and getattr(exc, "code", None) in _AMBIGUOUS)
+        ):
+            batch.maybe_written = True
         if batch.final:
             return  # expired while in flight; the late outcome is ignored
-        retriable = isinstance(exc, KafkaError) and exc.retriable
+        retriable = force_retriable or (isinstance(exc, KafkaError) and exc.retriable)
         if isinstance(exc, KafkaError) and exc.invalid_metadata:
             self.metadata.request_update()
         if (
@@ -297,6 +380,8 @@ class Sender:
             )
             self.acc.reenqueue(batch, now)
             return
+        if self.idem is not None and batch.base_sequence >= 0:
+            self.idem.request_bump()  # a sent batch failed: its sequence left a gap
         self._complete(batch, -1, -1, exc, record_errors)
 
     def _complete(
@@ -307,6 +392,12 @@ class Sender:
         error: BaseException | None,
         record_errors: dict[int, BaseException] | None = None,
     ) -> None:
+        if error is not None and not batch.final:
+            error = _with_status(error, batch.maybe_written)
+            if record_errors:
+                record_errors = {
+                    i: _with_status(e, batch.maybe_written) for i, e in record_errors.items()
+                }
         batch.complete(base_offset, log_append_time, error, self.on_ack, record_errors)
         self.acc.done(batch)
 
@@ -322,6 +413,9 @@ class Sender:
         for batch in list(self.in_flight):
             deadline = batch.created_ms + timeout
             if deadline <= now:
+                batch.maybe_written = True
+                if self.idem is not None:
+                    self.idem.request_bump()  # its sequence is unresolved
                 self._fail(
                     batch,
                     KafkaTimeoutError(
@@ -334,6 +428,93 @@ class Sender:
             else:
                 nxt = min(nxt, deadline - now)
         return nxt
+
+    # -- idempotence -----------------------------------------------------------------------------
+
+    def _maybe_init_producer_id(self, now: int) -> int:
+        idem = self.idem
+        assert idem is not None
+        if self._pid_task is not None:
+            return _FOREVER
+        if now < self._pid_retry_at:
+            return self._pid_retry_at - now
+        conn = self._any_connection(now)
+        if conn is None:
+            return _FOREVER  # woken when a connection opens
+        if InitProducerIdRequest.API_KEY not in conn.versions:
+            self._idempotence_unavailable(f"broker {conn.node_id} does not support InitProducerId")
+            return 0
+        version = conn.version_for(InitProducerIdRequest.API_KEY)
+        idem.transition(ProducerIdState.INITIALIZING)
+        self._pid_task = asyncio.get_running_loop().create_task(self._init_pid(conn, version))
+        return _FOREVER
+
+    async def _init_pid(self, conn: BrokerConnection, version: int) -> None:
+        idem = self.idem
+        assert idem is not None
+        req = InitProducerIdRequest(
+            transactional_id=None, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1
+        )
+        resp: Any = None
+        error: KafkaError | None
+        try:
+            resp = await conn.request(req, version)
+            error = None if resp.error_code == 0 else for_code(resp.error_code, "InitProducerId")
+        except KafkaError as exc:
+            error = exc
+        finally:
+            self._pid_task = None
+        if error is None:
+            idem.set_producer_id(resp.producer_id, resp.producer_epoch)
+            self.acc.reset_sequences()
+            self._pid_failures = 0
+            log.debug("producer id %d epoch %d", resp.producer_id, resp.producer_epoch)
+        elif error.retriable:
+            idem.transition(ProducerIdState.UNINITIALIZED)
+            self._pid_failures += 1
+            self._pid_retry_at = self.now_ms() + backoff_ms(
+                self._pid_failures,
+                self.config.retry_backoff_ms,
+                self.config.retry_backoff_max_ms,
+                self._rand,
+            )
+        else:
+            self._idempotence_unavailable(str(error))
+        self._notify_metadata_waiters()
+        self.wakeup.set()
+
+    def _idempotence_unavailable(self, reason: str) -> None:
+        idem = self.idem
+        assert idem is not None
+        if self.config.enable_idempotence:
+            idem.transition(ProducerIdState.FATAL)
+            self._fatal(
+                IdempotenceUnavailableError(
+                    f"enable_idempotence=True, but the cluster cannot grant a producer id: {reason}"
+                )
+            )
+        else:
+            idem.transition(ProducerIdState.DISABLED)
+            log.warning(
+                "idempotence is off: the cluster cannot grant a producer id (%s); set "
+                "enable_idempotence=False to silence this warning",
+                reason,
+            )
+            self.acc.reset_sequences()
+
+    def _fatal(self, exc: BaseException) -> None:
+        """The producer cannot go on: fail everything pending; new sends raise ``exc``."""
+        if self.fatal_error is None:
+            self.fatal_error = exc
+            log.error("fatal producer error: %s", exc)
+        if self.idem is not None and self.idem.state is not ProducerIdState.FATAL:
+            self.idem.transition(ProducerIdState.FATAL)
+        for batch in self.acc.abort_undrained():
+            self._complete(batch, -1, -1, exc)
+        for batch in list(self.in_flight):
+            self._fail(batch, exc)
+        self._notify_metadata_waiters()
+        self.wakeup.set()
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -492,6 +673,8 @@ class Sender:
             task.cancel()
         if self._metadata_task is not None:
             self._metadata_task.cancel()
+        if self._pid_task is not None:
+            self._pid_task.cancel()
         for conn in list(self.connections.values()):
             conn.close()
         self.connections.clear()
@@ -500,10 +683,20 @@ class Sender:
     async def wait_background(self) -> None:
         """Let cancelled connection and metadata tasks finish (so none outlives close)."""
         tasks = [*self._connecting.values()]
-        if self._metadata_task is not None:
-            tasks.append(self._metadata_task)
+        tasks.extend(t for t in (self._metadata_task, self._pid_task) if t is not None)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _with_status(error: BaseException, maybe_written: bool) -> BaseException:
+    """A copy of ``error`` for one batch, carrying whether its records may be in the log."""
+    if not isinstance(error, KafkaError):
+        return error
+    err = copy.copy(error)
+    err.persisted_status = (
+        PersistedStatus.POSSIBLY_PERSISTED if maybe_written else PersistedStatus.NOT_PERSISTED
+    )
+    return err
 
 
 __all__ = ["Sender", "Wakeup", "error_class"]

@@ -31,7 +31,9 @@ def test_java_defaults() -> None:
         c.reconnect_backoff_ms,
         c.reconnect_backoff_max_ms,
     ) == (None, 300000, 50, 1000)
-    assert c.enable_idempotence is False
+    assert c.enable_idempotence is None and c.idempotence  # on by default, as Java >= 3.0
+    assert not ProducerConfig(acks=1).idempotence  # a conflicting default turns it off
+    assert not ProducerConfig(max_in_flight_requests_per_connection=6).idempotence
     assert c.client_id and c.client_id.startswith("aioproducer-")
 
 

@@ -17,7 +17,14 @@ from aioproducer._core.memory import MemoryPool
 from aioproducer._io.sender import Sender
 from aioproducer._protocol.messages import ProduceRequest, ProduceResponse
 from aioproducer._records.codecs import get_codec
-from aioproducer.errors import InvalidRecordError, MessageTooLargeError, NotLeaderOrFollowerError
+from aioproducer.errors import (
+    IdempotenceUnavailableError,
+    InvalidRecordError,
+    MessageTooLargeError,
+    NotLeaderOrFollowerError,
+    PersistedStatus,
+    ProducerFencedError,
+)
 
 from .fakes import FakeCompletion, make_cluster
 
@@ -30,6 +37,14 @@ class FakeConn:
         self.node_id = node_id
         self.closed = False
         self.sent: list[tuple[Any, int, asyncio.Future[Any] | None]] = []
+        self.versions = {0: (3, 11), 3: (1, 12), 22: (0, 5)}
+        self.pid_responses = [(0, 1000, 0)]  # (error_code, producer_id, epoch) per request
+
+    async def request(self, request: Any, version: int) -> Any:
+        from aioproducer._protocol.messages import InitProducerIdResponse
+
+        code, pid, epoch = self.pid_responses.pop(0)
+        return InitProducerIdResponse(error_code=code, producer_id=pid, producer_epoch=epoch)
 
     @property
     def in_flight(self) -> int:
@@ -70,6 +85,7 @@ class Harness:
             "linger_ms": 0,
             "retry_backoff_ms": 100,
             "retry_backoff_max_ms": 100,
+            "enable_idempotence": False,
             **settings,
         }
         self.config = ProducerConfig(**cfg)
@@ -271,3 +287,178 @@ async def test_sleeps_until_the_linger_deadline() -> None:
     h.clock = 25
     h.turn()
     assert len(h.conn.sent) == 1
+
+
+# -- idempotence ---------------------------------------------------------------------------------
+
+
+def batch_header(h: Harness, i: int) -> tuple[int, int, int, int]:
+    """(producer id, epoch, base sequence, record count) of the batch in request ``i``."""
+    from aioproducer._records.batch import read_batches
+
+    req = h.conn.sent[i][0]
+    [b] = read_batches(req.topic_data[0].partition_data[0].records)
+    return b.producer_id, b.producer_epoch, b.base_sequence, len(b.records)
+
+
+async def idempotent(**settings: Any) -> Harness:
+    h = Harness(enable_idempotence=True, **settings)
+    h.turn()  # InitProducerId
+    await settle()
+    assert h.sender.idem is not None and h.sender.idem.producer_id == 1000
+    return h
+
+
+async def test_sequences_are_assigned_at_drain_and_kept_across_retries() -> None:
+    h = await idempotent()
+    a = [h.send(b"a%d" % i) for i in range(3)]
+    h.turn()
+    assert batch_header(h, 0) == (1000, 0, 0, 3)
+    h.conn.respond(0, (0, 7, -1))  # REQUEST_TIMED_OUT: maybe written; retried, same sequence
+    await settle()
+    h.clock = a[0].batch.retry_at_ms
+    h.turn()
+    assert batch_header(h, 1) == (1000, 0, 0, 3)
+    h.conn.respond(1, (0, 0, 10))
+    await settle()
+    b = h.send(b"b")
+    h.turn()
+    assert batch_header(h, 2) == (1000, 0, 3, 1)
+    h.conn.respond(2, (0, 0, 13))
+    await settle()
+    assert [x.result().offset for x in a] == [10, 11, 12] and b.result().offset == 13
+
+
+async def test_one_batch_in_flight_per_partition_until_a_success() -> None:
+    h = await idempotent(batch_size=100)
+    h.send(b"x" * 80)
+    h.turn()
+    h.send(b"y" * 80)
+    h.turn()
+    assert len(h.conn.sent) == 1  # the first request may still fail: nothing may overtake it
+    h.conn.respond(0, (0, 0, 0))
+    await settle()
+    for _ in range(3):
+        h.send(b"z" * 80)
+        h.turn()
+    assert len(h.conn.sent) == 4  # after a success, several in flight (same connection)
+    assert [batch_header(h, i)[2] for i in range(1, 4)] == [1, 2, 3]
+
+
+async def test_duplicate_sequence_is_success() -> None:
+    h = await idempotent()
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 46, -1))
+    await settle()
+    assert rec.exception() is None and rec.result().offset == -1
+
+
+async def test_out_of_order_not_at_head_is_retried_with_its_sequence() -> None:
+    h = await idempotent(batch_size=100)
+    first = h.send(b"x" * 80)
+    h.turn()
+    h.conn.respond(0, (0, 0, 0))
+    await settle()
+    second = h.send(b"y" * 80)
+    h.turn()
+    third = h.send(b"z" * 80)
+    h.turn()
+    assert [batch_header(h, i)[2] for i in (1, 2)] == [1, 2]
+    h.conn.respond(1, (0, 6, -1))  # NOT_LEADER: not written
+    h.conn.respond(2, (0, 45, -1))  # so the next one is out of order: not head of line
+    await settle()
+    assert not second.done() and not third.done() and first.result().offset == 0
+    assert [b.base_sequence for b in h.acc.batches[TP]] == [1, 2]  # back in sequence order
+    h.clock += 1000
+    h.turn()
+    assert batch_header(h, 3)[2] == 1 and len(h.conn.sent) == 4  # the retry goes alone
+    h.conn.respond(3, (0, 0, 1))
+    await settle()
+    h.turn()
+    assert batch_header(h, 4)[2] == 2
+    h.conn.respond(4, (0, 0, 2))
+    await settle()
+    assert (second.result().offset, third.result().offset) == (1, 2)
+
+
+async def test_out_of_order_at_head_fails_the_batch_and_bumps_the_epoch() -> None:
+    h = await idempotent()
+    bad = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 45, -1))
+    await settle()
+    exc = bad.exception()
+    assert exc is not None and exc.persisted_status is PersistedStatus.NOT_PERSISTED
+    later = h.send(b"b")
+    h.turn()
+    assert batch_header(h, 1) == (1000, 1, 0, 1)  # new epoch, sequences from 0
+    h.conn.respond(1, (0, 0, 5))
+    await settle()
+    assert later.result().offset == 5
+
+
+async def test_unknown_producer_id_bumps_the_epoch_and_retries() -> None:
+    h = await idempotent()
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 59, -1))
+    await settle()
+    assert not rec.done()
+    h.clock += 1000
+    h.turn()
+    assert batch_header(h, 1) == (1000, 1, 0, 1)
+    h.conn.respond(1, (0, 0, 3))
+    await settle()
+    assert rec.result().offset == 3
+
+
+async def test_fenced_producer_is_fatal() -> None:
+    h = await idempotent()
+    a = h.send(b"a", TopicPartition("t", 0))
+    h.turn()
+    b = h.send(b"b", TopicPartition("t", 1))
+    h.conn.respond(0, (0, 90, -1))  # PRODUCER_FENCED
+    await settle()
+    assert isinstance(a.exception(), ProducerFencedError)
+    assert isinstance(b.exception(), ProducerFencedError)  # queued records fail too
+    assert isinstance(h.sender.fatal_error, ProducerFencedError)
+
+
+async def test_a_timed_out_request_is_possibly_persisted_a_never_sent_one_not() -> None:
+    h = Harness(delivery_timeout_ms=30_005, retries=0)
+    sent = h.send(b"a", TopicPartition("t", 0))
+    h.turn()
+    fut = h.conn.sent[0][2]
+    assert fut is not None
+    fut.set_exception(KafkaTimeoutError("request timed out"))
+    await settle()
+    assert sent.exception().persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[union-attr]
+    never = h.send(b"b", TopicPartition("u", 0))  # no leader known: never sent
+    h.clock = 40_000
+    h.turn()
+    assert never.exception().persisted_status is PersistedStatus.NOT_PERSISTED  # type: ignore[union-attr]
+
+
+async def test_broker_without_producer_ids_disables_default_idempotence() -> None:
+    h = Harness(enable_idempotence=None)
+    h.conn.pid_responses = [(35, -1, -1)]  # UNSUPPORTED_VERSION: not retriable
+    h.turn()
+    await settle()
+    h.turn()
+    assert h.sender.idem is None and h.sender.fatal_error is None
+    rec = h.send(b"a")
+    h.turn()
+    assert batch_header(h, 0) == (-1, -1, -1, 1)
+    h.conn.respond(0, (0, 0, 0))
+    await settle()
+    assert rec.result().offset == 0
+
+
+async def test_explicit_idempotence_without_producer_ids_is_fatal() -> None:
+    h = Harness(enable_idempotence=True)
+    h.conn.pid_responses = [(35, -1, -1)]
+    h.turn()
+    await settle()
+    assert isinstance(h.sender.fatal_error, IdempotenceUnavailableError)
+    assert "enable_idempotence=True" in str(h.sender.fatal_error)

@@ -1,0 +1,166 @@
+"""Idempotent-producer state (KIP-98, KIP-360): producer id, epoch, per-partition sequences.
+
+Rules:
+* A batch gets its base sequence when it is drained, not when it is created, and keeps it
+  across retries; producer id and epoch are stamped at the same time.
+* Per partition, a second batch may be in flight only after the partition has seen a
+  successful response (franz-go's rule): a failure of the first request can then never let a
+  later batch overtake it. At most ``max_in_flight`` (<= 5, the broker's dedupe window)
+  batches per partition are in flight.
+* A retried batch (one that already has a sequence) is sent again only when nothing else of
+  its partition is in flight, so retries go out in sequence order.
+* An epoch bump (UNKNOWN_PRODUCER_ID, a head-of-line OUT_OF_ORDER_SEQUENCE_NUMBER, a sent
+  batch that failed or expired and so left a gap) waits until no batch of the producer is in
+  flight; then the epoch goes up by one (a new producer id when it would overflow), every
+  partition restarts at sequence 0 and queued batches are sequenced again. Never a wedge.
+* The state is a table-checked enum; FATAL (fenced) and DISABLED (the broker cannot grant a
+  producer id and idempotence was only the default) are final.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .cluster import TopicPartition
+
+MAX_SEQUENCE = 2**31 - 1
+MAX_EPOCH = 2**15 - 1
+
+
+class ProducerIdState(enum.Enum):
+    UNINITIALIZED = "uninitialized"
+    INITIALIZING = "initializing"
+    READY = "ready"
+    DISABLED = "disabled"
+    FATAL = "fatal"
+
+
+_ALLOWED = {
+    ProducerIdState.UNINITIALIZED: {
+        ProducerIdState.INITIALIZING,
+        ProducerIdState.DISABLED,
+        ProducerIdState.FATAL,
+    },
+    ProducerIdState.INITIALIZING: {
+        ProducerIdState.READY,
+        ProducerIdState.UNINITIALIZED,
+        ProducerIdState.DISABLED,
+        ProducerIdState.FATAL,
+    },
+    ProducerIdState.READY: {ProducerIdState.UNINITIALIZED, ProducerIdState.FATAL},
+    ProducerIdState.DISABLED: set(),
+    ProducerIdState.FATAL: set(),
+}
+
+
+@dataclass(slots=True)
+class PartitionSequence:
+    #: Base sequence the next new batch gets.
+    next_sequence: int = 0
+    #: Last sequence the broker acknowledged (-1: none yet in this epoch).
+    last_acked: int = -1
+    #: Batches of this partition written and not yet answered.
+    in_flight: int = 0
+    #: A success was seen in this epoch: more than one batch may now be in flight.
+    ok_once: bool = False
+
+
+def add_sequence(seq: int, n: int) -> int:
+    """Sequences wrap to 0 after 2**31 - 1 (Java ``DefaultRecordBatch.incrementSequence``)."""
+    return (seq + n) % (MAX_SEQUENCE + 1)
+
+
+class IdempotenceManager:
+    def __init__(self, max_in_flight: int) -> None:
+        self.max_in_flight = max_in_flight
+        self.state = ProducerIdState.UNINITIALIZED
+        self.producer_id = -1
+        self.epoch = -1
+        self.partitions: dict[TopicPartition, PartitionSequence] = {}
+        #: An epoch bump was requested; it happens once nothing is in flight.
+        self.bump_pending = False
+        self.total_in_flight = 0
+        self.bumps = 0
+
+    def transition(self, new: ProducerIdState) -> None:
+        if new is self.state:
+            return
+        if new not in _ALLOWED[self.state]:
+            raise AssertionError(f"invalid producer id state change {self.state} -> {new}")
+        self.state = new
+
+    @property
+    def ready(self) -> bool:
+        return self.state is ProducerIdState.READY and not self.bump_pending
+
+    def set_producer_id(self, producer_id: int, epoch: int) -> None:
+        self.transition(ProducerIdState.READY)
+        self.producer_id = producer_id
+        self.epoch = epoch
+        self.partitions.clear()
+
+    def _seq(self, tp: TopicPartition) -> PartitionSequence:
+        ps = self.partitions.get(tp)
+        if ps is None:
+            ps = self.partitions[tp] = PartitionSequence()
+        return ps
+
+    def can_send(self, tp: TopicPartition, has_sequence: bool) -> bool:
+        """May the head batch of ``tp`` be drained now?"""
+        if not self.ready:
+            return False
+        ps = self.partitions.get(tp)
+        if ps is None or ps.in_flight == 0:
+            return True
+        if has_sequence:  # a retry waits for everything of its partition to come back
+            return False
+        return ps.ok_once and ps.in_flight < self.max_in_flight
+
+    def assign(self, tp: TopicPartition, base_sequence: int, record_count: int) -> int:
+        """Count a batch as in flight; give it a base sequence if it has none. Returns it."""
+        ps = self._seq(tp)
+        if base_sequence < 0:
+            base_sequence = ps.next_sequence
+            ps.next_sequence = add_sequence(base_sequence, record_count)
+        ps.in_flight += 1
+        self.total_in_flight += 1
+        return base_sequence
+
+    def returned(self, tp: TopicPartition) -> None:
+        """A batch of ``tp`` is no longer in flight (answered, failed or expired)."""
+        ps = self.partitions.get(tp)
+        if ps is not None and ps.in_flight > 0:
+            ps.in_flight -= 1
+            self.total_in_flight -= 1
+
+    def acked(self, tp: TopicPartition, base_sequence: int, record_count: int) -> None:
+        ps = self._seq(tp)
+        ps.last_acked = add_sequence(base_sequence, record_count - 1)
+        ps.ok_once = True
+
+    def is_next_expected(self, tp: TopicPartition, base_sequence: int) -> bool:
+        """True when ``base_sequence`` directly follows the last acknowledged one."""
+        ps = self.partitions.get(tp)
+        last = -1 if ps is None else ps.last_acked
+        return base_sequence == add_sequence(last, 1) if last >= 0 else base_sequence == 0
+
+    def request_bump(self) -> None:
+        if self.state is ProducerIdState.READY:
+            self.bump_pending = True
+
+    def maybe_bump(self) -> bool:
+        """Perform a pending bump if nothing is in flight. True when the epoch changed (the
+        caller then re-sequences queued batches); a bump past the maximum epoch asks for a new
+        producer id instead (state UNINITIALIZED)."""
+        if not self.bump_pending or self.total_in_flight > 0:
+            return False
+        self.bump_pending = False
+        self.partitions.clear()
+        self.bumps += 1
+        if self.epoch >= MAX_EPOCH:
+            self.transition(ProducerIdState.UNINITIALIZED)
+            self.producer_id, self.epoch = -1, -1
+        else:
+            self.epoch += 1
+        return True
