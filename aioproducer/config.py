@@ -42,7 +42,8 @@ class ProducerConfig:
     request_timeout_ms: int = 30000
     #: Upper bound on the time from ``send`` to success or failure, retries included.
     #: Must be >= ``linger_ms + request_timeout_ms``.
-    delivery_timeout_ms: int = 120000
+    #: Left unset (None), it is 120000, raised to that sum with a warning if needed (Java).
+    delivery_timeout_ms: int | None = None
     #: How many times a failed batch is retried (bounded in practice by delivery_timeout_ms).
     retries: int = 2147483647
     #: Base and cap of the exponential retry backoff with jitter (KIP-580).
@@ -85,6 +86,18 @@ class ProducerConfig:
     enable_idempotence: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.delivery_timeout_ms is None:
+            value = 120000
+            if isinstance(self.linger_ms, int) and isinstance(self.request_timeout_ms, int):
+                floor = self.linger_ms + self.request_timeout_ms
+                if value < floor:
+                    import logging
+
+                    logging.getLogger("aioproducer").warning(
+                        "delivery_timeout_ms raised to linger_ms + request_timeout_ms = %d", floor
+                    )
+                    value = floor
+            object.__setattr__(self, "delivery_timeout_ms", value)
         if self.client_id is None:
             object.__setattr__(self, "client_id", f"aioproducer-{next(_client_ids)}")
         self.validate()
@@ -92,6 +105,12 @@ class ProducerConfig:
     @property
     def acks_value(self) -> int:
         return _ACKS[self.acks]
+
+    @property
+    def delivery_timeout(self) -> int:
+        """``delivery_timeout_ms`` as resolved at construction (never None)."""
+        assert self.delivery_timeout_ms is not None
+        return self.delivery_timeout_ms
 
     @property
     def idempotence(self) -> bool:
@@ -165,7 +184,7 @@ class ProducerConfig:
                     raise ConfigError(f"{f.name}={value} must be > 0")
                 if value < 0:
                     raise ConfigError(f"{f.name}={value} must be >= 0")
-        if self.delivery_timeout_ms < self.linger_ms + self.request_timeout_ms:
+        if self.delivery_timeout < self.linger_ms + self.request_timeout_ms:
             raise ConfigError(
                 f"delivery_timeout_ms={self.delivery_timeout_ms} must be >= linger_ms + "
                 f"request_timeout_ms = {self.linger_ms + self.request_timeout_ms}"

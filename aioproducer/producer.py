@@ -40,6 +40,21 @@ _BYTES = (bytes, bytearray, memoryview)
 _FATAL_TOPIC_ERRORS = {17, 29}  # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED
 
 
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _check_topic(topic: object) -> None:
+    """Kafka's topic name rules (``Topic.validate``): 1-249 of ``[a-zA-Z0-9._-]``, not . or .."""
+    if not isinstance(topic, str) or not topic:
+        raise BadRecordError(f"topic must be a non-empty string, got {topic!r}")
+    if len(topic) > 249:
+        raise BadRecordError(f"topic name of {len(topic)} characters is longer than 249")
+    if topic in (".", "..") or not set(topic) <= _TOPIC_CHARS:
+        raise BadRecordError(
+            f"topic {topic!r} is not a legal name: use ASCII letters, digits, '.', '_', '-'"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ProducerRecord:
     """What interceptors see and may replace in ``on_send``."""
@@ -114,6 +129,7 @@ class Producer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._started = False
+        self._valid_topics: set[str] = set()
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -132,7 +148,7 @@ class Producer:
             linger_ms=cfg.linger_ms,
             retry_backoff_ms=cfg.retry_backoff_ms,
             retry_backoff_max_ms=cfg.retry_backoff_max_ms,
-            delivery_timeout_ms=cfg.delivery_timeout_ms,
+            delivery_timeout_ms=cfg.delivery_timeout,
             max_request_size=cfg.max_request_size,
             pool=self._pool,
             new_completion=lambda: _Completion(loop),
@@ -212,13 +228,16 @@ class Producer:
             sender.wakeup.set()
             await asyncio.gather(task, return_exceptions=True)
         except asyncio.CancelledError:
-            # Our caller was cancelled: still finish cleanly, then propagate.
-            sender.force_close = True
-            sender.wakeup.set()
-            await asyncio.gather(task, return_exceptions=True)
-            await sender.wait_background()
-            self._close_interceptors()
-            raise
+            if task.cancelled():
+                pass  # the sender task itself was cancelled by someone else: close normally
+            else:
+                # Our caller was cancelled: still finish cleanly, then propagate.
+                sender.force_close = True
+                sender.wakeup.set()
+                await asyncio.gather(task, return_exceptions=True)
+                await sender.wait_background()
+                self._close_interceptors()
+                raise
         except Exception:
             pass  # a sender crash already failed every record; it is logged
         await sender.wait_background()
@@ -269,8 +288,8 @@ class Producer:
                 "the producer is closed" if self._closed else "call start() before send()"
             )
         sender = self._sender
-        assert sender is not None
-        if sender.fatal_error is not None:  # fenced, or the sender crashed: fail fast
+        assert sender is not None and self._task is not None
+        if sender.fatal_error is not None or self._task.done():  # fenced or crashed: fail fast
             raise ProducerClosedError(
                 f"the producer hit a fatal error and takes no more records: {sender.fatal_error}"
             ) from sender.fatal_error
@@ -286,8 +305,9 @@ class Producer:
                 rec.timestamp_ms,
                 rec.headers,
             )
-        if not isinstance(topic, str) or not topic:
-            raise BadRecordError(f"topic must be a non-empty string, got {topic!r}")
+        if topic not in self._valid_topics:
+            _check_topic(topic)
+            self._valid_topics.add(topic)
         now = self._now_ms()
         deadline = now + self.config.max_block_ms
         md = self._metadata
@@ -303,7 +323,7 @@ class Producer:
         hdrs = self._check_headers(headers, topic) if headers else None
         if timestamp_ms is None:
             timestamp_ms = time.time_ns() // 1_000_000
-        elif not isinstance(timestamp_ms, int) or timestamp_ms < 0:
+        elif not isinstance(timestamp_ms, int) or not 0 <= timestamp_ms < 2**63:
             raise BadRecordError(
                 f"timestamp_ms={timestamp_ms!r} for topic {topic!r} must be an int >= 0"
             )

@@ -132,6 +132,14 @@ class Sender:
                 timeout_ms = self.run_once(self.now_ms())
                 await self.wakeup.wait(max(0, timeout_ms) / 1000)
         except asyncio.CancelledError:
+            if self.fatal_error is None and not self.force_close:
+                # Cancelled by someone else than close(): never a silent hang (§6 #48).
+                from ..errors import ProducerClosedError
+
+                self.fatal_error = ProducerClosedError(
+                    "the producer's internal sender task was cancelled; pending records fail "
+                    "and the producer takes no more"
+                )
             raise
         except BaseException as exc:  # a bug here must not strand any future
             log.exception("the sender crashed; failing every pending record")
@@ -368,7 +376,7 @@ class Sender:
         if (
             retriable
             and batch.attempts < self.config.retries
-            and now < batch.created_ms + self.config.delivery_timeout_ms
+            and now < batch.created_ms + self.config.delivery_timeout
             and not self.force_close
         ):
             log.debug(
@@ -408,7 +416,7 @@ class Sender:
     def _expire_in_flight(self, now: int) -> int:
         if not self.in_flight:
             return _FOREVER
-        timeout = self.config.delivery_timeout_ms
+        timeout = self.config.delivery_timeout
         nxt = _FOREVER
         for batch in list(self.in_flight):
             deadline = batch.created_ms + timeout
@@ -556,7 +564,13 @@ class Sender:
                 self._rand,
             )
             self._reconnect[node] = (failures, self.now_ms() + wait)
-            log.warning("%s (retrying in %d ms)", exc, wait)
+            # Once per outage at WARNING; the retries that follow at DEBUG (no log storm).
+            log.log(
+                logging.WARNING if failures == 1 else logging.DEBUG,
+                "%s (retrying in %d ms)",
+                exc,
+                wait,
+            )
             self.metadata.request_update()
             self._notify_metadata_waiters()
         else:
