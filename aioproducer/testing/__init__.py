@@ -11,10 +11,12 @@ from ._admin import create_topic
 from ._errors import HarnessError, MissingToolError
 from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
 from .mock import MockCluster
+from .proxy import ChaosProxy
 from .reader import ReadRecord, read_topic, read_topic_kcat
 from .tansu import TansuBroker
 
 __all__ = (
+    "ChaosProxy",
     "KAFKA_COMPAT_VERSION",
     "KAFKA_VERSION",
     "HarnessError",
