@@ -94,6 +94,11 @@ class KafkaConnectionError(KafkaError):
     invalid_metadata = True
 
 
+class BrokerProtocolError(KafkaConnectionError, ProtocolError):
+    """A broker's bytes broke the protocol (bad frame, bad body, wrong correlation id). The
+    connection is closed and its in-flight requests are retried on a new one."""
+
+
 class KafkaTimeoutError(KafkaError, TimeoutError):
     """A deadline passed: ``max_block_ms``, ``request_timeout_ms`` or ``delivery_timeout_ms``."""
 

@@ -23,7 +23,13 @@ from .._protocol import framing
 from .._protocol._schema import Message
 from .._protocol.messages import RESPONSES, ApiVersionsRequest
 from .._protocol.versions import broker_ranges, pick_version
-from ..errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProtocolError
+from ..errors import (
+    BrokerProtocolError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProtocolError,
+)
 
 log = logging.getLogger("aioproducer")
 _NO_RESPONSE = object()
@@ -168,12 +174,17 @@ class BrokerConnection(asyncio.Protocol):
             frames = self._decoder.feed(data)
             for frame in frames:
                 self._dispatch(frame)
-        except KafkaError as exc:
+        except BrokerProtocolError as exc:
             self._fail(exc)
-        except Exception as exc:  # a decoder bug must not kill the event loop
-            self._fail(
-                ProtocolError(f"cannot decode a response from broker {self.node_id}: {exc!r}")
-            )
+        except Exception as exc:  # a decoder bug must not kill the event loop either
+            self._fail(self._violation(exc))
+
+    def _violation(self, exc: BaseException) -> BrokerProtocolError:
+        err = BrokerProtocolError(
+            f"broker {self.node_id} ({self.host}:{self.port}) broke the protocol: {exc}"
+        )
+        err.__cause__ = exc
+        return err
 
     def _dispatch(self, frame: bytes) -> None:
         cid = framing.read_correlation_id(frame)
@@ -202,11 +213,7 @@ class BrokerConnection(asyncio.Protocol):
                 _, body = framing.decode_response(frame, head.response_cls, head.version)
         except Exception as exc:
             # The request was taken off the queue: fail it here, then the connection.
-            error = (
-                exc
-                if isinstance(exc, KafkaError)
-                else ProtocolError(f"cannot decode a response from broker {self.node_id}: {exc!r}")
-            )
+            error = self._violation(exc)
             if not head.future.done():
                 head.future.set_exception(error)
             raise error from None

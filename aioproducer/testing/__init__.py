@@ -16,9 +16,9 @@ from .reader import ReadRecord, read_topic, read_topic_kcat
 from .tansu import TansuBroker
 
 __all__ = (
-    "ChaosProxy",
     "KAFKA_COMPAT_VERSION",
     "KAFKA_VERSION",
+    "ChaosProxy",
     "HarnessError",
     "KafkaCluster",
     "KafkaNode",

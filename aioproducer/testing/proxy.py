@@ -104,21 +104,27 @@ class ChaosProxy:
             return
         pair = (writer, up_writer)
         self._conns.add(pair)
-        for coro in (self._pump(reader, up_writer, pair, upstream=True),
-                     self._pump(up_reader, writer, pair, upstream=False)):
+        for coro in (
+            self._pump(reader, up_writer, pair, upstream=True),
+            self._pump(up_reader, writer, pair, upstream=False),
+        ):
             task = asyncio.get_running_loop().create_task(coro)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter], upstream: bool
-                    ) -> None:
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+        upstream: bool,
+    ) -> None:
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
-                while self._blackhole:
+                while self._blackhole:  # noqa: ASYNC110 - a test tool polling a flag
                     await asyncio.sleep(0.05)
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)

@@ -1,0 +1,181 @@
+"""A tiny fake broker for hostile responses (RELIABILITY.md §6 [F]).
+
+It speaks just enough Kafka — ApiVersions, Metadata (itself as node 1, every requested topic
+with one partition it leads), InitProducerId, Produce — using aioproducer's own message
+classes. Produce answers follow a queue of scripted faults, one per request; with the queue
+empty it answers correctly, so a producer's recovery can be checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections import deque
+
+from aioproducer._protocol._primitives import Reader
+from aioproducer._protocol.messages import (
+    REQUESTS,
+    ApiVersionsResponse,
+    InitProducerIdResponse,
+    MetadataResponse,
+    ProduceResponse,
+)
+from aioproducer._records.batch import read_batches
+
+FAULTS = (
+    "garbage",
+    "neg_len",
+    "zero_len",
+    "tiny_len",
+    "huge_len",
+    "unsolicited",
+    "duplicate",
+    "truncated",
+    "unknown_error",
+)
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.port = 0
+        self.faults: deque[str] = deque()
+        self.records: list[bytes | None] = []
+        self.produce_requests = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> FakeBroker:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in list(self._writers):
+            w.close()
+        await self._server.wait_closed()
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                size = struct.unpack(">i", await reader.readexactly(4))[0]
+                frame = await reader.readexactly(size)
+                if not await self._answer(frame, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, frame: bytes, writer: asyncio.StreamWriter) -> bool:
+        r = Reader(frame)
+        api_key, version, cid = r.read_int16(), r.read_int16(), r.read_int32()
+        r.read_string(False)
+        cls = REQUESTS[api_key]
+        flexible = cls.is_flexible(version)
+        if flexible:
+            for _ in range(r.read_uvarint()):
+                r.read_uvarint()
+                r.skip(r.read_uvarint())
+        request = cls.decode_from(r, version)
+        if api_key == 18:
+            body = ApiVersionsResponse(
+                error_code=0,
+                api_keys=[
+                    ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
+                    for k, lo, hi in ((0, 3, 9), (3, 1, 9), (18, 0, 3), (22, 0, 4))
+                ],
+            ).encode(version)
+            writer.write(_frame(cid, body, header_tags=False))
+            return True
+        if api_key == 3:
+            P = MetadataResponse.MetadataResponseTopic.MetadataResponsePartition
+            topics = [
+                MetadataResponse.MetadataResponseTopic(
+                    name=t.name,
+                    partitions=[
+                        P(partition_index=0, leader_id=1, replica_nodes=[1], isr_nodes=[1])
+                    ],
+                )
+                for t in request.topics or []
+            ]
+            body = MetadataResponse(
+                brokers=[
+                    MetadataResponse.MetadataResponseBroker(
+                        node_id=1, host="127.0.0.1", port=self.port
+                    )
+                ],
+                topics=topics,
+            ).encode(version)
+        elif api_key == 22:
+            body = InitProducerIdResponse(producer_id=7, producer_epoch=0).encode(version)
+        else:
+            return await self._produce(request, version, cid, flexible, writer)
+        writer.write(_frame(cid, body, flexible))
+        return True
+
+    async def _produce(
+        self, request: object, version: int, cid: int, flexible: bool, writer: asyncio.StreamWriter
+    ) -> bool:
+        self.produce_requests += 1
+        fault = self.faults.popleft() if self.faults else "ok"
+        if fault == "neg_len":
+            writer.write(struct.pack(">i", -5))
+            return False
+        if fault in ("zero_len", "tiny_len"):
+            writer.write(
+                struct.pack(">i", 0) if fault == "zero_len" else struct.pack(">i", 3) + b"\0\0\0"
+            )
+            return False
+        if fault == "huge_len":
+            writer.write(struct.pack(">i", 300 * 1024 * 1024))
+            for _ in range(64):  # stream 4 MiB of it; the client must stop reading first
+                writer.write(b"\0" * 65536)
+                await writer.drain()
+            return False
+        if fault == "garbage":
+            # Valid size and correlation id; the body claims 2**31-1 topics.
+            writer.write(_frame(cid, b"\x7f\xff\xff\xff" + b"\x00" * 8, flexible))
+            return True
+        topic = request.topic_data[0]  # type: ignore[attr-defined]
+        part = topic.partition_data[0]
+        code = 0
+        base = len(self.records)
+        if fault == "unknown_error":
+            code = 9999  # a code this client has never heard of
+        else:
+            for batch in read_batches(part.records):
+                self.records.extend(rec.value for rec in batch.records)
+        P = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+        body = ProduceResponse(
+            responses=[
+                ProduceResponse.TopicProduceResponse(
+                    name=topic.name,
+                    partition_responses=[
+                        P(index=part.index, error_code=code, base_offset=base if code == 0 else -1)
+                    ],
+                )
+            ]
+        ).encode(version)
+        good = _frame(cid, body, flexible)
+        if fault == "unsolicited":
+            writer.write(_frame(cid + 1000, body, flexible))
+        if fault == "truncated":
+            writer.write(good[:10])
+            return False
+        writer.write(good)
+        if fault == "duplicate":
+            writer.write(good)
+        return True
+
+
+def _frame(cid: int, body: bytes, header_tags: bool) -> bytes:
+    payload = struct.pack(">i", cid) + (b"\x00" if header_tags else b"") + body
+    return struct.pack(">i", len(payload)) + payload
