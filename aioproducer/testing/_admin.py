@@ -57,20 +57,36 @@ def create_topic(
     partitions: int = 1,
     replication_factor: int = 1,
     config: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> None:
-    """Create a topic and wait until every partition has a leader."""
+    """Create a topic and wait until every partition has a leader.
+
+    Retries while the cluster settles (a controller just restarted, say) until ``timeout``.
+    """
     ck = confluent()
-    admin = admin_client(bootstrap_servers)
+    deadline = time.monotonic() + timeout
     new = ck.admin.NewTopic(
         name,
         num_partitions=partitions,
         replication_factor=replication_factor,
         config=dict(config or {}),
     )
-    futures = admin.create_topics([new], operation_timeout=timeout, request_timeout=timeout)
-    futures[name].result(timeout=timeout)
-    wait_for_leaders(bootstrap_servers, name, partitions, time.monotonic() + timeout)
+    while True:
+        admin = admin_client(bootstrap_servers)
+        futures = admin.create_topics([new], operation_timeout=10, request_timeout=10)
+        try:
+            futures[name].result(timeout=15)
+            break
+        except Exception as exc:
+            err = exc.args[0] if exc.args and hasattr(exc.args[0], "code") else None
+            if err is not None and err.code() == ck.KafkaError.TOPIC_ALREADY_EXISTS:
+                break  # an earlier attempt went through
+            if time.monotonic() > deadline or (
+                err is not None and not err.retriable() and err.code() != ck.KafkaError._TIMED_OUT
+            ):
+                raise HarnessError(f"cannot create topic {name!r}: {exc}") from exc
+            time.sleep(0.5)
+    wait_for_leaders(bootstrap_servers, name, partitions, deadline)
 
 
 def wait_for_leaders(bootstrap_servers: str, topic: str, partitions: int, deadline: float) -> None:

@@ -8,8 +8,8 @@ Every broker the harness starts goes through :func:`spawn`. Three layers keep or
   ``atexit`` hook and SIGTERM/SIGHUP handlers sweep;
 * :meth:`ManagedProcess.stop` escalates from SIGTERM to SIGKILL after a grace period.
 
-The death signal fires when the *thread* that forked the child ends, so brokers must be started
-from a long-lived thread (the main thread, as pytest fixtures are).
+The death signal fires when the *thread* that forked the child ends, so it is set only for
+children started from the main thread; others rely on the registry sweeps.
 """
 
 from __future__ import annotations
@@ -72,8 +72,12 @@ class ManagedProcess:
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== starting {self.name}: {' '.join(self.argv)}\n".encode())
             log.flush()
+            # The death signal fires when the *thread* that forked the child ends: only the
+            # main thread lives as long as the process. From another thread (a test calling
+            # restart() via asyncio.to_thread) the atexit and signal sweeps cover cleanup.
+            main = threading.current_thread() is threading.main_thread()
             preexec: Callable[[], None] | None = (
-                _set_deathsig if sys.platform.startswith("linux") else os.setpgrp
+                _set_deathsig if main and sys.platform.startswith("linux") else os.setpgrp
             )
             self._popen = subprocess.Popen(
                 self.argv,
