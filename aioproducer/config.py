@@ -65,6 +65,20 @@ class ProducerConfig:
     reconnect_backoff_max_ms: int = 1000
     #: Timeout of one TCP connection attempt (and ApiVersions handshake).
     socket_connection_setup_timeout_ms: int = 10000
+    #: "PLAINTEXT", "SSL", "SASL_PLAINTEXT" or "SASL_SSL".
+    security_protocol: str = "PLAINTEXT"
+    #: TLS: an ``ssl.SSLContext`` to use as is; otherwise one is made from ``ssl_cafile``
+    #: (or the system's trust store), verifying certificates and hostnames.
+    ssl_context: Any = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    #: Verify that the broker's certificate names the host we connect to (Java's
+    #: ``ssl.endpoint.identification.algorithm=https``). Turning it off logs a warning.
+    ssl_check_hostname: bool = True
+    #: SASL: only "PLAIN" so far.
+    sasl_mechanism: str = "PLAIN"
+    sasl_plain_username: str | None = None
+    #: Never shown in reprs or logs.
+    sasl_plain_password: str | None = field(default=None, repr=False)
     #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
     key_serializer: Serializer | None = None
     value_serializer: Serializer | None = None
@@ -105,6 +119,19 @@ class ProducerConfig:
     @property
     def acks_value(self) -> int:
         return _ACKS[self.acks]
+
+    def make_ssl_context(self) -> Any:
+        """The TLS context for SSL/SASL_SSL, or None for plaintext."""
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        if self.ssl_context is not None:
+            return self.ssl_context
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=self.ssl_cafile)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.check_hostname = self.ssl_check_hostname
+        return ctx
 
     @property
     def delivery_timeout(self) -> int:
@@ -211,6 +238,20 @@ class ProducerConfig:
         for ic in self.interceptors:
             if not any(callable(getattr(ic, m, None)) for m in ("on_send", "on_acknowledgement")):
                 raise ConfigError(f"interceptor {ic!r} has neither on_send nor on_acknowledgement")
+        if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ConfigError(
+                f"security_protocol={self.security_protocol!r}: allowed 'PLAINTEXT', 'SSL', "
+                "'SASL_PLAINTEXT', 'SASL_SSL'"
+            )
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism != "PLAIN":
+                raise ConfigError(
+                    f"sasl_mechanism={self.sasl_mechanism!r}: only 'PLAIN' is supported so far"
+                )
+            if not self.sasl_plain_username or self.sasl_plain_password is None:
+                raise ConfigError(
+                    "security_protocol with SASL needs sasl_plain_username and sasl_plain_password"
+                )
         if self.enable_idempotence is not None and not isinstance(self.enable_idempotence, bool):
             raise ConfigError(f"enable_idempotence={self.enable_idempotence!r} must be a bool")
         if self.enable_idempotence:

@@ -99,6 +99,28 @@ class BrokerProtocolError(KafkaConnectionError, ProtocolError):
     connection is closed and its in-flight requests are retried on a new one."""
 
 
+class AuthenticationError(KafkaError):
+    """TLS or SASL authentication failed (bad certificate, hostname, credentials or mechanism).
+    Not retriable: the configuration or the cluster must change."""
+
+    fatal = True
+
+
+class SslAuthenticationError(AuthenticationError):
+    """The TLS handshake failed: untrusted certificate, wrong hostname, protocol mismatch."""
+
+
+class SaslAuthenticationError(AuthenticationError):
+    """SASL authentication failed: unsupported mechanism or rejected credentials."""
+
+
+class SecurityProtocolMismatchError(KafkaError):
+    """The broker speaks TLS and the client does not (or the reverse): check
+    ``security_protocol``."""
+
+    fatal = True
+
+
 class KafkaTimeoutError(KafkaError, TimeoutError):
     """A deadline passed: ``max_block_ms``, ``request_timeout_ms`` or ``delivery_timeout_ms``."""
 

@@ -166,10 +166,20 @@ class Producer:
         # Reach the cluster once, so a wrong bootstrap address fails here, not at first send.
         deadline = self._now_ms() + cfg.max_block_ms
         self._metadata.request_update()
+        if cfg.security_protocol.endswith("SSL") and not cfg.ssl_check_hostname:
+            log.warning(
+                "ssl_check_hostname=False: broker certificates are not checked against "
+                "their hostnames (man-in-the-middle possible)"
+            )
+        if cfg.security_protocol == "SASL_PLAINTEXT":
+            log.warning(
+                "SASL/PLAIN over a plaintext connection sends the password in clear; "
+                "use security_protocol='SASL_SSL'"
+            )
         while not self._metadata.cluster.brokers or self._pid_pending():
             left = deadline - self._now_ms()
-            if left <= 0 or self._task.done():
-                fatal = self._sender.fatal_error
+            if left <= 0 or self._task.done() or self._sender.connect_error is not None:
+                fatal = self._sender.fatal_error or self._sender.connect_error
                 await self._abort_start()
                 if fatal is not None:
                     raise fatal

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,9 @@ from ..errors import (
     KafkaError,
     KafkaTimeoutError,
     ProtocolError,
+    SaslAuthenticationError,
+    SecurityProtocolMismatchError,
+    SslAuthenticationError,
 )
 
 log = logging.getLogger("aioproducer")
@@ -83,6 +87,8 @@ class BrokerConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused = False
         self.versions: dict[int, tuple[int, int]] = {}
+        self._tls = False
+        self._seen_data = False
         self.connected = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -98,17 +104,42 @@ class BrokerConnection(asyncio.Protocol):
         request_timeout_ms: int,
         setup_timeout_ms: int,
         on_close: Callable[[BrokerConnection, BaseException | None], None] | None = None,
+        ssl_context: Any = None,
+        sasl_plain: tuple[str, str] | None = None,
     ) -> BrokerConnection:
-        """Connect and negotiate API versions; raises :class:`KafkaConnectionError`."""
+        """Connect (TLS when ``ssl_context``), negotiate API versions, authenticate with
+        SASL/PLAIN when ``sasl_plain=(username, password)``.
+
+        Raises :class:`KafkaConnectionError` (retriable), :class:`SslAuthenticationError`,
+        :class:`SaslAuthenticationError` or :class:`SecurityProtocolMismatchError`.
+        """
         loop = asyncio.get_running_loop()
         conn = cls(node_id, host, port, client_id, request_timeout_ms, on_close=on_close)
+        conn._tls = ssl_context is not None
 
         async def connect() -> None:
-            await loop.create_connection(lambda: conn, host, port)
+            await loop.create_connection(
+                lambda: conn,
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=host if ssl_context is not None else None,
+            )
             await conn._negotiate()
+            if sasl_plain is not None:
+                await conn._sasl_plain(*sasl_plain)
 
         try:
             await asyncio.wait_for(connect(), setup_timeout_ms / 1000)
+        except ssl.SSLError as exc:
+            conn.close(KafkaConnectionError(f"TLS handshake with {host}:{port} failed"))
+            hint = ""
+            if "WRONG_VERSION_NUMBER" in str(exc) or "record layer" in str(exc):
+                hint = " (does the broker listen without TLS? check security_protocol)"
+            detail = getattr(exc, "verify_message", None) or exc.reason or exc
+            raise SslAuthenticationError(
+                f"TLS handshake with broker {node_id} at {host}:{port} failed: {detail}{hint}"
+            ) from None
         except (OSError, asyncio.TimeoutError) as exc:
             conn.close(KafkaConnectionError(f"connection to {host}:{port} failed: {exc}"))
             raise KafkaConnectionError(
@@ -134,6 +165,28 @@ class BrokerConnection(asyncio.Protocol):
 
             raise for_code(resp.error_code, "ApiVersions failed")
         self.versions = broker_ranges(resp)
+
+    async def _sasl_plain(self, username: str, password: str) -> None:
+        from .._protocol.messages import SaslAuthenticateRequest, SaslHandshakeRequest
+
+        if 17 not in self.versions or self.versions[17][1] < 1 or 36 not in self.versions:
+            raise SaslAuthenticationError(
+                f"broker {self.node_id} does not support SaslHandshake v1/SaslAuthenticate"
+            )
+        hs = await self.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        if hs.error_code != 0:
+            raise SaslAuthenticationError(
+                f"broker {self.node_id} does not accept SASL mechanism PLAIN "
+                f"(error {hs.error_code}); enabled mechanisms: {hs.mechanisms}"
+            )
+        # The token holds the password: it is never logged, and not kept after this call.
+        token = b"\0" + username.encode() + b"\0" + password.encode()
+        resp = await self.request(SaslAuthenticateRequest(auth_bytes=token), self.version_for(36))
+        if resp.error_code != 0:
+            raise SaslAuthenticationError(
+                f"SASL/PLAIN authentication of user {username!r} failed at broker "
+                f"{self.node_id} (error {resp.error_code}): {resp.error_message}"
+            )
 
     def version_for(self, api_key: int, lowest: int | None = None) -> int:
         cls = RESPONSES[api_key]
@@ -170,6 +223,18 @@ class BrokerConnection(asyncio.Protocol):
             w.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if not self._seen_data:
+            self._seen_data = True
+            if not self._tls and data[:1] in (b"\x15", b"\x16") and data[1:2] == b"\x03":
+                # A TLS alert or handshake record, not a Kafka frame (KAFKA-4090): do not
+                # read it as a 350 MB length.
+                self._fail(
+                    SecurityProtocolMismatchError(
+                        f"broker {self.node_id} at {self.host}:{self.port} answered with TLS: set "
+                        "security_protocol='SSL' (or 'SASL_SSL')"
+                    )
+                )
+                return
         try:
             frames = self._decoder.feed(data)
             for frame in frames:

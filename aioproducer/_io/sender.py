@@ -118,6 +118,14 @@ class Sender:
             if config.idempotence
             else None
         )
+        self._ssl_context = config.make_ssl_context()
+        self._sasl_plain = (
+            (config.sasl_plain_username or "", config.sasl_plain_password or "")
+            if config.security_protocol.startswith("SASL")
+            else None
+        )
+        #: The last connection failure that no retry can fix (authentication, TLS mismatch).
+        self.connect_error: KafkaError | None = None
         self._pid_task: asyncio.Task[None] | None = None
         self._pid_retry_at = 0
         self._pid_failures = 0
@@ -477,6 +485,15 @@ class Sender:
             self.acc.reset_sequences()
             self._pid_failures = 0
             log.debug("producer id %d epoch %d", resp.producer_id, resp.producer_epoch)
+        elif getattr(error, "code", None) == 31:  # CLUSTER_AUTHORIZATION_FAILED: fatal (§1.9)
+            idem.transition(ProducerIdState.FATAL)
+            self._fatal(
+                for_code(
+                    31,
+                    "InitProducerId needs the IdempotentWrite permission on "
+                    "the cluster (or set enable_idempotence=False)",
+                )
+            )
         elif error.retriable:
             idem.transition(ProducerIdState.UNINITIALIZED)
             self._pid_failures += 1
@@ -554,8 +571,12 @@ class Sender:
                 request_timeout_ms=self.config.request_timeout_ms,
                 setup_timeout_ms=self.config.socket_connection_setup_timeout_ms,
                 on_close=self._on_connection_closed,
+                ssl_context=self._ssl_context,
+                sasl_plain=self._sasl_plain,
             )
         except KafkaError as exc:
+            if exc.fatal:
+                self.connect_error = exc
             failures = self._reconnect.get(node, (0, 0))[0] + 1
             wait = backoff_ms(
                 failures,

@@ -19,6 +19,8 @@ from aioproducer._protocol.messages import (
     InitProducerIdResponse,
     MetadataResponse,
     ProduceResponse,
+    SaslAuthenticateResponse,
+    SaslHandshakeResponse,
 )
 from aioproducer._records.batch import read_batches
 
@@ -36,7 +38,12 @@ FAULTS = (
 
 
 class FakeBroker:
-    def __init__(self) -> None:
+    def __init__(
+        self, ssl_context: object = None, sasl_users: dict[str, str] | None = None
+    ) -> None:
+        self.ssl_context = ssl_context
+        self.sasl_users = sasl_users  # SASL/PLAIN accounts; None: no SASL
+        self.authenticated = 0
         self.port = 0
         self.faults: deque[str] = deque()
         self.records: list[bytes | None] = []
@@ -45,7 +52,9 @@ class FakeBroker:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> FakeBroker:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", 0, ssl=self.ssl_context
+        )  # type: ignore[arg-type]
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -86,15 +95,38 @@ class FakeBroker:
                 r.skip(r.read_uvarint())
         request = cls.decode_from(r, version)
         if api_key == 18:
+            apis = [(0, 3, 9), (3, 1, 9), (18, 0, 3), (22, 0, 4)]
+            if self.sasl_users is not None:
+                apis += [(17, 0, 1), (36, 0, 2)]
             body = ApiVersionsResponse(
                 error_code=0,
                 api_keys=[
                     ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
-                    for k, lo, hi in ((0, 3, 9), (3, 1, 9), (18, 0, 3), (22, 0, 4))
+                    for k, lo, hi in apis
                 ],
             ).encode(version)
             writer.write(_frame(cid, body, header_tags=False))
             return True
+        if api_key == 17:
+            ok = self.sasl_users is not None and request.mechanism == "PLAIN"
+            body = SaslHandshakeResponse(error_code=0 if ok else 33, mechanisms=["PLAIN"]).encode(
+                version
+            )
+            writer.write(_frame(cid, body, False))
+            return True
+        if api_key == 36:
+            _, user, password = request.auth_bytes.split(b"\0")
+            users = self.sasl_users or {}
+            good = users.get(user.decode()) == password.decode()
+            self.authenticated += good
+            body = SaslAuthenticateResponse(
+                error_code=0 if good else 58,
+                error_message=None
+                if good
+                else "Authentication failed: Invalid username or password",
+            ).encode(version)
+            writer.write(_frame(cid, body, flexible))
+            return good
         if api_key == 3:
             P = MetadataResponse.MetadataResponseTopic.MetadataResponsePartition
             topics = [
