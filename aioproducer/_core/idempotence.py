@@ -87,7 +87,9 @@ class IdempotenceManager:
         if new is self.state:
             return
         if new not in _ALLOWED[self.state]:
-            raise AssertionError(f"invalid producer id state change {self.state} -> {new}")
+            raise AssertionError(
+                f"invalid producer id state change {self.state.value} -> {new.value}"
+            )
         self.state = new
 
     @property

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from aioproducer._core.cluster import TopicPartition
+from aioproducer._core.idempotence import (
+    MAX_EPOCH,
+    MAX_SEQUENCE,
+    IdempotenceManager,
+    ProducerIdState,
+    add_sequence,
+)
+
+TP = TopicPartition("t", 0)
+
+
+def ready() -> IdempotenceManager:
+    m = IdempotenceManager(5)
+    m.transition(ProducerIdState.INITIALIZING)
+    m.set_producer_id(7, 0)
+    return m
+
+
+def test_sequences_wrap_after_int32_max() -> None:
+    assert add_sequence(MAX_SEQUENCE, 1) == 0
+    assert add_sequence(MAX_SEQUENCE - 1, 3) == 1
+    m = ready()
+    m.partitions[TP] = m._seq(TP)
+    m.partitions[TP].next_sequence = MAX_SEQUENCE - 1
+    assert m.assign(TP, -1, 5) == MAX_SEQUENCE - 1
+    assert m.partitions[TP].next_sequence == 3
+    m.returned(TP)
+    m.acked(TP, MAX_SEQUENCE - 1, 5)
+    assert m.is_next_expected(TP, 3)
+
+
+def test_epoch_overflow_asks_for_a_new_producer_id() -> None:
+    m = ready()
+    m.epoch = MAX_EPOCH
+    m.request_bump()
+    assert m.maybe_bump()
+    assert m.state is ProducerIdState.UNINITIALIZED and m.producer_id == -1
+
+
+def test_bump_waits_until_nothing_is_in_flight() -> None:
+    m = ready()
+    m.assign(TP, -1, 1)
+    m.request_bump()
+    assert not m.ready and not m.maybe_bump()  # one batch still in flight
+    m.returned(TP)
+    assert m.maybe_bump() and m.epoch == 1 and m.ready and not m.partitions
+
+
+def test_state_changes_are_checked() -> None:
+    m = IdempotenceManager(5)
+    with pytest.raises(AssertionError, match="uninitialized -> ready"):
+        m.transition(ProducerIdState.READY)
+    m.transition(ProducerIdState.FATAL)
+    with pytest.raises(AssertionError):
+        m.transition(ProducerIdState.INITIALIZING)
