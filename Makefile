@@ -18,6 +18,10 @@ test-all: setup
 demo: setup
 	$(PY) -m aioproducer demo $(DEMO_ARGS)
 
+## Side-by-side benchmarks (results under benchmarks/results/).
+bench: setup
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check aioproducer tests benchmarks tools
 	$(VENV)/bin/ruff format --check aioproducer

@@ -44,8 +44,18 @@ async def _driver(
 
 
 async def run_soak(
-    cluster: KafkaCluster, records: int, cycles: int, interval: float = 3.0, progress: bool = False
+    cluster: KafkaCluster,
+    records: int,
+    cycles: int,
+    interval: float = 3.0,
+    progress: bool = False,
+    rate: float | None = None,
 ) -> dict[str, Any]:
+    """``rate`` (records/s) spreads the sends over the fault cycles; by default over the
+    expected time of all cycles (interval + ~7 s for a kill and restart each), so the faults
+    hit a producer that is busy sending, not one that has already finished."""
+    if rate is None:
+        rate = records / max(1.0, cycles * (interval + 7.0))
     topic = f"soak-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(
         cluster.create_topic, topic, PARTITIONS, 3, {"min.insync.replicas": "2"}
@@ -65,8 +75,9 @@ async def run_soak(
         driver = asyncio.create_task(_driver(cluster, cycles, interval, stop, log))
         for i in range(records):
             futures.append(await producer.send(topic, b"%010d" % i, key=b"key-%d" % (i % 5000)))
-            if i % 2000 == 0:
-                await asyncio.sleep(0)  # let the driver run between bursts
+            if i % 1000 == 0:
+                ahead = i / rate - (time.monotonic() - t0)
+                await asyncio.sleep(max(0.0, ahead))  # pace; lets the driver run too
                 if progress and i % 100_000 == 0:
                     print(f"  sent {i:,} ({time.monotonic() - t0:.0f} s)", flush=True)
         # Keep the faults coming until every cycle ran, then settle.
@@ -115,11 +126,19 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--interval", type=float, default=3.0)
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="records/s (default: spread the records over the expected time of the cycles)",
+    )
     args = ap.parse_args()
 
     async def go() -> dict[str, Any]:
         with KafkaCluster(3) as cluster:
-            return await run_soak(cluster, args.records, args.cycles, args.interval, progress=True)
+            return await run_soak(
+                cluster, args.records, args.cycles, args.interval, progress=True, rate=args.rate
+            )
 
     report = asyncio.run(go())
     print(json.dumps(report, indent=2))

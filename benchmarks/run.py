@@ -1,0 +1,212 @@
+"""``make bench``: every client, one at a time, each in its own process, on the same broker.
+
+    python benchmarks/run.py [--broker kafka|tansu] [--full] [--clients a,b,...]
+
+Starts an Apache Kafka node from the test harness (or Tansu), runs each workload for each
+client (aioproducer, aiokafka, confluent-kafka Producer and AIOProducer, kafka-python, and the
+Java producer's ProducerPerformance tool), and writes under ``benchmarks/results/``: a markdown
+table with every figure as a ratio to aioproducer (``latest.md``), JSON lines for history
+(``history.jsonl``) and a PNG chart of throughput and event-loop lag (``latest.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CLIENTS = ["aioproducer", "aiokafka", "confluent", "confluent-aio", "kafka-python", "java"]
+
+
+def workloads(full: bool) -> list[dict[str, Any]]:
+    base = [
+        {"size": 100, "records": 200_000, "compression": "none", "acks": "all"},
+        {"size": 1024, "records": 100_000, "compression": "none", "acks": "all"},
+        {"size": 100, "records": 200_000, "compression": "lz4", "acks": "all"},
+        {"size": 1024, "records": 100_000, "compression": "zstd", "acks": "all",
+         "batch_size": 1 << 20},
+    ]
+    if full:
+        base += [
+            {"size": 100, "records": 200_000, "compression": "none", "acks": "1"},
+            {"size": 100, "records": 200_000, "compression": "none", "acks": "all", "keyed": True},
+            {"size": 1024, "records": 100_000, "compression": "none", "acks": "all",
+             "batch_size": 1 << 20},
+            {"size": 100, "records": 200_000, "compression": "none", "acks": "all",
+             "idempotence": "on"},
+        ]
+    return base
+
+
+def label(w: dict[str, Any]) -> str:
+    parts = [f"{w['size']} B", w["compression"], f"acks={w['acks']}"]
+    if w.get("keyed"):
+        parts.append("keyed")
+    if w.get("batch_size", 16384) != 16384:
+        parts.append(f"batch {w['batch_size'] // 1024} KiB")
+    if w.get("idempotence", "default") != "default":
+        parts.append(f"idempotence {w['idempotence']}")
+    return ", ".join(parts)
+
+
+def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any],
+                      mode: str = "throughput", records: int | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE / "clients.py"), client, "--bootstrap", bootstrap,
+           "--topic", topic, "--mode", mode, "--records", str(records or w["records"]),
+           "--size", str(w["size"]), "--acks", w["acks"], "--compression", w["compression"],
+           "--batch-size", str(w.get("batch_size", 16384)),
+           "--idempotence", w.get("idempotence", "default")]
+    if w.get("keyed"):
+        cmd.append("--keyed")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def run_java(libs: Path, bootstrap: str, topic: str, w: dict[str, Any]) -> dict[str, Any]:
+    props = [f"bootstrap.servers={bootstrap}", f"acks={w['acks']}", "linger.ms=5",
+             f"batch.size={w.get('batch_size', 16384)}", f"compression.type={w['compression']}"]
+    if w.get("idempotence", "default") != "default":
+        props.append(f"enable.idempotence={'true' if w['idempotence'] == 'on' else 'false'}")
+    cmd = ["java", "-Xmx1g", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance",
+           "--topic", topic, "--num-records", str(w["records"]), "--record-size",
+           str(w["size"]), "--throughput", "-1", "--producer-props", *props]
+    t0 = time.process_time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    m = re.search(r"records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)", proc.stdout)
+    if not m:
+        return {"error": (proc.stderr or proc.stdout).strip()[-200:]}
+    usage = os.times()
+    return {"records_per_s": round(float(m.group(1))), "mb_per_s": float(m.group(2)),
+            "cpu_s": round(usage.children_user + usage.children_system - t0, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", choices=["kafka", "tansu"], default="kafka")
+    ap.add_argument("--full", action="store_true", help="the whole workload matrix")
+    ap.add_argument("--clients", default=",".join(CLIENTS))
+    ap.add_argument("--latency-sends", type=int, default=2000)
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE.parent))
+    from aioproducer.testing import KafkaCluster, TansuBroker, create_topic, ensure_kafka_jars
+
+    clients = args.clients.split(",")
+    RESULTS.mkdir(exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    broker: Any = KafkaCluster(1) if args.broker == "kafka" else TansuBroker()
+    libs = ensure_kafka_jars()
+    with broker:
+        bootstrap = broker.bootstrap_servers
+        for w in workloads(args.full):
+            for client in clients:
+                if client == "java" and args.broker != "kafka":
+                    continue
+                topic = f"bench-{uuid.uuid4().hex[:8]}"
+                create_topic(bootstrap, topic, 6)
+                if client == "java":
+                    res = run_java(libs, bootstrap, topic, w)
+                else:
+                    res = run_python_client(client, bootstrap, topic, w)
+                row = {"time": stamp, "broker": args.broker, "workload": label(w),
+                       "client": client, **res}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        # Single awaited send latency: 2,000 sequential send_and_wait / produce+flush.
+        lat_w = {"size": 100, "compression": "none", "acks": "all", "records": 0}
+        for client in clients:
+            if client == "java":
+                continue
+            topic = f"bench-{uuid.uuid4().hex[:8]}"
+            create_topic(bootstrap, topic, 1)
+            res = run_python_client(client, bootstrap, topic, lat_w, "latency",
+                                    args.latency_sends)
+            row = {"time": stamp, "broker": args.broker, "workload": "latency 100 B",
+                   "client": client, **res}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    with open(RESULTS / "history.jsonl", "a") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    table = render(rows, clients)
+    (RESULTS / "latest.md").write_text(table)
+    print("\n" + table)
+    chart(rows, clients)
+
+
+def render(rows: list[dict[str, Any]], clients: list[str]) -> str:
+    out = [f"Broker: {rows[0]['broker']} (one node on this machine). Ratios are "
+           "aioproducer / peer: > 1 means aioproducer is faster (or lower latency).\n"]
+    workloads = [w for w in dict.fromkeys(r["workload"] for r in rows) if w != "latency 100 B"]
+    out.append("| workload | client | records/s | MB/s | ratio | loop lag p99 / max ms | "
+               "CPU s | peak RSS MB |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for w in workloads:
+        ours = next((r for r in rows if r["workload"] == w and r["client"] == "aioproducer"), {})
+        for r in (r for r in rows if r["workload"] == w):
+            if "error" in r:
+                out.append(f"| {w} | {r['client']} | error: {r['error']} | | | | | |")
+                continue
+            ratio = (ours.get("records_per_s", 0) / r["records_per_s"]) if r.get(
+                "records_per_s") else float("nan")
+            lag = (f"{r['lag_p99_ms']} / {r['lag_max_ms']}" if "lag_p99_ms" in r else "n/a")
+            out.append(f"| {w} | {r['client']} | {r['records_per_s']:,} | {r['mb_per_s']} | "
+                       f"{ratio:.2f}x | {lag} | {r.get('cpu_s', '')} | "
+                       f"{r.get('peak_rss_mb', 'n/a')} |")
+    out.append("\n| latency (2,000 sequential awaited sends, 100 B) | p50 ms | p99 ms | "
+               "p50 ratio (peer / aioproducer) |")
+    out.append("|---|---:|---:|---:|")
+    lat = [r for r in rows if r["workload"] == "latency 100 B"]
+    ours_lat = next((r for r in lat if r["client"] == "aioproducer"), {})
+    for r in lat:
+        if "error" in r:
+            out.append(f"| {r['client']} | error: {r['error']} | | |")
+            continue
+        ratio = r["p50_ms"] / ours_lat["p50_ms"] if ours_lat.get("p50_ms") else float("nan")
+        out.append(f"| {r['client']} | {r['p50_ms']} | {r['p99_ms']} | {ratio:.2f}x |")
+    return "\n".join(out) + "\n"
+
+
+def chart(rows: list[dict[str, Any]], clients: list[str]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no chart (pip install 'aioproducer[bench]')")
+        return
+    workloads = [w for w in dict.fromkeys(r["workload"] for r in rows) if w != "latency 100 B"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
+    width = 0.8 / len(clients)
+    for i, client in enumerate(clients):
+        vals = [next((r.get("records_per_s", 0) for r in rows if r["workload"] == w
+                      and r["client"] == client), 0) for w in workloads]
+        ax1.bar([j + i * width for j in range(len(workloads))], vals, width, label=client)
+        lags = [next((r.get("lag_p99_ms", 0) for r in rows if r["workload"] == w
+                      and r["client"] == client), 0) for w in workloads]
+        ax2.bar([j + i * width for j in range(len(workloads))], lags, width, label=client)
+    for ax, title in ((ax1, "throughput (records/s)"), (ax2, "event-loop lag p99 (ms)")):
+        ax.set_xticks([j + 0.4 for j in range(len(workloads))])
+        ax.set_xticklabels(workloads, rotation=20, ha="right", fontsize=8)
+        ax.set_title(title)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "latest.png", dpi=100)
+    print(f"chart: {RESULTS / 'latest.png'}")
+
+
+if __name__ == "__main__":
+    main()
