@@ -217,6 +217,8 @@ class ProducerBatch:
         self.error = error
         self.record_errors = record_errors
         for h in self.handles:
+            if on_ack is None and h.callback is None:
+                continue  # nobody to tell now: awaiting the handle computes its metadata
             exc = self.error_for(h.relative_offset)
             md = None if exc is not None else h._metadata()
             if on_ack is not None:
