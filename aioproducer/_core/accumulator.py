@@ -231,12 +231,16 @@ class RecordAccumulator:
             dq.popleft()
             if not dq:
                 del self.batches[tp]
-            size += first.builder.seal()
-            self._update_ratio(first)
+            # Sealed (compressed) by the sender, possibly off the event loop: count the estimate.
+            size += first.builder.estimated_size()
             first.drained_ms = now_ms
             ready.append(first)
         self._drain_index[node] = (start + 1) % n
         return ready
+
+    def observe_ratio(self, batch: ProducerBatch) -> None:
+        """Feed a sealed batch's compression ratio into the topic's estimate."""
+        self._update_ratio(batch)
 
     def _update_ratio(self, batch: ProducerBatch) -> None:
         if not self.codec.id or batch.attempts:

@@ -10,10 +10,12 @@ fail; the decision rules mirror Java's ``Sender.completeBatch``/``canRetry``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import logging
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._core.accumulator import RecordAccumulator, backoff_ms
@@ -35,6 +37,8 @@ from ..errors import (
 from .connection import BrokerConnection
 
 log = logging.getLogger("aioproducer")
+#: Compressed batches at least this big (uncompressed) are compressed off the event loop.
+_OFFLOAD_BYTES = 256 * 1024
 _MESSAGE_TOO_LARGE = 10
 _OUT_OF_ORDER_SEQUENCE = 45
 _DUPLICATE_SEQUENCE = 46
@@ -127,6 +131,11 @@ class Sender:
         #: The last connection failure that no retry can fix (authentication, TLS mismatch).
         self.connect_error: KafkaError | None = None
         self._pid_task: asyncio.Task[None] | None = None
+        self._seal_pool: ThreadPoolExecutor | None = None
+        #: Per node: produce requests waiting for their batches to be compressed, in order.
+        self._pending_writes: dict[
+            int, collections.deque[tuple[list[ProducerBatch], asyncio.Future[None]]]
+        ] = {}
         self._pid_retry_at = 0
         self._pid_failures = 0
 
@@ -226,12 +235,72 @@ class Sender:
     # -- produce ---------------------------------------------------------------------------------
 
     def _send_produce(self, conn: BrokerConnection, batches: list[ProducerBatch], now: int) -> None:
-        by_topic: dict[str, list[ProduceRequest.TopicProduceData.PartitionProduceData]] = {}
+        """Stamp, seal (compress) and write one produce request.
+
+        Compressing a big batch would stall the event loop for milliseconds, so batches of
+        ``_OFFLOAD_BYTES`` or more are compressed in a worker thread (zstandard, lz4 and zlib
+        release the GIL). Requests to one connection keep their order: while any of them is
+        being compressed, later ones queue behind it (sequence numbers are already assigned).
+        """
         idem = self.idem
         for b in batches:
             if idem is not None:
                 b.base_sequence = idem.assign(b.tp, b.base_sequence, b.record_count)
                 b.producer_id, b.producer_epoch = idem.producer_id, idem.epoch
+        node = conn.node_id
+        queue = self._pending_writes.get(node)
+        heavy = any(
+            b.builder.codec.id and b.builder.uncompressed_size >= _OFFLOAD_BYTES for b in batches
+        )
+        if not heavy and not queue:
+            for b in batches:
+                b.builder.seal()
+                self.acc.observe_ratio(b)
+            self._write_produce(conn, batches, now)
+            return
+        if self._seal_pool is None:
+            self._seal_pool = ThreadPoolExecutor(1, thread_name_prefix="aioproducer-compress")
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._seal_pool, _seal_all, [b.builder for b in batches]
+        )
+        if queue is None:
+            queue = self._pending_writes[node] = collections.deque()
+        queue.append((batches, fut))
+        self.in_flight.update(batches)  # out of the accumulator, not yet written
+        fut.add_done_callback(lambda _: self._flush_pending(node))
+
+    def _flush_pending(self, node: int) -> None:
+        queue = self._pending_writes.get(node)
+        while queue and queue[0][1].done():
+            batches, fut = queue.popleft()
+            self.in_flight.difference_update(batches)
+            now = self.now_ms()
+            conn = self.connections.get(node)
+            error: KafkaError | None = None
+            if fut.cancelled() or fut.exception() is not None:
+                error = KafkaError(f"compressing a batch failed: {fut.exception()!r}")
+            elif conn is None or conn.closed:
+                error = KafkaConnectionError(f"connection to broker {node} closed")
+            if error is not None:
+                for b in batches:
+                    if self.idem is not None:
+                        self.idem.returned(b.tp)
+                    self._fail_or_retry(b, error, now, written=False)
+                continue
+            assert conn is not None
+            for b in batches:
+                self.acc.observe_ratio(b)
+            self._write_produce(conn, batches, now)
+        if not queue:
+            self._pending_writes.pop(node, None)
+        self.wakeup.set()
+
+    def _write_produce(
+        self, conn: BrokerConnection, batches: list[ProducerBatch], now: int
+    ) -> None:
+        by_topic: dict[str, list[ProduceRequest.TopicProduceData.PartitionProduceData]] = {}
+        idem = self.idem
+        for b in batches:
             data = b.builder.build(b.producer_id, b.producer_epoch, b.base_sequence)
             by_topic.setdefault(b.tp.topic, []).append(
                 ProduceRequest.TopicProduceData.PartitionProduceData(
@@ -713,6 +782,9 @@ class Sender:
         for conn in list(self.connections.values()):
             conn.close()
         self.connections.clear()
+        self._pending_writes.clear()
+        if self._seal_pool is not None:
+            self._seal_pool.shutdown(wait=False)
         self._notify_metadata_waiters()
 
     async def wait_background(self) -> None:
@@ -721,6 +793,11 @@ class Sender:
         tasks.extend(t for t in (self._metadata_task, self._pid_task) if t is not None)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _seal_all(builders: list[Any]) -> None:
+    for b in builders:
+        b.seal()
 
 
 def _with_status(error: BaseException, maybe_written: bool) -> BaseException:

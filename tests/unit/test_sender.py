@@ -93,7 +93,7 @@ class Harness:
         self.pool = MemoryPool(self.config.buffer_memory)
         self.acc = RecordAccumulator(
             batch_size=self.config.batch_size,
-            codec=get_codec("none"),
+            codec=get_codec(self.config.compression),
             linger_ms=self.config.linger_ms,
             retry_backoff_ms=self.config.retry_backoff_ms,
             retry_backoff_max_ms=self.config.retry_backoff_max_ms,
@@ -462,3 +462,27 @@ async def test_explicit_idempotence_without_producer_ids_is_fatal() -> None:
     await settle()
     assert isinstance(h.sender.fatal_error, IdempotenceUnavailableError)
     assert "enable_idempotence=True" in str(h.sender.fatal_error)
+
+
+async def test_big_compressed_batches_are_sealed_off_the_loop_and_requests_keep_order() -> None:
+    from aioproducer._records.batch import read_batches
+
+    h = Harness(compression_type="zstd", batch_size=1 << 20, max_request_size=4 << 20)
+    big = [h.send(b"%06d" % i + b"x" * 994, TopicPartition("t", 0)) for i in range(400)]
+    h.turn()
+    assert h.conn.sent == []  # compressing in the worker thread: not written yet
+    small = h.send(b"small", TopicPartition("t", 1))
+    h.turn()
+    assert h.conn.sent == []  # queued behind the big one on the same connection
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if len(h.conn.sent) == 2:
+            break
+    first, second = (req.topic_data[0].partition_data[0] for req, _, _ in h.conn.sent)
+    assert (first.index, second.index) == (0, 1)  # written in drain order
+    [batch] = read_batches(first.records)
+    assert batch.compression == 4 and len(batch.records) == 400
+    h.conn.respond(0, (0, 0, 0))
+    h.conn.respond(1, (1, 0, 0))
+    await settle()
+    assert big[-1].result().offset == 399 and small.result().offset == 0
