@@ -150,7 +150,7 @@ class RecordBatchBuilder:
         self._count = 0
         self._base_ts = 0
         self._max_ts = -1
-        self._payload: bytes | None = None
+        self._payload: bytes | bytearray | None = None
         self._hard = _hard_limit(self.codec, max_size)
         self._soft = 0
         self.set_ratio(ratio)
@@ -311,8 +311,14 @@ class RecordBatchBuilder:
         if self._payload is None:
             if self._count == 0:
                 raise RuntimeError("cannot seal an empty batch")
-            self._payload = self.codec.compress(self._buf) if self.codec.id else bytes(self._buf)
+            # Uncompressed: the payload is the buffer itself (sealed, it never changes again).
+            self._payload = self.codec.compress(self._buf) if self.codec.id else self._buf
         return BATCH_OVERHEAD + len(self._payload)
+
+    def release(self) -> None:
+        """Drop the buffers (the batch is done); further use is a bug."""
+        self._buf = bytearray()
+        self._payload = b""
 
     @property
     def compression_ratio(self) -> float:
