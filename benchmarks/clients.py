@@ -20,7 +20,6 @@ import sys
 import time
 from typing import Any
 
-
 #: The asyncio clients' send loops yield to the event loop every this many records, as a
 #: service handling requests would; without it the ticker measures the benchmark's own tight
 #: loop (an ``await`` that never suspends), not the client's internals.
