@@ -212,11 +212,14 @@ class Sender:
                 sendable.add(node)
         if sendable:
             can_drain = self._can_drain if idem is not None else None
-            for node, batches in acc.drain(cluster, sendable, now, can_drain).items():
+            drained = acc.drain(cluster, sendable, now, can_drain)
+            for node, batches in drained.items():
                 self._send_produce(self.connections[node], batches, now)
-            # More may be ready right away (another request's worth, other partitions).
-            if acc.has_undrained():
-                timeout = min(timeout, 0 if self._any_ready_and_sendable(now) else timeout)
+            # More may be ready right away (another request's worth). Only a turn that sent
+            # something turns again at once: a partition held back by the idempotence rules
+            # waits for its response's wake-up instead of spinning the loop.
+            if drained and acc.has_undrained() and self._any_ready_and_sendable(now):
+                timeout = 0
         return timeout
 
     def _can_drain(self, batch: ProducerBatch) -> bool:

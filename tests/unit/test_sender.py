@@ -486,3 +486,14 @@ async def test_big_compressed_batches_are_sealed_off_the_loop_and_requests_keep_
     h.conn.respond(1, (1, 0, 0))
     await settle()
     assert big[-1].result().offset == 399 and small.result().offset == 0
+
+
+async def test_a_partition_held_back_by_idempotence_does_not_spin_the_loop() -> None:
+    """Regression: the sender used to turn again at once (timeout 0) while a ready batch was
+    held back waiting for its partition's first response: a busy loop for a whole RTT."""
+    h = await idempotent(batch_size=100)
+    h.send(b"x" * 80)
+    h.turn()
+    h.send(b"y" * 80)
+    h.send(b"z" * 80)  # two batches queued: ready, but held until the first success
+    assert h.turn() > 0 and len(h.conn.sent) == 1
