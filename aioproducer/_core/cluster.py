@@ -86,9 +86,6 @@ class Cluster:
         p = self._leaders.get(tp)
         return -1 if p is None else p.leader
 
-    def partition(self, tp: TopicPartition) -> PartitionInfo | None:
-        return self._leaders.get(tp)
-
     def broker(self, node_id: int) -> BrokerInfo | None:
         return self.brokers.get(node_id)
 
@@ -177,9 +174,6 @@ class Metadata:
         if new:
             self._update_requested = True
         return new
-
-    def touch(self, topic: str, now_ms: int) -> None:
-        self.topics[topic] = now_ms
 
     def request_update(self) -> None:
         self._update_requested = True

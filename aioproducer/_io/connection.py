@@ -36,7 +36,6 @@ from ..errors import (
 )
 
 log = logging.getLogger("aioproducer")
-_NO_RESPONSE = object()
 
 
 class _InFlight:
@@ -84,12 +83,9 @@ class BrokerConnection(asyncio.Protocol):
         self._close_error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._on_close = on_close
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._paused = False
         self.versions: dict[int, tuple[int, int]] = {}
         self._tls = False
         self._seen_data = False
-        self.connected = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -213,15 +209,6 @@ class BrokerConnection(asyncio.Protocol):
             )
         )
 
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
-        w = self._drain_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
     def data_received(self, data: bytes) -> None:
         if not self._seen_data:
             self._seen_data = True
@@ -330,12 +317,6 @@ class BrokerConnection(asyncio.Protocol):
         assert fut is not None
         return await fut
 
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its high-water mark."""
-        if self._paused and not self._closed:
-            self._drain_waiter = self._loop.create_future()
-            await self._drain_waiter
-
     def _arm_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -376,9 +357,6 @@ class BrokerConnection(asyncio.Protocol):
         for entry in pending:
             if entry.future is not None and not entry.future.done():
                 entry.future.set_exception(error)
-        w = self._drain_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
         if self._on_close is not None:
             self._on_close(self, error)
 

@@ -31,7 +31,6 @@ from ..errors import (
     KafkaTimeoutError,
     PersistedStatus,
     ProtocolError,
-    error_class,
     for_code,
 )
 from .connection import BrokerConnection
@@ -814,4 +813,4 @@ def _with_status(error: BaseException, maybe_written: bool) -> BaseException:
     return err
 
 
-__all__ = ["Sender", "Wakeup", "error_class"]
+__all__ = ["Sender", "Wakeup"]

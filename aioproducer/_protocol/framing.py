@@ -104,13 +104,3 @@ class FrameDecoder:
         if pos:
             del buf[:pos]
         return frames
-
-    def next_frame_size(self) -> int | None:
-        """The size of the frame being received, once its prefix is in (and checked)."""
-        if len(self._buf) < 4:
-            return None
-        return int(_size.unpack_from(self._buf, 0)[0])
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)

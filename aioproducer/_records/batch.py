@@ -47,7 +47,6 @@ ESTIMATION_FACTOR = 1.05
 
 ATTR_TRANSACTIONAL = 0x10
 ATTR_CONTROL = 0x20
-ATTR_LOG_APPEND_TIME = 0x08
 
 
 def _zigzag_table(n: int) -> list[bytes]:
