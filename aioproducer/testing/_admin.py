@@ -110,3 +110,8 @@ def wait_for_leaders(bootstrap_servers: str, topic: str, partitions: int, deadli
 def partition_leader(bootstrap_servers: str, topic: str, partition: int) -> int:
     md = cluster_metadata(bootstrap_servers, timeout=5.0, topic=topic)
     return int(md.topics[topic].partitions[partition].leader)
+
+
+def partition_isr(bootstrap_servers: str, topic: str, partition: int) -> list[int]:
+    md = cluster_metadata(bootstrap_servers, timeout=5.0, topic=topic)
+    return sorted(int(b) for b in md.topics[topic].partitions[partition].isrs)

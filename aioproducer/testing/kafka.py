@@ -338,6 +338,27 @@ class KafkaCluster:
     def leader(self, topic: str, partition: int) -> int:
         return _admin.partition_leader(self.live_bootstrap_servers, topic, partition)
 
+    def isr(self, topic: str, partition: int) -> list[int]:
+        """The in-sync replicas of a partition (node ids, sorted), as the live nodes see them."""
+        return _admin.partition_isr(self.live_bootstrap_servers, topic, partition)
+
+    def wait_in_sync(self, topic: str, partition: int, node_id: int, timeout: float = 30.0) -> None:
+        """Wait until ``node_id`` is back in the partition's ISR (after a restart it must catch
+        up first); raise :class:`HarnessError` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        isr: list[int] = []
+        while time.monotonic() < deadline:
+            try:
+                isr = self.isr(topic, partition)
+            except Exception:  # a metadata round trip can fail while nodes move
+                isr = []
+            if node_id in isr:
+                return
+            time.sleep(0.2)
+        raise HarnessError(
+            f"node {node_id} not back in the ISR of {topic}-{partition} after {timeout}s: {isr}"
+        )
+
     @property
     def live_bootstrap_servers(self) -> str:
         return ",".join(n.bootstrap_server for n in self.nodes if n.running)

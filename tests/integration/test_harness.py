@@ -142,13 +142,20 @@ def test_kafka_cluster_sigkill_leader_moves_and_restarts(
     live = kafka_cluster.live_bootstrap_servers
     reports = produce(live, topic, [(0, b"after", b"2")], acks="all")
     assert reports[0].error() is None
-    assert [r.key for r in read_topic(live, topic)] == [b"before", b"after"]
+    assert [(r.offset, r.key) for r in read_topic(live, topic)] == [(0, b"before"), (1, b"after")]
 
     kafka_cluster.restart(old_leader)
     assert victim.running
+    # The restarted node catches up from the new leader and rejoins the ISR.
+    kafka_cluster.wait_in_sync(topic, 0, old_leader)
     reports = produce(bootstrap, topic, [(0, b"restarted", b"3")], acks="all")
     assert reports[0].error() is None
-    assert [r.key for r in read_topic(bootstrap, topic)] == [b"before", b"after", b"restarted"]
+    assert (reports[0].offset(), kafka_cluster.isr(topic, 0)) == (2, [1, 2, 3])
+    assert [(r.offset, r.key) for r in read_topic(bootstrap, topic)] == [
+        (0, b"before"),
+        (1, b"after"),
+        (2, b"restarted"),
+    ]
 
 
 @pytest.mark.kafka
