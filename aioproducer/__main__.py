@@ -23,6 +23,7 @@ from typing import Any
 
 from . import Producer, __version__
 from ._core.murmur2 import murmur2
+from ._records import batch
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -114,7 +115,8 @@ def demo(args: argparse.Namespace) -> int:
         create_topic(bootstrap, topic, args.partitions, 1)
         print(
             f"producing {args.records:,} keyed records with headers to {topic!r} "
-            f"({args.partitions} partitions, compression={args.compression or 'none'})"
+            f"({args.partitions} partitions, compression={args.compression or 'none'}, "
+            f"record buffer: {batch.IMPLEMENTATION})"
         )
         elapsed = asyncio.run(_produce(bootstrap, topic, args.records, args.compression))
         print(

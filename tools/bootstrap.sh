@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything `make test` / `make demo` need on a fresh Debian machine: system tools from apt
-# (Java 17, Maven, kcat), a virtualenv with the package and its test/dev extras, and the Kafka
+# (Java 17, Maven, kcat, a C compiler), a virtualenv with the package and its test/dev extras, and the Kafka
 # jars from Maven Central. Idempotent; a missing tool that cannot be installed is a hard error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,12 @@ missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+# The compiled record appender (aioproducer/_records/_speedups.c) needs a C compiler and the
+# interpreter's headers; CI must run on it, so they are installed like any other tool.
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+if ! "$PYTHON" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  missing+=(python3-dev)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} from Debian packages" >&2
   SUDO=""
@@ -27,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-for tool in java mvn kcat; do
+for tool in java mvn kcat cc; do
   command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is still missing after install" >&2; exit 1; }
 done
 
@@ -35,7 +41,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.aioproducer-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+  || [ aioproducer/_records/_speedups.c -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench]'
   touch "$stamp"

@@ -13,7 +13,9 @@ a decompression bomb raises :class:`ProtocolError` instead of exhausting memory.
 
 from __future__ import annotations
 
+import functools
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,9 +175,15 @@ def _lz4_decompress(data: bytes | bytearray | memoryview, limit: int) -> bytes:
 def _zstd_compressor(level: int) -> Callable[[bytes | bytearray | memoryview], bytes]:
     import zstandard
 
-    cctx = zstandard.ZstdCompressor(level=level)
+    # A ZstdCompressor must not be used by two threads at once, and the producer compresses
+    # small batches on the event loop while its worker thread compresses big ones: one context
+    # per thread.
+    local = threading.local()
 
     def compress(data: bytes | bytearray | memoryview) -> bytes:
+        cctx = getattr(local, "cctx", None)
+        if cctx is None:
+            cctx = local.cctx = zstandard.ZstdCompressor(level=level)
         return bytes(cctx.compress(data))
 
     return compress
@@ -212,8 +220,10 @@ DEFAULT_LEVELS = {"gzip": 6, "lz4": 9, "zstd": 3}
 LEVEL_RANGES = {"gzip": (1, 9), "lz4": (1, 17), "zstd": (-131072, 22)}
 
 
+@functools.lru_cache(maxsize=64)
 def get_codec(name: str, level: int | None = None) -> Codec:
-    """The codec called ``name`` (``none``, ``gzip``, ``snappy``, ``lz4``, ``zstd``)."""
+    """The codec called ``name`` (``none``, ``gzip``, ``snappy``, ``lz4``, ``zstd``): one shared,
+    thread-safe instance per name and level."""
     if name not in CODEC_IDS:
         raise ConfigError(f"compression_type={name!r} is not one of none, gzip, snappy, lz4, zstd")
     if level is not None and name in LEVEL_RANGES:

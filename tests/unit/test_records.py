@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aioproducer._records.batch import BATCH_OVERHEAD, RecordBatchBuilder, read_batches
+from aioproducer._records import batch as batch_module
+from aioproducer._records.batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
 from aioproducer._records.codecs import CODEC_IDS, get_codec
 from aioproducer.errors import BadRecordError, ConfigError, ProtocolError
 
@@ -20,6 +21,17 @@ record_st = st.tuples(
     st.one_of(st.none(), st.binary(max_size=300)),
     headers_st,
 )
+Builder = type[PyRecordBatchBuilder]
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def builder_cls(request: pytest.FixtureRequest) -> Builder:
+    """Every builder test runs on both record buffers: the pure-Python one and the compiled."""
+    if request.param == "python":
+        return PyRecordBatchBuilder
+    if batch_module.CRecordBatchBuilder is None:
+        pytest.fail("the compiled record buffer (aioproducer/_records/_speedups.c) is not built")
+    return batch_module.CRecordBatchBuilder  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -31,13 +43,14 @@ record_st = st.tuples(
     seq=st.integers(-1, 2**31 - 1),
 )
 def test_builder_reader_round_trip(
+    builder_cls: Builder,
     codec: str,
     records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
     pid: int,
     epoch: int,
     seq: int,
 ) -> None:
-    b = RecordBatchBuilder(codec, batch_size=1 << 30, max_size=1 << 30)
+    b = builder_cls(codec, batch_size=1 << 30, max_size=1 << 30)
     for ts, k, v, h in records:
         size = b.record_size(ts - (records[0][0]), b.record_count, k, v, h)
         before = b.uncompressed_size
@@ -58,8 +71,8 @@ def test_builder_reader_round_trip(
 
 
 @pytest.mark.parametrize("codec", CODECS)
-def test_edge_values(codec: str) -> None:
-    b = RecordBatchBuilder(codec, batch_size=1 << 30, max_size=1 << 30)
+def test_edge_values(builder_cls: Builder, codec: str) -> None:
+    b = builder_cls(codec, batch_size=1 << 30, max_size=1 << 30)
     mib = bytes(range(256)) * 4096
     cases = [(None, None), (b"", b""), (b"k", None), (None, b""), (b"", mib), (mib, b"0")]
     for k, v in cases:
@@ -68,13 +81,13 @@ def test_edge_values(codec: str) -> None:
     assert [(r.key, r.value) for r in batch.records] == cases
 
 
-def test_negative_timestamp_is_rejected_clearly() -> None:
+def test_negative_timestamp_is_rejected_clearly(builder_cls: Builder) -> None:
     with pytest.raises(BadRecordError, match="negative timestamp -5"):
-        RecordBatchBuilder().append(-5, b"k", b"v")
+        builder_cls().append(-5, b"k", b"v")
 
 
-def test_crc_covers_attributes_to_the_end() -> None:
-    b = RecordBatchBuilder()
+def test_crc_covers_attributes_to_the_end(builder_cls: Builder) -> None:
+    b = builder_cls()
     b.append(10, b"k", b"v")
     data = bytearray(b.build())
     for i in range(21, len(data)):  # attributes .. end: any flipped byte breaks the CRC
@@ -84,8 +97,8 @@ def test_crc_covers_attributes_to_the_end() -> None:
             read_batches(bytes(bad))
 
 
-def test_uncompressed_batch_stops_at_batch_size() -> None:
-    b = RecordBatchBuilder("none", batch_size=16384, max_size=1 << 20)
+def test_uncompressed_batch_stops_at_batch_size(builder_cls: Builder) -> None:
+    b = builder_cls("none", batch_size=16384, max_size=1 << 20)
     n = 0
     while True:
         size = b.record_size(0, b.record_count, None, b"x" * 100, None)
@@ -100,14 +113,16 @@ def test_uncompressed_batch_stops_at_batch_size() -> None:
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
 @pytest.mark.parametrize("compressible", [True, False])
-def test_compressed_batch_near_batch_size_never_over_max(codec: str, compressible: bool) -> None:
+def test_compressed_batch_near_batch_size_never_over_max(
+    builder_cls: Builder, codec: str, compressible: bool
+) -> None:
     import random
 
     rnd = random.Random(7)
     max_size = 64 * 1024
     ratio = 1.0
     for _ in range(3):  # the ratio estimate improves from batch to batch, as in Java
-        b = RecordBatchBuilder(codec, batch_size=16384, max_size=max_size, ratio=ratio)
+        b = builder_cls(codec, batch_size=16384, max_size=max_size, ratio=ratio)
         while True:
             if compressible:  # 16 symbols: compresses to roughly half
                 value = bytes(rnd.choice(b"abcdefghijklmnop") for _ in range(200))
@@ -126,8 +141,8 @@ def test_compressed_batch_near_batch_size_never_over_max(codec: str, compressibl
         assert 16384 * 0.8 < built <= 16384 * 1.1
 
 
-def test_one_huge_record_fits_an_empty_batch_but_never_the_hard_limit() -> None:
-    b = RecordBatchBuilder("lz4", batch_size=16384, max_size=1 << 20)
+def test_one_huge_record_fits_an_empty_batch_but_never_the_hard_limit(builder_cls: Builder) -> None:
+    b = builder_cls("lz4", batch_size=16384, max_size=1 << 20)
     big = b.record_size(0, 0, None, b"x" * 500_000, None)
     assert b.has_room_for(big)
     too_big = b.record_size(0, 0, None, b"x" * (1 << 20), None)
@@ -161,11 +176,11 @@ def test_fuzz_reader_random_bytes(data: bytes) -> None:
 @pytest.mark.parametrize("codec", CODECS)
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
-def test_fuzz_reader_mutated_batches(codec: str, data: st.DataObject) -> None:
+def test_fuzz_reader_mutated_batches(builder_cls: Builder, codec: str, data: st.DataObject) -> None:
     """Mutations after the CRC is recomputed reach the record decoder itself."""
     from crc32c import crc32c
 
-    b = RecordBatchBuilder(codec)
+    b = builder_cls(codec)
     for i in range(data.draw(st.integers(1, 5))):
         b.append(i, b"key", b"value" * i, [("h", b"v")])
     enc = bytearray(b.build())
@@ -184,11 +199,12 @@ def test_fuzz_reader_mutated_batches(codec: str, data: st.DataObject) -> None:
 @settings(max_examples=30, deadline=None)
 @given(records=st.lists(record_st, min_size=1, max_size=200), batch_size=st.integers(100, 4000))
 def test_try_append_agrees_with_has_room_for(
+    builder_cls: Builder,
     codec: str,
     records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
     batch_size: int,
 ) -> None:
-    b = RecordBatchBuilder(codec, batch_size=batch_size, max_size=8000, ratio=0.5)
+    b = builder_cls(codec, batch_size=batch_size, max_size=8000, ratio=0.5)
     base = records[0][0]
     for ts, k, v, h in records:
         size = b.record_size(ts - base, b.record_count, k, v, h)
@@ -201,3 +217,75 @@ def test_try_append_agrees_with_has_room_for(
             break
     if b.record_count:
         assert len(b.build()) <= 8000
+
+
+@pytest.mark.parametrize("codec", ["none", "lz4"])
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(record_st, min_size=1, max_size=120),
+    batch_size=st.integers(100, 20000),
+    key_kind=st.sampled_from([bytes, bytearray, memoryview]),
+)
+def test_compiled_and_pure_buffers_write_identical_bytes(
+    builder_cls: Builder,
+    codec: str,
+    records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
+    batch_size: int,
+    key_kind: type,
+) -> None:
+    """Differential test: whichever buffer builder_cls is, it agrees with the pure one on every
+    result of try_append and on every byte of the built batch."""
+    mine = builder_cls(codec, batch_size=batch_size, max_size=30000)
+    ref = PyRecordBatchBuilder(codec, batch_size=batch_size, max_size=30000)
+    for ts, k, v, h in records:
+        kk = None if k is None else key_kind(k)
+        assert mine.try_append(ts, kk, v, h or None) == ref.try_append(ts, k, v, h or None)
+        assert mine.uncompressed_size == ref.uncompressed_size
+        assert mine.is_full() == ref.is_full()
+    assert mine.build(7, 1, 3) == ref.build(7, 1, 3)
+    assert mine.try_append(0, b"k", b"v") == -1  # sealed
+
+
+def test_compiled_buffer_rejects_wrong_types_clearly() -> None:
+    cls = batch_module.CRecordBatchBuilder
+    if cls is None:
+        pytest.fail("the compiled record buffer (aioproducer/_records/_speedups.c) is not built")
+    b = cls()
+    with pytest.raises(TypeError, match="key must be bytes-like"):
+        b.try_append(0, "text", b"v")
+    with pytest.raises(TypeError, match="value must be bytes-like"):
+        b.try_append(0, None, 5)
+    with pytest.raises(TypeError, match="header"):
+        b.try_append(0, None, b"v", [(b"not str", b"x")])
+    with pytest.raises(TypeError, match="header value"):
+        b.try_append(0, None, b"v", [("h", "text")])
+    with pytest.raises(TypeError):
+        b.try_append(0, None)
+    with pytest.raises(BadRecordError, match="negative timestamp"):
+        b.try_append(-1, None, b"v")
+    with pytest.raises(TypeError, match="bytearray"):
+        b._buf = b"bytes"  # type: ignore[assignment]
+    assert b.record_count == 0 and b.uncompressed_size == BATCH_OVERHEAD  # nothing half-written
+    assert b.try_append(0, None, b"v", [("h", None)]) == 0
+
+
+@pytest.mark.parametrize(("env", "expected"), [("", "c"), ("1", "python"), ("0", "c")])
+def test_environment_selects_the_record_buffer(env: str, expected: str) -> None:
+    """AIOPRODUCER_PURE_PYTHON=1 forces the pure path; otherwise the compiled one is used (and
+    must be built: CI runs on it)."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from aioproducer._records import batch; print(batch.IMPLEMENTATION)",
+        ],
+        env={**os.environ, "AIOPRODUCER_PURE_PYTHON": env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == expected
