@@ -132,14 +132,30 @@ class BuiltInPartitioner:
             state.produced = 0
         return state.partition
 
+    def state(self, topic: str) -> _TopicSticky:
+        """The topic's sticky state (created on first use); the producer keeps it per topic so
+        an unkeyed send reads its partition without a call."""
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _TopicSticky()
+        return state
+
     def record_appended(self, topic: str, partition: int, size: int, batch_closed: bool) -> None:
         """Account ``size`` bytes to the sticky partition; switch once batch_size went there
         (Java switches when the batch is full or sticky_batch_size bytes were produced)."""
         state = self._topics.get(topic)
-        if state is None or state.partition != partition:
+        if state is not None:
+            self.record_appended_to(state, partition, size, batch_closed)
+
+    def record_appended_to(
+        self, state: _TopicSticky, partition: int, size: int, batch_closed: bool
+    ) -> None:
+        """:meth:`record_appended` given the topic's :meth:`state`."""
+        if state.partition != partition:
             return
-        state.produced += size
-        if state.produced >= self.sticky_batch_size or batch_closed:
+        if size > 0:
+            state.produced += size
+        if batch_closed or state.produced >= self.sticky_batch_size:
             state.partition = -1
 
     def update_load(self, topic: str, partition_ids: list[int], queue_sizes: list[int]) -> None:

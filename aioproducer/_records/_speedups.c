@@ -260,6 +260,14 @@ done:
     return result;
 }
 
+static PyObject *RecordBuffer_is_full(RecordBuffer *self, PyObject *unused)
+{
+    if ((self->payload != NULL && self->payload != Py_None) ||
+        (self->buf != NULL && PyByteArray_GET_SIZE(self->buf) >= self->soft))
+        Py_RETURN_TRUE;
+    Py_RETURN_FALSE;
+}
+
 /* -- type boilerplate ----------------------------------------------------------------------- */
 
 static PyObject *RecordBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -343,6 +351,8 @@ static PyMethodDef RecordBuffer_methods[] = {
     {"try_append", (PyCFunction)(void (*)(void))RecordBuffer_try_append, METH_FASTCALL,
      "try_append(timestamp_ms, key, value, headers=None) -> offset delta, or -1 if it does not "
      "fit"},
+    {"is_full", (PyCFunction)RecordBuffer_is_full, METH_NOARGS,
+     "is_full() -> whether the batch takes no more records (sealed, or at its soft limit)"},
     {NULL},
 };
 

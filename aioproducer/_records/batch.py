@@ -189,6 +189,10 @@ class _PyRecordBuffer:
         self._count = od + 1
         return od
 
+    def is_full(self) -> bool:
+        """Whether the batch takes no more records (sealed, or at its soft limit)."""
+        return self._payload is not None or len(self._buf) >= self._soft
+
 
 class _Builder:
     """Appends records to one RecordBatch v2 and closes it into bytes.
@@ -223,6 +227,8 @@ class _Builder:
             value: bytes | bytearray | memoryview | None,
             headers: Headers | None = None,
         ) -> int: ...
+
+        def is_full(self) -> bool: ...
 
     else:
         __slots__ = ()
@@ -298,9 +304,6 @@ class _Builder:
             return False
         n = len(self._buf) + size
         return n <= self._hard and (self._count == 0 or n <= self._soft)
-
-    def is_full(self) -> bool:
-        return self._payload is not None or len(self._buf) >= self._soft
 
     def set_ratio(self, ratio: float) -> None:
         """Update the compression-ratio estimate (Java: per topic and codec)."""
