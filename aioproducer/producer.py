@@ -597,10 +597,15 @@ class Producer:
     def _new_sticky_partition(self, topic: str, cluster: Any) -> int:
         acc = self._accumulator
         assert acc is not None
+        st = self._topic_sends.get(topic)
+        tps = st.tps if st is not None else None
         return self._builtin.sticky_partition(
             topic,
             cluster,
-            lambda: acc.load_stats(topic, cluster, self.config.partitioner_availability_timeout_ms),
+            lambda: acc.load_stats(
+                topic, cluster, self.config.partitioner_availability_timeout_ms, tps
+            ),
+            self._now_ms(),
         )
 
     async def _wait_on_metadata(self, topic: str, partition: int | None, deadline: int) -> int:

@@ -21,7 +21,7 @@ Rules, each a unit test with a fake clock:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .._records.batch import RecordBatchBuilder, read_batches
@@ -360,25 +360,36 @@ class RecordAccumulator:
         return out
 
     def load_stats(
-        self, topic: str, cluster: Cluster, availability_timeout_ms: int
+        self,
+        topic: str,
+        cluster: Cluster,
+        availability_timeout_ms: int,
+        tps: Sequence[TopicPartition] | None = None,
     ) -> tuple[list[int], list[int]]:
         """KIP-794 input: the topic's partitions with a usable leader, and their queue lengths.
 
         With ``availability_timeout_ms`` > 0, a partition whose leader has had batches ready
         but none drained for longer than that is left out (Java's ``NodeLatencyStats``).
+        ``tps`` (the topic's partition keys, by partition id) saves building them: this runs
+        once per sticky switch, over every partition of the topic.
         """
-        ids: list[int] = []
-        sizes: list[int] = []
-        for p in cluster.partitions_for_topic(topic) or ():
+        parts = cluster.partitions_for_topic(topic) or []
+        if tps is None or len(tps) < len(parts):
+            tps = [TopicPartition(topic, p.partition) for p in parts]
+        get = self.batches.get
+        if availability_timeout_ms <= 0:
+            ids = [p.partition for p in parts if p.leader >= 0]
+            return ids, [len(get(tps[i], ())) for i in ids]
+        ids, sizes = [], []
+        for p in parts:
             if p.leader < 0:
                 continue
-            if availability_timeout_ms > 0:
-                ready = self.node_ready_ms.get(p.leader, 0)
-                drained = self.node_drain_ms.get(p.leader, ready)
-                if ready - drained > availability_timeout_ms:
-                    continue
+            ready = self.node_ready_ms.get(p.leader, 0)
+            drained = self.node_drain_ms.get(p.leader, ready)
+            if ready - drained > availability_timeout_ms:
+                continue
             ids.append(p.partition)
-            sizes.append(len(self.batches.get(TopicPartition(topic, p.partition), ())))
+            sizes.append(len(get(tps[p.partition], ())))
         return ids, sizes
 
 

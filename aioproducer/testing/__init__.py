@@ -7,7 +7,7 @@ Apache Kafka. A missing tool raises :class:`MissingToolError` naming it.
 
 from __future__ import annotations
 
-from ._admin import create_topic
+from ._admin import create_topic, create_topics
 from ._errors import HarnessError, MissingToolError
 from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
 from .mock import MockCluster
@@ -27,6 +27,7 @@ __all__ = (
     "ReadRecord",
     "TansuBroker",
     "create_topic",
+    "create_topics",
     "ensure_kafka_jars",
     "read_topic",
     "read_topic_kcat",

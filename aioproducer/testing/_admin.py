@@ -63,30 +63,74 @@ def create_topic(
 
     Retries while the cluster settles (a controller just restarted, say) until ``timeout``.
     """
+    create_topics(bootstrap_servers, [name], partitions, replication_factor, config, timeout)
+
+
+def create_topics(
+    bootstrap_servers: str,
+    names: list[str],
+    partitions: int = 1,
+    replication_factor: int = 1,
+    config: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> None:
+    """Create topics in one request (each with the same settings) and wait for their leaders."""
     ck = confluent()
     deadline = time.monotonic() + timeout
-    new = ck.admin.NewTopic(
-        name,
-        num_partitions=partitions,
-        replication_factor=replication_factor,
-        config=dict(config or {}),
-    )
-    while True:
+    todo = list(names)
+    while todo:
         admin = admin_client(bootstrap_servers)
-        futures = admin.create_topics([new], operation_timeout=10, request_timeout=10)
-        try:
-            futures[name].result(timeout=15)
-            break
-        except Exception as exc:
-            err = exc.args[0] if exc.args and hasattr(exc.args[0], "code") else None
-            if err is not None and err.code() == ck.KafkaError.TOPIC_ALREADY_EXISTS:
-                break  # an earlier attempt went through
-            if time.monotonic() > deadline or (
-                err is not None and not err.retriable() and err.code() != ck.KafkaError._TIMED_OUT
-            ):
-                raise HarnessError(f"cannot create topic {name!r}: {exc}") from exc
+        new = [
+            ck.admin.NewTopic(
+                n,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                config=dict(config or {}),
+            )
+            for n in todo
+        ]
+        futures = admin.create_topics(new, operation_timeout=10, request_timeout=10)
+        failed = []
+        for name in todo:
+            try:
+                futures[name].result(timeout=max(15.0, deadline - time.monotonic()))
+            except Exception as exc:
+                err = exc.args[0] if exc.args and hasattr(exc.args[0], "code") else None
+                if err is not None and err.code() == ck.KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue  # an earlier attempt went through
+                if time.monotonic() > deadline or (
+                    err is not None
+                    and not err.retriable()
+                    and err.code() != ck.KafkaError._TIMED_OUT
+                ):
+                    raise HarnessError(f"cannot create topic {name!r}: {exc}") from exc
+                failed.append(name)
+        todo = failed
+        if todo:
             time.sleep(0.5)
-    wait_for_leaders(bootstrap_servers, name, partitions, deadline)
+    if len(names) == 1:
+        wait_for_leaders(bootstrap_servers, names[0], partitions, deadline)
+        return
+    while True:  # many topics: one metadata request for all of them per round
+        try:
+            md = cluster_metadata(bootstrap_servers, timeout=10.0)
+            waiting = [
+                n
+                for n in names
+                if n not in md.topics
+                or md.topics[n].error is not None
+                or len(md.topics[n].partitions) != partitions
+                or any(p.leader < 0 for p in md.topics[n].partitions.values())
+            ]
+        except Exception as exc:
+            waiting, last = list(names), str(exc)
+        else:
+            last = f"{len(waiting)} topic(s) without leaders for every partition"
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise HarnessError(f"creating {len(names)} topics: {last}")
+        time.sleep(0.2)
 
 
 def wait_for_leaders(bootstrap_servers: str, topic: str, partitions: int, deadline: float) -> None:

@@ -75,3 +75,32 @@ def test_load_is_read_only_when_the_sticky_partition_changes() -> None:
         cur = p.sticky_partition("t", CLUSTER, load)
         p.record_appended("t", cur, 10, batch_closed=False)
     assert len(calls) == 1  # 100 bytes in 10-byte records: one choice, one load read
+
+
+def test_load_stats_are_read_at_most_once_per_interval_per_topic() -> None:
+    from aioproducer._core.partitioner import LOAD_STATS_INTERVAL_MS
+
+    p = BuiltInPartitioner(10, rand=random.Random(1).randrange)
+    reads: list[int] = []
+
+    def load() -> tuple[list[int], list[int]]:
+        reads.append(1)
+        return [0, 1, 2, 3, 4, 5], [9, 9, 9, 9, 9, 0]  # partition 5 is the least loaded
+
+    chosen = []
+    for now in (0, 1, 2, LOAD_STATS_INTERVAL_MS, LOAD_STATS_INTERVAL_MS + 1):
+        chosen.append(p.sticky_partition("t", CLUSTER, load, now_ms=now))
+        p.record_appended("t", chosen[-1], 10, batch_closed=False)  # switch at the next call
+    assert len(reads) == 2  # at 0 and at LOAD_STATS_INTERVAL_MS
+    # Stale stats still weigh the choice: partition 5 gets 10 of the 15 weight units.
+    many: Counter[int] = Counter()
+    for _ in range(1000):
+        q = p.sticky_partition("t", CLUSTER, load, now_ms=LOAD_STATS_INTERVAL_MS + 2)
+        many[q] += 1
+        p.record_appended("t", q, 10, batch_closed=True)
+    assert len(reads) == 2 and many[5] > 550
+    # Without a clock (the old contract) every switch reads them.
+    reads.clear()
+    p.record_appended("t", p.sticky_partition("t", CLUSTER, load), 10, batch_closed=True)
+    p.sticky_partition("t", CLUSTER, load)
+    assert len(reads) == 2
