@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .._records import batch as _batch_impl
 from .._records.batch import RecordBatchBuilder
 from .cluster import TopicPartition
 
@@ -50,26 +51,20 @@ Callback = Callable[[RecordMetadata | None, BaseException | None], Any]
 AckHook = Callable[["RecordFuture", RecordMetadata | None, BaseException | None], None]
 
 
-class RecordFuture:
-    """The handle ``send()`` returns: ``await`` it for the record's :class:`RecordMetadata`."""
+class _RecordFutureMethods:
+    """What a record's handle does, shared by its two representations: the compiled
+    ``_speedups.RecordHandle`` (not tracked by the cyclic GC, made by the compiled record
+    buffer) and :class:`PyRecordFuture` (the pure-Python path)."""
 
-    __slots__ = ("batch", "callback", "key_size", "relative_offset", "timestamp", "value_size")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        batch: ProducerBatch,
-        relative_offset: int,
-        timestamp: int,
-        key_size: int,
-        value_size: int,
-        callback: Callback | None,
-    ) -> None:
-        self.batch = batch
-        self.relative_offset = relative_offset
-        self.timestamp = timestamp
-        self.key_size = key_size
-        self.value_size = value_size
-        self.callback = callback
+    if TYPE_CHECKING:
+        batch: ProducerBatch
+        relative_offset: int
+        timestamp: int
+        key_size: int
+        value_size: int
+        callback: Callback | None
 
     def done(self) -> bool:
         return self.batch.final
@@ -107,6 +102,48 @@ class RecordFuture:
         return f"<RecordFuture {self.batch.tp.topic}-{self.batch.tp.partition} {state}>"
 
 
+class PyRecordFuture(_RecordFutureMethods):
+    """The handle ``send()`` returns: ``await`` it for the record's :class:`RecordMetadata`."""
+
+    __slots__ = ("batch", "callback", "key_size", "relative_offset", "timestamp", "value_size")
+
+    def __init__(
+        self,
+        batch: ProducerBatch,
+        relative_offset: int,
+        timestamp: int,
+        key_size: int,
+        value_size: int,
+        callback: Callback | None,
+    ) -> None:
+        self.batch = batch
+        self.relative_offset = relative_offset
+        self.timestamp = timestamp
+        self.key_size = key_size
+        self.value_size = value_size
+        self.callback = callback
+
+
+def _compiled_handle() -> type | None:
+    """The compiled handle type with the shared methods attached, or None."""
+    try:
+        from .._records._speedups import RecordHandle  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    for name in ("done", "exception", "result", "_metadata", "__await__", "__repr__"):
+        setattr(RecordHandle, name, _RecordFutureMethods.__dict__[name])
+    return RecordHandle  # type: ignore[no-any-return]
+
+
+CRecordFuture = _compiled_handle()
+
+if TYPE_CHECKING:
+    RecordFuture = PyRecordFuture
+else:
+    #: The handle type ``send()`` returns (the one the selected record buffer makes).
+    RecordFuture = PyRecordFuture if _batch_impl.IMPLEMENTATION == "python" else CRecordFuture
+
+
 class ProducerBatch:
     """Records for one partition, sent together. Plain state; time is an argument."""
 
@@ -115,6 +152,7 @@ class ProducerBatch:
         "base_offset",
         "base_sequence",
         "builder",
+        "compiled",
         "completion",
         "created_ms",
         "drained_ms",
@@ -142,6 +180,8 @@ class ProducerBatch:
     ) -> None:
         self.tp = tp
         self.builder = builder
+        # The compiled record buffer also makes the record handles (see try_append).
+        self.compiled = hasattr(builder, "append_record")
         self.completion = completion
         self.created_ms = now_ms
         self.drained_ms = -1
@@ -170,10 +210,16 @@ class ProducerBatch:
         headers: list[tuple[str, bytes | None]] | None,
         callback: Callback | None,
     ) -> RecordFuture | None:
-        od = self.builder.try_append(timestamp, key, value, headers)
+        """Append a record and return its handle; None when the batch has no room."""
+        builder = self.builder
+        if self.compiled:  # the record and its (untracked) handle in one C call
+            return builder.append_record(  # type: ignore[attr-defined, no-any-return]
+                self, timestamp, key, value, headers, callback
+            )
+        od = builder.try_append(timestamp, key, value, headers)
         if od < 0:
             return None
-        handle = RecordFuture(
+        handle = PyRecordFuture(
             self,
             od,
             timestamp,
@@ -226,9 +272,11 @@ class ProducerBatch:
                     on_ack(h, md, exc)
                 except Exception:
                     log.exception("acknowledgement hook failed")
-            if h.callback is not None:
+            callback = h.callback
+            if callback is not None:
+                h.callback = None  # called once; and no cycle through the handle survives
                 try:
-                    h.callback(md, exc)
+                    callback(md, exc)
                 except Exception:
                     log.exception(
                         "send() callback failed for %s-%d", self.tp.topic, self.tp.partition

@@ -1,0 +1,103 @@
+"""Record handles on both representations: the compiled one (made by the compiled record
+buffer, not tracked by the cyclic GC) and the pure-Python one."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import pytest
+
+from aioproducer import RecordFuture, RecordMetadata
+from aioproducer._core import batch as core_batch
+from aioproducer._core.batch import ProducerBatch, PyRecordFuture
+from aioproducer._core.cluster import TopicPartition
+from aioproducer._records import batch as records_batch
+from aioproducer.errors import KafkaTimeoutError
+
+from .fakes import FakeCompletion
+
+TP = TopicPartition("t", 3)
+
+
+@pytest.fixture(params=["python", "c"])
+def builder_cls(request: pytest.FixtureRequest) -> Any:
+    if request.param == "python":
+        return records_batch.PyRecordBatchBuilder
+    if records_batch.CRecordBatchBuilder is None or core_batch.CRecordFuture is None:
+        pytest.fail("the compiled record buffer (aioproducer/_records/_speedups.c) is not built")
+    return records_batch.CRecordBatchBuilder
+
+
+def test_handles_resolve_from_their_batch(builder_cls: Any) -> None:
+    batch = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
+    calls: list[tuple[Any, Any]] = []
+    h0 = batch.try_append(1000, b"key", b"value", None, lambda md, e: calls.append((md, e)))
+    h1 = batch.try_append(1001, None, None, [("h", b"v")], None)
+    assert h0 is not None and h1 is not None
+    assert batch.handles == [h0, h1]
+    expected = (
+        PyRecordFuture
+        if builder_cls is records_batch.PyRecordBatchBuilder
+        else (core_batch.CRecordFuture)
+    )
+    assert type(h0) is expected
+    assert (h0.relative_offset, h0.timestamp, h0.key_size, h0.value_size) == (0, 1000, 3, 5)
+    assert (h1.relative_offset, h1.key_size, h1.value_size) == (1, -1, -1)
+    assert not h0.done() and "pending" in repr(h0)
+    with pytest.raises(RuntimeError, match="not acknowledged"):
+        h0.result()
+    assert batch.complete(500, -1, None)
+    md = RecordMetadata("t", 3, 500, 1000, 3, 5)
+    assert calls == [(md, None)]
+    assert h0.done() and h0.result() == md and h1.result().offset == 501
+    assert h0.callback is None  # called once, then dropped: no cycle survives the batch
+    assert batch.handles == [] and "done" in repr(h0)
+
+
+def test_a_failed_batch_fails_every_handle(builder_cls: Any) -> None:
+    batch = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
+    h = batch.try_append(1, b"k", b"v", None, None)
+    assert h is not None
+    err = KafkaTimeoutError("expired")
+    batch.complete(-1, -1, err)
+    assert h.exception() is err
+    with pytest.raises(KafkaTimeoutError):
+        h.result()
+    assert "error=" in repr(h)
+
+
+def test_awaiting_a_handle_waits_for_the_batch(builder_cls: Any) -> None:
+    class Completion:
+        def __init__(self) -> None:
+            self.fut: asyncio.Future[None] | None = None
+
+        def wait(self) -> Any:
+            assert self.fut is not None
+            return self.fut
+
+        def fire(self) -> None:
+            assert self.fut is not None
+            self.fut.set_result(None)
+
+    async def main() -> RecordMetadata:
+        c = Completion()
+        c.fut = asyncio.get_running_loop().create_future()
+        batch = ProducerBatch(TP, builder_cls(), c, 0, 0)
+        h = batch.try_append(7, None, b"v", None, None)
+        assert h is not None
+        asyncio.get_running_loop().call_soon(batch.complete, 42, 99, None)
+        return await h
+
+    assert asyncio.run(main()) == RecordMetadata("t", 3, 42, 99, -1, 1)
+
+
+def test_compiled_handles_are_not_tracked_by_the_gc() -> None:
+    if records_batch.CRecordBatchBuilder is None:
+        pytest.fail("the compiled record buffer is not built")
+    batch = ProducerBatch(TP, records_batch.CRecordBatchBuilder(), FakeCompletion(), 0, 0)
+    h = batch.try_append(1, None, b"v", None, None)
+    assert h is not None and not gc.is_tracked(h)
+    if records_batch.IMPLEMENTATION == "c":
+        assert RecordFuture is core_batch.CRecordFuture and isinstance(h, RecordFuture)
