@@ -213,11 +213,20 @@ class RecordAccumulator:
             return []
         n = len(parts)
         start = self._drain_index.get(node, 0) % n
+        batches = self.batches
+        if len(batches) * 4 < n:
+            # Few partitions have batches (a node leading 1,000 partitions, say): visit those
+            # in the same round-robin order instead of every partition the node leads.
+            pos = cluster.positions_for_node(node)
+            order = [
+                tp for _, tp in sorted(((pos[tp] - start) % n, tp) for tp in batches if tp in pos)
+            ]
+        else:
+            order = parts[start:] + parts[:start]
         size = 0
         ready: list[ProducerBatch] = []
-        for i in range(n):
-            tp = parts[(start + i) % n]
-            dq = self.batches.get(tp)
+        for tp in order:
+            dq = batches.get(tp)
             if not dq:
                 continue
             first = dq[0]
@@ -226,11 +235,11 @@ class RecordAccumulator:
             estimate = first.builder.estimated_size()
             if ready and size + estimate > self.max_request_size:
                 # Resume from this partition next time so it does not starve.
-                self._drain_index[node] = (start + i) % n
+                self._drain_index[node] = cluster.positions_for_node(node)[tp]
                 return ready
             dq.popleft()
             if not dq:
-                del self.batches[tp]
+                del batches[tp]
             # Sealed (compressed) by the sender, possibly off the event loop: count the estimate.
             size += first.builder.estimated_size()
             first.drained_ms = now_ms

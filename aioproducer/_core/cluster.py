@@ -47,7 +47,15 @@ class TopicInfo:
 class Cluster:
     """An immutable snapshot of what the producer knows about the cluster."""
 
-    __slots__ = ("_by_node", "_leaders", "brokers", "cluster_id", "topic_errors", "topics")
+    __slots__ = (
+        "_by_node",
+        "_leaders",
+        "_positions",
+        "brokers",
+        "cluster_id",
+        "topic_errors",
+        "topics",
+    )
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class Cluster:
             for p in t.partitions
         }
         self._by_node: dict[int, list[TopicPartition]] = {}
+        self._positions: dict[int, dict[TopicPartition, int]] = {}  # built on first use
         for tp, p in self._leaders.items():
             if p.leader >= 0:
                 self._by_node.setdefault(p.leader, []).append(tp)
@@ -91,6 +100,14 @@ class Cluster:
 
     def partitions_for_node(self, node_id: int) -> list[TopicPartition]:
         return self._by_node.get(node_id, [])
+
+    def positions_for_node(self, node_id: int) -> dict[TopicPartition, int]:
+        """Each partition led by ``node_id`` -> its index in :meth:`partitions_for_node`."""
+        pos = self._positions.get(node_id)
+        if pos is None:
+            parts = self._by_node.get(node_id, [])
+            pos = self._positions[node_id] = {tp: i for i, tp in enumerate(parts)}
+        return pos
 
     def with_leader(
         self, tp: TopicPartition, leader: int, epoch: int, broker: BrokerInfo | None

@@ -142,6 +142,49 @@ def test_drain_rotates_the_start_partition() -> None:
     assert sorted(starts) == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("busy", [3, 40])
+def test_drain_order_is_the_same_with_few_or_many_busy_partitions(busy: int) -> None:
+    """A node leading 100 partitions: with few of them holding batches the drain visits only
+    those (not all 100), in the same round-robin order as the full pass."""
+    n = 100
+    cluster = make_cluster({"u": [1] * n})
+    busy_parts = sorted({(7 * i + 5) % n for i in range(busy)})
+
+    def drains() -> list[list[int]]:
+        acc = make_accumulator(linger_ms=0, batch_size=400, max_request_size=1200)
+        for p in busy_parts:
+            append(acc, TopicPartition("u", p), b"x" * 300, now=0)
+            append(acc, TopicPartition("u", p), b"x" * 300, now=0)
+        acc._drain_index[1] = 37
+        out = []
+        while acc.batches:
+            out.append([b.tp.partition for b in acc.drain(cluster, {1}, 0).get(1, [])])
+        return out
+
+    got = drains()
+    expected: list[list[int]] = []
+    # The reference: a full pass from the drain index, up to 3 batches (max_request_size).
+    queues = {p: 2 for p in busy_parts}
+    start = 37
+    while queues:
+        req: list[int] = []
+        stop = None
+        for i in range(n):
+            p = (start + i) % n
+            if p in queues:
+                if len(req) == 3:
+                    stop = p
+                    break
+                req.append(p)
+        for p in req:
+            queues[p] -= 1
+            if not queues[p]:
+                del queues[p]
+        expected.append(req)
+        start = stop if stop is not None else (start + 1) % n
+    assert got == expected
+
+
 def test_drained_batches_are_sealed_and_decodable() -> None:
     acc = make_accumulator(linger_ms=0)
     append(acc, T0, b"hello", now=7)
