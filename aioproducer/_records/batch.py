@@ -247,11 +247,7 @@ class _Builder:
         # Compressed/uncompressed estimate for this topic and codec (Java's per-topic ratio).
         self.ratio = 1.0
         self.transactional = transactional
-        self._buf = bytearray()
-        self._count = 0
-        self._base_ts = 0
-        self._max_ts = -1
-        self._payload = None
+        super().__init__()  # the record buffer's empty state (the C one sets it in tp_new)
         self._hard = _hard_limit(self.codec, max_size)
         self._soft = 0
         self.set_ratio(ratio)
