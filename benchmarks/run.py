@@ -220,20 +220,20 @@ def render(rows: list[dict[str, Any]], clients: list[str]) -> str:
     workloads = [w for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
                  if w != "latency 100 B"]
     out.append("| workload | client | records/s | MB/s | ratio | loop lag p99 / max ms | "
-               "CPU s | peak RSS MB |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+               "CPU s | CPU us/record (send loop) | peak RSS MB |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for w in workloads:
         ours = next((r for r in rows if r["workload"] == w and r["client"] == "aioproducer"), {})
         for r in (r for r in rows if r["workload"] == w):
             if "error" in r:
-                out.append(f"| {w} | {r['client']} | error: {r['error']} | | | | | |")
+                out.append(f"| {w} | {r['client']} | error: {r['error']} | | | | | | |")
                 continue
             ratio = (ours.get("records_per_s", 0) / r["records_per_s"]) if r.get(
                 "records_per_s") else float("nan")
             lag = (f"{r['lag_p99_ms']} / {r['lag_max_ms']}" if "lag_p99_ms" in r else "n/a")
             out.append(f"| {w} | {r['client']} | {r['records_per_s']:,} | {r['mb_per_s']} | "
                        f"{ratio:.2f}x | {lag} | {r.get('cpu_s', '')} | "
-                       f"{r.get('peak_rss_mb', 'n/a')} |")
+                       f"{r.get('us_per_record', 'n/a')} | {r.get('peak_rss_mb', 'n/a')} |")
     out.append("\n| latency (2,000 sequential awaited sends, 100 B) | p50 ms | p99 ms | "
                "p50 ratio (peer / aioproducer) |")
     out.append("|---|---:|---:|---:|")
