@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 
-from aioproducer._records.batch import RecordBatchBuilder
+from aioproducer._records.batch import ESTIMATION_FACTOR, RecordBatchBuilder
 
 BATCH = 16384
 
@@ -23,8 +23,14 @@ def ours(value: bytes, codec: str) -> Callable[[], int]:
     headers: list[tuple[str, bytes | None]] = []
     ts = 1_700_000_000_000
 
+    # aiokafka closes a batch at BATCH uncompressed bytes; ours closes it when the *estimated
+    # compressed* size reaches BATCH (Java's rule: ratio x 1.05). With no ratio learned yet that
+    # is 5 % earlier (14 records of 1 KB instead of 15), so give the ratio that makes both close
+    # the same batches: the table prints both record counts.
+    ratio = 1.0 if codec == "none" else 1 / ESTIMATION_FACTOR
+
     def one_batch() -> int:
-        b = RecordBatchBuilder(codec, batch_size=BATCH, max_size=1 << 20)
+        b = RecordBatchBuilder(codec, batch_size=BATCH, max_size=1 << 20, ratio=ratio)
         n = 0
         while b.try_append(ts, key, value, headers) >= 0:
             n += 1
@@ -90,15 +96,18 @@ def main() -> None:
         f"aiokafka builder implementation: {impl} (AIOKAFKA_NO_EXTENSIONS="
         f"{os.environ.get('AIOKAFKA_NO_EXTENSIONS', '')})\n"
     )
-    print("| record | codec | aioproducer rec/s | aiokafka rec/s | ratio |")
-    print("|---|---|---:|---:|---:|")
+    print("| record | codec | records/batch (ours, aiokafka) | aioproducer rec/s | "
+          "aiokafka rec/s | ratio |")
+    print("|---|---|---|---:|---:|---:|")
     for size in (100, 1024):
         value = bytes(range(256)) * (size // 256) + bytes(size % 256)
         for codec in ("none", "lz4"):
-            a = measure(ours(value, codec), args.seconds)
+            mine = ours(value, codec)
+            a = measure(mine, args.seconds)
             peer = aiokafka_builder(value, codec)
             b = measure(peer, args.seconds) if peer else float("nan")
-            print(f"| {size} B | {codec} | {a:,.0f} | {b:,.0f} | {a / b:.2f}x |")
+            counts = f"{mine()}, {peer() if peer else 'n/a'}"
+            print(f"| {size} B | {codec} | {counts} | {a:,.0f} | {b:,.0f} | {a / b:.2f}x |")
 
 
 if __name__ == "__main__":

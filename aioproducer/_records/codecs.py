@@ -30,7 +30,7 @@ CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
 DEFAULT_MAX_DECOMPRESSED = 256 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity hash: a cache key per batch
 class Codec:
     """A compression codec: its Kafka attribute id and two functions on bytes."""
 
