@@ -11,17 +11,18 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, NoReturn
 
 from ._core.accumulator import RecordAccumulator
-from ._core.batch import Callback, RecordFuture, RecordMetadata
+from ._core.batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
-from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, _TopicSticky
-from ._io.sender import Sender
+from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, TopicSticky
+from ._io.sender import Sender, Wakeup
 from ._records.batch import BATCH_OVERHEAD, RecordBatchBuilder, _hard_limit
 from ._records.codecs import get_codec
 from .config import ProducerConfig
@@ -97,7 +98,7 @@ class _TopicSend:
 
     __slots__ = ("cluster", "count", "sticky", "tps")
 
-    def __init__(self, tps: list[TopicPartition], cluster: Any, sticky: _TopicSticky) -> None:
+    def __init__(self, tps: list[TopicPartition], cluster: Any, sticky: TopicSticky) -> None:
         self.tps = tps
         self.count = len(tps)
         self.cluster = cluster
@@ -144,8 +145,8 @@ class Producer:
         self._topic_sends: dict[str, _TopicSend] = {}
         self._ignore_keys = config.partitioner_ignore_keys
         # Set by start(): the accumulator's partition queues and the sender's wake-up event.
-        self._batches: dict[TopicPartition, Any] = {}
-        self._wakeup: Any = None
+        self._batches: dict[TopicPartition, deque[ProducerBatch]] = {}
+        self._wakeup: Wakeup | None = None
         self._key_ser = config.key_serializer is not None
         self._value_ser = config.value_serializer is not None
         self._closing = False
@@ -397,7 +398,7 @@ class Producer:
             )
         full = handle.batch.builder.is_full()
         if full:
-            self._wakeup.set()
+            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
         if sticky is not None:
             self._builtin.record_appended_to(sticky, partition, handle.value_size, full)
         return handle

@@ -72,7 +72,7 @@ class RoundRobinPartitioner:
 LOAD_STATS_INTERVAL_MS = 5
 
 
-class _TopicSticky:
+class TopicSticky:
     """Sticky state of one topic: the current partition and bytes produced to it."""
 
     __slots__ = ("cumulative", "loaded_ms", "partition", "partition_ids", "produced")
@@ -102,7 +102,7 @@ class BuiltInPartitioner:
         self.availability_timeout_ms = availability_timeout_ms
         self.ignore_keys = ignore_keys
         self._rand = rand or (lambda n: random.randrange(n))
-        self._topics: dict[str, _TopicSticky] = {}
+        self._topics: dict[str, TopicSticky] = {}
         self._hashes: dict[bytes, int] = {}
 
     def keyed(self, key_bytes: bytes | None, num_partitions: int) -> int:
@@ -136,7 +136,7 @@ class BuiltInPartitioner:
         switch cost ~1 us per record (measured, scaling runs of ``make bench``)."""
         state = self._topics.get(topic)
         if state is None:
-            state = self._topics[topic] = _TopicSticky()
+            state = self._topics[topic] = TopicSticky()
         if state.partition < 0:
             if (
                 load is not None
@@ -150,12 +150,12 @@ class BuiltInPartitioner:
             state.produced = 0
         return state.partition
 
-    def state(self, topic: str) -> _TopicSticky:
+    def state(self, topic: str) -> TopicSticky:
         """The topic's sticky state (created on first use); the producer keeps it per topic so
         an unkeyed send reads its partition without a call."""
         state = self._topics.get(topic)
         if state is None:
-            state = self._topics[topic] = _TopicSticky()
+            state = self._topics[topic] = TopicSticky()
         return state
 
     def record_appended(self, topic: str, partition: int, size: int, batch_closed: bool) -> None:
@@ -166,7 +166,7 @@ class BuiltInPartitioner:
             self.record_appended_to(state, partition, size, batch_closed)
 
     def record_appended_to(
-        self, state: _TopicSticky, partition: int, size: int, batch_closed: bool
+        self, state: TopicSticky, partition: int, size: int, batch_closed: bool
     ) -> None:
         """:meth:`record_appended` given the topic's :meth:`state`."""
         if state.partition != partition:
@@ -180,7 +180,7 @@ class BuiltInPartitioner:
         """KIP-794 load stats: weight each partition by (max queue + 1 - its queue)."""
         state = self._topics.get(topic)
         if state is None:
-            state = self._topics[topic] = _TopicSticky()
+            state = self._topics[topic] = TopicSticky()
         if not self.adaptive or not partition_ids:
             state.cumulative, state.partition_ids = [], []
             return
@@ -188,7 +188,7 @@ class BuiltInPartitioner:
         state.cumulative = list(itertools.accumulate([top - q for q in queue_sizes]))
         state.partition_ids = list(partition_ids)
 
-    def _next_partition(self, topic: str, state: _TopicSticky, cluster: Cluster) -> int:
+    def _next_partition(self, topic: str, state: TopicSticky, cluster: Cluster) -> int:
         if state.cumulative and state.cumulative[-1] > 0:
             r = self._rand(state.cumulative[-1])
             return state.partition_ids[bisect.bisect_right(state.cumulative, r)]
