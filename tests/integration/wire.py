@@ -15,8 +15,18 @@ from aioproducer.errors import ProtocolError
 
 class WireClient:
     def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.split(",")[0].rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        # Like any client, the first address that answers: a test may have one of them down
+        # (fault tests take brokers down and bring them back on a timer).
+        refused: list[str] = []
+        for address in bootstrap.split(","):
+            host, port = address.rsplit(":", 1)
+            try:
+                self.sock = socket.create_connection((host, int(port)), timeout=30)
+                break
+            except ConnectionRefusedError:
+                refused.append(address)
+        else:
+            raise ConnectionRefusedError(f"no broker of {bootstrap} accepts connections: {refused}")
         self.decoder = framing.FrameDecoder()
         self.correlation_id = 0
         req = ApiVersionsRequest(
