@@ -39,7 +39,7 @@ log = logging.getLogger("aioproducer")
 
 
 class _InFlight:
-    __slots__ = ("correlation_id", "deadline", "future", "response_cls", "version")
+    __slots__ = ("correlation_id", "deadline", "decode", "future", "response_cls", "version")
 
     def __init__(
         self,
@@ -48,12 +48,16 @@ class _InFlight:
         version: int,
         future: asyncio.Future[Any] | None,
         deadline: float,
+        decode: Callable[[bytes, int], Any] | None = None,
     ) -> None:
         self.correlation_id = correlation_id
         self.response_cls = response_cls
         self.version = version
         self.future = future
         self.deadline = deadline
+        #: A hand-written decoder (frame, version) -> body for this request's response, which
+        #: returns None for a frame it leaves to the generic codec.
+        self.decode = decode
 
 
 class BrokerConnection(asyncio.Protocol):
@@ -259,10 +263,12 @@ class BrokerConnection(asyncio.Protocol):
         self._in_flight.popleft()
         assert head.response_cls is not None and head.future is not None
         try:
-            if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
-                body = _decode_api_versions(frame, head.version)
-            else:
-                _, body = framing.decode_response(frame, head.response_cls, head.version)
+            body = None if head.decode is None else head.decode(frame, head.version)
+            if body is None:
+                if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
+                    body = _decode_api_versions(frame, head.version)
+                else:
+                    _, body = framing.decode_response(frame, head.response_cls, head.version)
         except Exception as exc:
             # The request was taken off the queue: fail it here, then the connection.
             error = self._violation(exc)
@@ -294,15 +300,47 @@ class BrokerConnection(asyncio.Protocol):
             ) from self._close_error
         self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
         data = framing.encode_request(request, version, cid, self.client_id)
+        return self._write(data, cid, request.API_KEY, version, expect_response, None)
+
+    def send_encoded(
+        self,
+        api_key: int,
+        version: int,
+        encode: Callable[[int, str | None], bytes],
+        expect_response: bool = True,
+        decode: Callable[[bytes, int], Any] | None = None,
+    ) -> asyncio.Future[Any] | None:
+        """:meth:`send` for a request the caller frames itself: ``encode(correlation_id,
+        client_id)`` returns the whole frame. ``decode(frame, version)`` reads the response
+        first; when it returns None the generic codec of ``api_key``'s response does."""
+        if self._closed or self._transport is None:
+            raise KafkaConnectionError(
+                f"connection to broker {self.node_id} is closed"
+            ) from self._close_error
+        self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
+        data = encode(cid, self.client_id)
+        return self._write(data, cid, api_key, version, expect_response, decode)
+
+    def _write(
+        self,
+        data: bytes,
+        cid: int,
+        api_key: int,
+        version: int,
+        expect_response: bool,
+        decode: Callable[[bytes, int], Any] | None,
+    ) -> asyncio.Future[Any] | None:
+        assert self._transport is not None
         fut: asyncio.Future[Any] | None = None
         if expect_response:
             fut = self._loop.create_future()
             entry = _InFlight(
                 cid,
-                RESPONSES[request.API_KEY],
+                RESPONSES[api_key],
                 version,
                 fut,
                 self._loop.time() + self.request_timeout,
+                decode,
             )
         else:
             entry = _InFlight(cid, None, version, None, 0.0)

@@ -23,6 +23,7 @@ from .._core.batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._core.cluster import BrokerInfo, Metadata, TopicPartition, cluster_from_metadata
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._protocol.messages import InitProducerIdRequest, MetadataRequest, ProduceRequest
+from .._protocol.produce import decode_produce_acks, encode_produce_request
 from ..config import ProducerConfig
 from ..errors import (
     IdempotenceUnavailableError,
@@ -300,27 +301,28 @@ class Sender:
     def _write_produce(
         self, conn: BrokerConnection, batches: list[ProducerBatch], now: int
     ) -> None:
-        by_topic: dict[str, list[ProduceRequest.TopicProduceData.PartitionProduceData]] = {}
+        by_topic: dict[str, list[tuple[int, tuple[bytes, Any]]]] = {}
         idem = self.idem
         for b in batches:
-            data = b.builder.build(b.producer_id, b.producer_epoch, b.base_sequence)
-            by_topic.setdefault(b.tp.topic, []).append(
-                ProduceRequest.TopicProduceData.PartitionProduceData(
-                    index=b.tp.partition, records=data
-                )
-            )
-        request = ProduceRequest(
-            transactional_id=None,
-            acks=self.acks,
-            timeout_ms=self.config.request_timeout_ms,
-            topic_data=[
-                ProduceRequest.TopicProduceData(name=t, partition_data=p)
-                for t, p in by_topic.items()
-            ],
-        )
+            parts = b.builder.build_parts(b.producer_id, b.producer_epoch, b.base_sequence)
+            tp = b.tp
+            entry = by_topic.get(tp.topic)
+            if entry is None:
+                by_topic[tp.topic] = [(tp.partition, parts)]
+            else:
+                entry.append((tp.partition, parts))
+        acks, timeout_ms = self.acks, self.config.request_timeout_ms
         try:
             version = conn.version_for(ProduceRequest.API_KEY, _PRODUCE_MIN_VERSION)
-            fut = conn.send(request, version, expect_response=self.acks != 0)
+            fut = conn.send_encoded(
+                ProduceRequest.API_KEY,
+                version,
+                lambda cid, client_id: encode_produce_request(
+                    version, cid, client_id, None, acks, timeout_ms, list(by_topic.items())
+                ),
+                expect_response=acks != 0,
+                decode=decode_produce_acks,
+            )
         except KafkaError as exc:
             for b in batches:
                 if idem is not None:
@@ -354,6 +356,32 @@ class Sender:
             return
         resp = fut.result()
         by_tp = {b.tp: b for b in batches}
+        if type(resp) is list:  # decode_produce_acks: every partition succeeded
+            idem = self.idem
+            for topic, partition, base_offset, log_append_time in resp:
+                batch = by_tp.pop(TopicPartition(topic, partition), None)
+                if batch is None:
+                    continue
+                if idem is not None and batch.base_sequence >= 0:
+                    idem.acked(batch.tp, batch.base_sequence, batch.record_count)
+                self._complete(batch, base_offset, log_append_time, None)
+        else:
+            self._on_partition_responses(resp, by_tp, now)
+        for batch in by_tp.values():
+            self._fail(
+                batch,
+                ProtocolError(
+                    f"produce response from broker {node} has no result for "
+                    f"{batch.tp.topic}-{batch.tp.partition}"
+                ),
+            )
+        self.wakeup.set()
+
+    def _on_partition_responses(
+        self, resp: Any, by_tp: dict[TopicPartition, ProducerBatch], now: int
+    ) -> None:
+        """A produce response read by the generic codec (it holds an error, or a field the
+        fast path does not read): complete, retry or fail each batch it answers, and pop it."""
         endpoints = {e.node_id: e for e in getattr(resp, "node_endpoints", None) or []}
         for topic in resp.responses:
             for p in topic.partition_responses:
@@ -370,15 +398,6 @@ class Sender:
                 if leader is not None and leader.leader_id >= 0:
                     self._apply_leader_hint(tp, leader.leader_id, leader.leader_epoch, endpoints)
                 self._handle_partition_error(batch, p, now)
-        for batch in by_tp.values():
-            self._fail(
-                batch,
-                ProtocolError(
-                    f"produce response from broker {node} has no result for "
-                    f"{batch.tp.topic}-{batch.tp.partition}"
-                ),
-            )
-        self.wakeup.set()
 
     def _apply_leader_hint(
         self, tp: TopicPartition, leader: int, epoch: int, endpoints: dict[int, Any]

@@ -371,6 +371,19 @@ class _Builder:
         partition_leader_epoch: int = -1,
     ) -> bytes:
         """The batch's bytes, stamped with the given producer id, epoch and base sequence."""
+        return b"".join(
+            self.build_parts(producer_id, producer_epoch, base_sequence, partition_leader_epoch)
+        )
+
+    def build_parts(
+        self,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+        partition_leader_epoch: int = -1,
+    ) -> tuple[bytes, bytes | bytearray | memoryview]:
+        """:meth:`build` as (header, records): the produce request joins them into its frame,
+        so the records are copied once on their way to the socket."""
         self.seal()
         payload = self._payload
         assert payload is not None
@@ -387,9 +400,7 @@ class _Builder:
         )
         crc = crc32c(payload, crc32c(tail))
         length = BATCH_OVERHEAD - 12 + len(payload)
-        return b"".join(
-            (_head.pack(0, length, partition_leader_epoch, 2), _u32.pack(crc), tail, payload)
-        )
+        return _head.pack(0, length, partition_leader_epoch, 2) + _u32.pack(crc) + tail, payload
 
 
 _SLOTS = ("batch_size", "codec", "max_size", "ratio", "transactional")

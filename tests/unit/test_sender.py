@@ -15,6 +15,8 @@ from aioproducer._core.batch import RecordFuture
 from aioproducer._core.cluster import Metadata, TopicPartition
 from aioproducer._core.memory import MemoryPool
 from aioproducer._io.sender import Sender
+from aioproducer._protocol import framing
+from aioproducer._protocol._primitives import Reader
 from aioproducer._protocol.messages import ProduceRequest, ProduceResponse
 from aioproducer._records.codecs import get_codec
 from aioproducer.errors import (
@@ -37,6 +39,7 @@ class FakeConn:
         self.node_id = node_id
         self.closed = False
         self.sent: list[tuple[Any, int, asyncio.Future[Any] | None]] = []
+        self.decoders: list[Any] = []
         self.versions = {0: (3, 11), 3: (1, 12), 22: (0, 5)}
         self.pid_responses = [(0, 1000, 0)]  # (error_code, producer_id, epoch) per request
 
@@ -56,26 +59,57 @@ class FakeConn:
     def send(self, request: Any, version: int, expect_response: bool = True) -> Any:
         fut = asyncio.get_running_loop().create_future() if expect_response else None
         self.sent.append((request, version, fut))
+        self.decoders.append(None)
+        return fut
+
+    def send_encoded(
+        self, api_key: int, version: int, encode: Any, expect_response: bool = True,
+        decode: Any = None,
+    ) -> Any:
+        """The real frame, read back with the generic codec: the test sees the request the
+        broker would."""
+        frame = encode(len(self.sent) + 1, "test")
+        r = Reader(frame[4:])
+        assert (r.read_int16(), r.read_int16()) == (api_key, version)
+        r.read_int32()
+        r.read_string(False)
+        if version >= 9:
+            assert r.read_uvarint() == 0
+        request = ProduceRequest.decode_from(r, version)
+        fut = asyncio.get_running_loop().create_future() if expect_response else None
+        self.sent.append((request, version, fut))
+        self.decoders.append(decode)
         return fut
 
     def respond(self, i: int, *partitions: tuple[int, int, int]) -> None:
-        """Answer request ``i`` with (partition, error_code, base_offset) per partition."""
-        req, _, fut = self.sent[i]
+        """Answer request ``i`` with (partition, error_code, base_offset) per partition, as
+        the connection would: the request's own decoder first (the all-success fast path),
+        then the generic codec."""
+        req, version, fut = self.sent[i]
         topic = req.topic_data[0].name
         assert fut is not None
         P = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
-        fut.set_result(
-            ProduceResponse(
-                responses=[
-                    ProduceResponse.TopicProduceResponse(
-                        name=topic,
-                        partition_responses=[
-                            P(index=p, error_code=e, base_offset=o) for p, e, o in partitions
-                        ],
-                    )
-                ]
-            )
+        response = ProduceResponse(
+            responses=[
+                ProduceResponse.TopicProduceResponse(
+                    name=topic,
+                    partition_responses=[
+                        P(index=p, error_code=e, base_offset=o) for p, e, o in partitions
+                    ],
+                )
+            ]
         )
+        frame = bytearray(b"\0\0\0\1")
+        if version >= 9:
+            frame.append(0)
+        response.encode_into(frame, version)
+        decode = self.decoders[i]
+        body = None if decode is None else decode(bytes(frame), version)
+        if all(e == 0 for _, e, _ in partitions) and decode is not None:
+            assert body is not None, "an all-success response takes the fast path"
+        if body is None:
+            _, body = framing.decode_response(bytes(frame), ProduceResponse, version)
+        fut.set_result(body)
 
 
 class Harness:
