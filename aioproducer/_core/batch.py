@@ -152,6 +152,7 @@ class ProducerBatch:
         "base_offset",
         "base_sequence",
         "builder",
+        "closed",
         "compiled",
         "completion",
         "created_ms",
@@ -190,6 +191,9 @@ class ProducerBatch:
         self.handles: list[RecordFuture] = []
         self.reserved = reserved  # bytes held in the memory pool until the batch is done
         self.send_now = False  # send_and_wait: do not wait for linger
+        #: A record did not fit: the batch takes no more and is ready without its linger
+        #: (Java's closeForRecordAppends).
+        self.closed = False
         self.final = False
         self.base_offset = -1
         self.log_append_time = -1
@@ -235,7 +239,7 @@ class ProducerBatch:
         return len(self.handles)
 
     def is_full(self) -> bool:
-        return self.builder.is_full()
+        return self.closed or self.builder.is_full()
 
     def delivery_deadline(self, delivery_timeout_ms: int) -> int:
         return self.created_ms + delivery_timeout_ms

@@ -4,6 +4,7 @@ Everything written is read back by confluent-kafka and compared record by record
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from typing import Any
@@ -280,3 +281,24 @@ async def test_acks_levels(broker: Broker, new_topic: Callable[..., str], acks: 
         offsets = [f.result().offset for f in futs]
     assert offsets == ([-1] * 100 if acks == 0 else list(range(100)))
     assert len(read_topic(broker.bootstrap_servers, topic)) == 100
+
+
+@pytest.mark.kafka
+async def test_unkeyed_records_fill_whole_batches_with_no_runts(
+    kafka: KafkaCluster, new_topic: Callable[..., str]
+) -> None:
+    """The sticky partitioner's stint ends with its batch: a record that does not fit goes to
+    the next partition, so no small batch is opened for the rest of the stint's bytes."""
+    topic = new_topic(kafka, partitions=6)
+    async with Producer(
+        bootstrap_servers=kafka.bootstrap_servers, linger_ms=60_000, batch_size=16_384
+    ) as p:
+        handles = [await p.send(topic, b"v" * 100) for _ in range(3_000)]
+        await p.flush()
+        assert all(not h.exception() for h in handles)
+    sizes = sorted(collections.Counter(id(h.batch) for h in handles).values())
+    # 3,000 records of 100 B fill 20 batches of ~148 and leave one partial, flushed batch.
+    assert sizes[0] > 0 and all(n >= 140 for n in sizes[1:]), sizes
+    assert len(sizes) <= 21, sizes
+    assert len({h.result().partition for h in handles}) > 1
+    assert len(read_topic(kafka.bootstrap_servers, topic)) == 3_000
