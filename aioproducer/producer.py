@@ -120,6 +120,17 @@ class Producer:
         self.config = config
         self._codec = get_codec(config.compression, config.compression_level())
         self._hard_limit = _hard_limit(self._codec, config.max_request_size)
+        #: Key + value bytes (no headers) below which a record's exact encoded size is not
+        #: needed to open a batch: 64 bytes cover its varints and attributes with room.
+        self._small_record = max(
+            0,
+            min(
+                config.batch_size - BATCH_OVERHEAD,
+                config.buffer_memory - BATCH_OVERHEAD,
+                self._hard_limit,
+            )
+            - 64,
+        )
         self._pool = MemoryPool(config.buffer_memory)
         self._metadata = Metadata(
             config.metadata_max_age_ms, config.metadata_max_idle_ms, config.retry_backoff_ms
@@ -131,6 +142,7 @@ class Producer:
             config.partitioner_availability_timeout_ms,
             config.partitioner_ignore_keys,
         )
+        self._sticky_batch_size = self._builtin.sticky_batch_size
         self._interceptors = list(config.interceptors)
         self._on_send = [ic.on_send for ic in self._interceptors if hasattr(ic, "on_send")]
         self._on_ack_hooks = [
@@ -416,8 +428,13 @@ class Producer:
         full = handle.batch.builder.is_full()
         if full:
             self._wakeup.set()  # type: ignore[union-attr]  # set by start()
-        if sticky is not None:
-            self._builtin.record_appended_to(sticky, partition, handle.value_size, full)
+        if sticky is not None and sticky.partition == partition:
+            # BuiltInPartitioner.record_appended_to, inline: it runs for every unkeyed record.
+            vs = handle.value_size
+            if vs > 0:
+                sticky.produced += vs
+            if full or sticky.produced >= self._sticky_batch_size:
+                sticky.partition = -1
         return handle
 
     async def send_and_wait(
@@ -667,7 +684,16 @@ class Producer:
     ) -> RecordFuture:
         acc, sender = self._accumulator, self._sender
         assert acc is not None and sender is not None
-        size = RecordBatchBuilder.record_size(0, 0, key, value, headers)
+        if (
+            headers is None
+            and (0 if key is None else len(key)) + (0 if value is None else len(value))
+            <= self._small_record
+        ):
+            # Within batch_size with room to spare: the exact size changes no decision below
+            # (the reservation is batch_size), so skip computing it.
+            size = self._small_record
+        else:
+            size = RecordBatchBuilder.record_size(0, 0, key, value, headers)
         if size > self._hard_limit:
             raise RecordTooLargeError(
                 f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
@@ -684,13 +710,15 @@ class Producer:
                 f"when serialized, more than buffer_memory={self._pool.total}"
             )
         reserve = min(acc.reservation_for(size), self._pool.total)
-        await self._allocate(reserve, deadline, tp)
-        if self._closed:
-            self._pool.release(reserve)
-            raise ProducerClosedError("the producer closed while this send waited for memory")
+        waited = not self._pool.try_allocate(reserve)
+        if waited:
+            await self._allocate(reserve, deadline, tp)
+            if self._closed:
+                self._pool.release(reserve)
+                raise ProducerClosedError("the producer closed while this send waited for memory")
         try:
             handle, give_back = acc.append_new_batch(
-                tp, ts, key, value, headers, callback, self._now_ms(), reserve
+                tp, ts, key, value, headers, callback, self._now_ms(), reserve, waited
             )
         except BaseException:
             self._pool.release(reserve)

@@ -277,7 +277,9 @@ class BrokerConnection(asyncio.Protocol):
             raise error from None
         if not head.future.done():
             head.future.set_result(body)
-        self._arm_timer()
+        # The request timer stays armed: when it fires it checks the oldest request left and
+        # re-arms for it. Re-arming on every response was a timer cancel and a heap push per
+        # produce request.
 
     # -- requests --------------------------------------------------------------------------------
 

@@ -131,6 +131,30 @@ def test_drain_takes_one_batch_per_partition_up_to_max_request_size() -> None:
     assert {b.tp for b in second}.isdisjoint({b.tp for b in drained})
 
 
+def test_a_filling_batch_does_not_ride_along_with_a_ready_partition() -> None:
+    """T0 (node 1) has a full batch; T2 (node 1 too) a young open one. Draining node 1 takes
+    only T0's: T2's waits for its linger, its fill, a flush, or memory pressure."""
+    acc = make_accumulator(batch_size=200, linger_ms=10)
+    t2 = TopicPartition("t", 2)
+    append(acc, T0, b"x" * 150, now=0)  # full on its own
+    append(acc, t2, b"y", now=0)
+    assert acc.ready(CLUSTER, 1).nodes == {1}
+    assert [b.tp for b in acc.drain(CLUSTER, {1}, 1).get(1, [])] == [T0]
+    assert acc.drain(CLUSTER, {1}, 5) == {}  # T2 is still lingering
+    assert [b.tp for b in acc.drain(CLUSTER, {1}, 10)[1]] == [t2]  # its linger is over
+
+
+def test_a_refused_record_closes_its_batch_and_memory_pressure_forces_all() -> None:
+    acc = make_accumulator(batch_size=200, linger_ms=10_000)
+    t2 = TopicPartition("t", 2)
+    append(acc, T0, b"x", now=0)
+    append(acc, t2, b"y", now=0)
+    acc.batches[T0][0].closed = True  # what the producer does when a record does not fit
+    assert [b.tp for b in acc.drain(CLUSTER, {1}, 0)[1]] == [T0]
+    acc.flushes_in_progress += 1  # forced: every batch goes
+    assert [b.tp for b in acc.drain(CLUSTER, {1}, 0)[1]] == [t2]
+
+
 def test_drain_rotates_the_start_partition() -> None:
     acc = make_accumulator(linger_ms=0, batch_size=400, max_request_size=100_000)
     cluster = make_cluster({"u": [1] * 4})
@@ -188,10 +212,10 @@ def test_drain_order_is_the_same_with_few_or_many_busy_partitions(busy: int) -> 
 def test_drained_batches_are_sealed_and_decodable() -> None:
     acc = make_accumulator(linger_ms=0)
     append(acc, T0, b"hello", now=7)
-    [b] = acc.drain(CLUSTER, {1}, 0)[1]
+    [b] = acc.drain(CLUSTER, {1}, 7)[1]
     [decoded] = read_batches(b.builder.build())
     assert decoded.records[0].value == b"hello"
-    assert b.drained_ms == 0 and T0 not in acc.batches
+    assert b.drained_ms == 7 and T0 not in acc.batches
 
 
 def test_batches_past_delivery_timeout_expire() -> None:
