@@ -647,8 +647,8 @@ class Producer:
         md = self._metadata
         sender = self._sender
         assert sender is not None
-        md.add_topic(topic, self._now_ms())
-        md.request_update()
+        if not md.add_topic(topic, self._now_ms()):  # a new topic is asked for at once
+            md.request_topic(topic)
         while True:
             cluster = md.cluster
             count = cluster.partition_count(topic)
@@ -669,7 +669,7 @@ class Producer:
                     f"topic {topic!r} not present in metadata after "
                     f"{self.config.max_block_ms} ms (max_block_ms)"
                 )
-            md.request_update()
+            md.request_topic(topic)
             await sender.metadata_changed(left / 1000)
 
     async def _append_new_batch(

@@ -109,6 +109,35 @@ class Cluster:
             pos = self._positions[node_id] = {tp: i for i, tp in enumerate(parts)}
         return pos
 
+    def merged(self, update: Cluster) -> Cluster:
+        """This snapshot with ``update``'s topics (a partial metadata answer) and brokers.
+
+        Topics new to this snapshot are added to copies of its indexes, so merging one topic
+        into a snapshot of 1,000 copies dicts rather than rebuilding every partition key."""
+        topics = {**self.topics, **update.topics}
+        errors = {
+            t: e
+            for t, e in self.topic_errors.items()
+            if t not in update.topics and t not in update.topic_errors
+        }
+        errors.update(update.topic_errors)
+        brokers = {**self.brokers, **update.brokers}
+        cluster_id = update.cluster_id or self.cluster_id
+        if any(t in self.topics for t in update.topics):  # replaced topics: rebuild
+            return Cluster(brokers, topics, cluster_id, errors)
+        c = Cluster.__new__(Cluster)
+        c.brokers, c.topics, c.cluster_id, c.topic_errors = brokers, topics, cluster_id, errors
+        c._leaders = dict(self._leaders)
+        c._by_node = {n: list(tps) for n, tps in self._by_node.items()}
+        c._positions = {}
+        for t in update.topics.values():
+            for p in t.partitions:
+                tp = TopicPartition(t.name, p.partition)
+                c._leaders[tp] = p
+                if p.leader >= 0:
+                    c._by_node.setdefault(p.leader, []).append(tp)
+        return c
+
     def with_leader(
         self, tp: TopicPartition, leader: int, epoch: int, broker: BrokerInfo | None
     ) -> Cluster:
@@ -169,7 +198,19 @@ def cluster_from_metadata(response: Any) -> Cluster:
 
 
 class Metadata:
-    """What to ask for and when: topics of interest, refresh deadlines, backoff."""
+    """What to ask for and when: topics of interest, refresh deadlines, backoff.
+
+    Two kinds of update, as in Java's ``ProducerMetadata``:
+
+    * a *full* update asks for every topic of interest: on request (an unknown leader, a
+      leadership error), after a failed update, or ``max_age_ms`` after the last one;
+    * a *partial* update asks only for the pending topics (new ones, or ones whose metadata is
+      still missing) and merges them into the snapshot. A topic never asked for before is
+      asked for at once, without the refresh backoff (Java's ``requestUpdateForNewTopics``).
+
+    Without them, a service sending to 1,000 new topics in turn asked for every known topic
+    each time, 100 ms apart: 20 s and 0.6 CPU s for the first 200 topics (measured), O(n^2).
+    """
 
     def __init__(self, max_age_ms: int, max_idle_ms: int, refresh_backoff_ms: int) -> None:
         self.cluster = Cluster()
@@ -179,20 +220,31 @@ class Metadata:
         #: topic -> last time a record was sent to it (monotonic ms).
         self.topics: dict[str, int] = {}
         self._update_requested = True
+        #: Topics for the next partial update; ``_immediate``: one was never asked for.
+        self._pending: set[str] = set()
+        self._immediate = False
+        self._last_failed = False
         self._last_refresh_ms = -(1 << 62)
         self._last_attempt_ms = -(1 << 62)
         #: Bumped on every successful update, so waiters know something changed.
         self.version = 0
 
     def add_topic(self, topic: str, now_ms: int) -> bool:
-        """Note ``topic`` as of interest; True when it was new (an update is then requested)."""
+        """Note ``topic`` as of interest; True when it was new (it is then asked for at once,
+        in a partial update)."""
         new = topic not in self.topics
         self.topics[topic] = now_ms
         if new:
-            self._update_requested = True
+            self._pending.add(topic)
+            self._immediate = True
         return new
 
+    def request_topic(self, topic: str) -> None:
+        """Ask for ``topic`` again in the next partial update (after the backoff)."""
+        self._pending.add(topic)
+
     def request_update(self) -> None:
+        """A full update, after the backoff."""
         self._update_requested = True
 
     @property
@@ -201,32 +253,55 @@ class Metadata:
 
     def time_to_next_update(self, now_ms: int) -> int:
         """Milliseconds until a refresh is due (0 = now)."""
+        if self._immediate and not self._last_failed:
+            return 0
         backoff_left = self._last_attempt_ms + self.refresh_backoff_ms - now_ms
-        if self._update_requested:
+        if self._update_requested or self._pending:
             return max(0, backoff_left)
         return max(0, self._last_refresh_ms + self.max_age_ms - now_ms, backoff_left)
 
-    def topics_to_request(self, now_ms: int) -> list[str]:
+    def topics_to_request(self, now_ms: int) -> tuple[list[str], bool]:
+        """The topics for the update starting now, and whether it is partial. The pending
+        topics are taken: :meth:`update` puts back those the answer still lacks."""
+        self._immediate = False
+        if not self._update_requested and self._pending and self.cluster.brokers:
+            pending, self._pending = self._pending, set()
+            return sorted(t for t in pending if t in self.topics), True
         idle = [t for t, used in self.topics.items() if now_ms - used > self.max_idle_ms]
         for t in idle:
             del self.topics[t]
-        return sorted(self.topics)
+        self._pending = set()
+        return sorted(self.topics), False
 
     def attempt(self, now_ms: int) -> None:
         self._last_attempt_ms = now_ms
 
-    def update(self, cluster: Cluster, now_ms: int) -> None:
-        self.cluster = cluster
-        self._last_refresh_ms = now_ms
+    def update(
+        self,
+        cluster: Cluster,
+        now_ms: int,
+        requested: list[str] | None = None,
+    ) -> None:
+        """A successful answer: the whole snapshot, or (``requested`` given) a partial one
+        for those topics, merged into the current snapshot."""
         self._last_attempt_ms = now_ms
-        # Keep asking while a topic of interest has no partitions or a leaderless partition.
-        self._update_requested = any(
-            (t not in cluster.topics)
-            or len(cluster.topics[t].available) < len(cluster.topics[t].partitions)
-            for t in self.topics
-        )
+        self._last_failed = False
+        if requested is not None:
+            self.cluster = self.cluster.merged(cluster)
+            # Topics still without usable metadata (being created, say): again, after backoff.
+            self._pending.update(t for t in requested if not self._usable(t))
+        else:
+            self.cluster = cluster
+            self._last_refresh_ms = now_ms
+            # Keep asking while a topic of interest has no partitions or a leaderless one.
+            self._update_requested = any(not self._usable(t) for t in self.topics)
         self.version += 1
+
+    def _usable(self, topic: str) -> bool:
+        info = self.cluster.topics.get(topic)
+        return info is not None and len(info.available) == len(info.partitions)
 
     def failed(self, now_ms: int) -> None:
         self._last_attempt_ms = now_ms
+        self._last_failed = True
         self._update_requested = True

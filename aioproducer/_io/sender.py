@@ -734,18 +734,24 @@ class Sender:
         if conn is None:
             return _FOREVER  # woken when a connection opens
         md.attempt(now)
-        topics = md.topics_to_request(now)
+        topics, partial = md.topics_to_request(now)
         version = conn.version_for(MetadataRequest.API_KEY, 1)
         req = MetadataRequest(
             topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
             allow_auto_topic_creation=True,
         )
         self._metadata_task = asyncio.get_running_loop().create_task(
-            self._refresh(conn, req, version)
+            self._refresh(conn, req, version, topics if partial else None)
         )
         return _FOREVER
 
-    async def _refresh(self, conn: BrokerConnection, req: MetadataRequest, version: int) -> None:
+    async def _refresh(
+        self,
+        conn: BrokerConnection,
+        req: MetadataRequest,
+        version: int,
+        partial: list[str] | None,
+    ) -> None:
         try:
             resp = await conn.request(req, version)
             cluster = cluster_from_metadata(resp)
@@ -753,7 +759,7 @@ class Sender:
             log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
             self.metadata.failed(self.now_ms())
         else:
-            self.metadata.update(cluster, self.now_ms())
+            self.metadata.update(cluster, self.now_ms(), partial)
         finally:
             self._metadata_task = None
             self._notify_metadata_waiters()

@@ -197,6 +197,12 @@ class KafkaNode:
             "controller.quorum.fetch.timeout.ms": "2000",
             "replica.lag.time.max.ms": "10000",
             "log.flush.interval.messages": str(2**62),
+            # Test brokers keep every record. Tests write fixed, years-old timestamps; with the
+            # default 7-day retention a segment of them is deleted once it rolls (a time roll
+            # at the next append, since its first timestamp is older than log.roll.ms) and the
+            # retention task runs (30 s after start): a reader then saw a log start offset of 2
+            # after a restart, in slow full-suite runs only.
+            "log.retention.ms": "-1",
             **c.extra_config,
         }
         self.dir.mkdir(parents=True, exist_ok=True)

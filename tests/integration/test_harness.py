@@ -151,20 +151,14 @@ def test_kafka_cluster_sigkill_leader_moves_and_restarts(
     reports = produce(bootstrap, topic, [(0, b"restarted", b"3")], acks="all")
     assert reports[0].error() is None
     assert (reports[0].offset(), kafka_cluster.isr(topic, 0)) == (2, [1, 2, 3])
-    # Read back until the reader sees all three. Twice in full CI runs (never in dozens of
-    # runs of this test alone or after the fault suite) a read right after the restart began
-    # at offset 2: the reader was answered a log start offset of 2. A later read shows
-    # whether that was a transient view or a loss; a loss still fails here.
-    expected = [(0, b"before"), (1, b"after"), (2, b"restarted")]
-    seen = []
-    deadline = time.monotonic() + 30
-    while True:
-        got = [(r.offset, r.key) for r in read_topic(bootstrap, topic)]
-        seen.append(got)
-        if got == expected or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert got == expected, f"reads after the restart: {seen}"
+    # Every record is still there. (In slow full-suite runs this read once began at offset 2:
+    # the broker's retention deleted the rolled segment of years-old timestamps; the harness
+    # now sets log.retention.ms=-1.)
+    assert [(r.offset, r.key) for r in read_topic(bootstrap, topic)] == [
+        (0, b"before"),
+        (1, b"after"),
+        (2, b"restarted"),
+    ]
 
 
 @pytest.mark.kafka

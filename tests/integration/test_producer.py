@@ -302,3 +302,24 @@ async def test_unkeyed_records_fill_whole_batches_with_no_runts(
     assert len(sizes) <= 21, sizes
     assert len({h.result().partition for h in handles}) > 1
     assert len(read_topic(kafka.bootstrap_servers, topic)) == 3_000
+
+
+async def test_new_topics_are_asked_for_at_once_not_after_the_refresh_backoff(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    """With a 10 s refresh backoff and max_block_ms 5 s, each new topic's metadata must come
+    from an update made at once (Java's requestUpdateForNewTopics): waiting out the backoff
+    would fail the send with KafkaTimeoutError."""
+    topics = [new_topic(broker) for _ in range(4)]
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers,
+        retry_backoff_ms=10_000,
+        retry_backoff_max_ms=10_000,
+        max_block_ms=5_000,
+        enable_idempotence=False,  # a fresh broker's first InitProducerId may be retried
+    ) as p:
+        for t in topics:
+            md = await p.send_and_wait(t, b"first")
+            assert (md.topic, md.offset) == (t, 0)
+    for t in topics:
+        assert [r.value for r in read_topic(broker.bootstrap_servers, t)] == [b"first"]
