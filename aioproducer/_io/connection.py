@@ -296,13 +296,12 @@ class BrokerConnection(asyncio.Protocol):
     ) -> asyncio.Future[Any] | None:
         """Write ``request`` now; return a future of its decoded response (None when no
         response is expected). Raises :class:`KafkaConnectionError` when closed."""
-        if self._closed or self._transport is None:
-            raise KafkaConnectionError(
-                f"connection to broker {self.node_id} is closed"
-            ) from self._close_error
-        self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
-        data = framing.encode_request(request, version, cid, self.client_id)
-        return self._write(data, cid, request.API_KEY, version, expect_response, None)
+        return self.send_encoded(
+            request.API_KEY,
+            version,
+            lambda cid, client_id: framing.encode_request(request, version, cid, client_id),
+            expect_response,
+        )
 
     def send_encoded(
         self,
@@ -321,18 +320,6 @@ class BrokerConnection(asyncio.Protocol):
             ) from self._close_error
         self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
         data = encode(cid, self.client_id)
-        return self._write(data, cid, api_key, version, expect_response, decode)
-
-    def _write(
-        self,
-        data: bytes,
-        cid: int,
-        api_key: int,
-        version: int,
-        expect_response: bool,
-        decode: Callable[[bytes, int], Any] | None,
-    ) -> asyncio.Future[Any] | None:
-        assert self._transport is not None
         fut: asyncio.Future[Any] | None = None
         if expect_response:
             fut = self._loop.create_future()
