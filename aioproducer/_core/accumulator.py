@@ -33,6 +33,8 @@ from .batch import Callback, Completion, ProducerBatch, RecordFuture
 from .cluster import Cluster, TopicPartition
 from .memory import MemoryPool
 
+_NEVER = 1 << 62
+
 #: Java's COMPRESSION_RATIO_IMPROVING_STEP / DETERIORATE_STEP for the per-topic ratio estimate.
 _IMPROVING_STEP = 0.005
 _DETERIORATE_STEP = 0.05
@@ -84,6 +86,11 @@ class RecordAccumulator:
         self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
         #: Every batch not yet completed (queued or in flight): what flush and close wait for.
         self.incomplete: set[ProducerBatch] = set()
+        #: No incomplete batch reaches its delivery timeout before this (a lower bound): a new
+        #: batch's deadline is later than every older one's, so the expiry scans, O(batches),
+        #: run only once it is reached, then move it to the oldest deadline left. With 1,000
+        #: partitions and a slow broker they scanned hundreds of batches every sender turn.
+        self.expiry_floor_ms = _NEVER
         self.flushes_in_progress = 0
         self.closed = False
         self._drain_index: dict[int, int] = {}
@@ -149,6 +156,7 @@ class RecordAccumulator:
             dq = self.batches[tp] = deque()
         dq.append(batch)
         self.incomplete.add(batch)
+        self.expiry_floor_ms = min(self.expiry_floor_ms, now_ms + self.delivery_timeout_ms)
         return handle, 0
 
     # -- readiness -------------------------------------------------------------------------------
@@ -345,6 +353,8 @@ class RecordAccumulator:
         waiting = batch.completion
         for b in new:
             self.incomplete.add(b)
+            deadline = b.created_ms + self.delivery_timeout_ms
+            self.expiry_floor_ms = min(self.expiry_floor_ms, deadline)
         dq = self.batches.get(batch.tp)
         if dq is None:
             dq = self.batches[batch.tp] = deque()
@@ -356,7 +366,11 @@ class RecordAccumulator:
         return len(new)
 
     def expire(self, now_ms: int) -> list[ProducerBatch]:
-        """Remove and return queued batches past their delivery timeout."""
+        """Remove and return queued batches past their delivery timeout. Once the expiry floor
+        is reached, also move it up to the oldest deadline of the batches left, in flight
+        included (the sender expires those after this call)."""
+        if now_ms < self.expiry_floor_ms:
+            return []
         expired: list[ProducerBatch] = []
         timeout = self.delivery_timeout_ms
         for tp in list(self.batches):
@@ -366,14 +380,15 @@ class RecordAccumulator:
             # Deques are in creation order, except retried batches (older) at the head.
             if not dq:
                 del self.batches[tp]
+        gone = set(expired)
+        self.expiry_floor_ms = min(
+            (b.created_ms + timeout for b in self.incomplete if b not in gone), default=_NEVER
+        )
         return expired
 
     def next_expiry_ms(self, now_ms: int) -> int:
-        """Milliseconds until the oldest queued batch expires."""
-        oldest = min((dq[0].created_ms for dq in self.batches.values() if dq), default=None)
-        if oldest is None:
-            return 1 << 30
-        return max(0, oldest + self.delivery_timeout_ms - now_ms)
+        """Milliseconds until a batch may reach its delivery timeout (the expiry floor)."""
+        return max(0, min(self.expiry_floor_ms - now_ms, 1 << 30))
 
     def done(self, batch: ProducerBatch) -> None:
         """A batch is complete: return its memory to the pool."""

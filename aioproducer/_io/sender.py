@@ -194,6 +194,11 @@ class Sender:
             if idem.state is ProducerIdState.DISABLED:
                 self.idem = idem = None
         cluster = self.metadata.cluster
+        if self._all_saturated(cluster):
+            # Every broker has max_in_flight requests out: nothing can be sent, and a response
+            # wakes this loop. Skip the pass over every partition's queue (with 1,000
+            # partitions and a slow broker, hundreds of queues a turn).
+            return min(timeout, acc.next_expiry_ms(now))
         ready = acc.ready(cluster, now)
         if ready.unknown_leader_topics:
             self.metadata.request_update()
@@ -221,6 +226,18 @@ class Sender:
             if drained and acc.has_undrained() and self._any_ready_and_sendable(now):
                 timeout = 0
         return timeout
+
+    def _all_saturated(self, cluster: Any) -> bool:
+        """Whether every broker of the cluster has an open connection at its in-flight limit."""
+        conns = self.connections
+        if len(conns) < len(cluster.brokers):
+            return False
+        limit = self.config.max_in_flight_requests_per_connection
+        for node in cluster.brokers:
+            conn = conns.get(node)
+            if conn is None or conn.closed or conn.in_flight < limit:
+                return False
+        return True
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         idem = self.idem
@@ -514,6 +531,8 @@ class Sender:
     def _expire_in_flight(self, now: int) -> int:
         if not self.in_flight:
             return _FOREVER
+        if now < self.acc.expiry_floor_ms:  # nothing can have expired (see the accumulator)
+            return self.acc.expiry_floor_ms - now
         timeout = self.config.delivery_timeout
         nxt = _FOREVER
         for batch in list(self.in_flight):

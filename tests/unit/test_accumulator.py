@@ -229,6 +229,25 @@ def test_batches_past_delivery_timeout_expire() -> None:
     assert [b.tp for b in acc.expire(8000)] == [T1]
 
 
+def test_the_expiry_floor_skips_scans_until_a_batch_can_expire() -> None:
+    acc = make_accumulator(delivery_timeout_ms=5000, linger_ms=0)
+    assert acc.next_expiry_ms(0) == 1 << 30  # nothing queued
+    append(acc, T0, b"x", now=0)
+    append(acc, T1, b"x", now=3000)
+    assert acc.expiry_floor_ms == 5000 and acc.next_expiry_ms(1000) == 4000
+    [in_flight] = acc.drain(CLUSTER, {1}, 3000)[1]  # T0's batch leaves the queue, in flight
+    assert in_flight.tp == T0
+    acc.batches[T1][0].created_ms = -10  # a scan would find it: the floor says none is due
+    assert acc.expire(4999) == []
+    acc.batches[T1][0].created_ms = 3000
+    assert acc.expire(5000) == []  # the floor is reached: a scan; only T0's, in flight, is due
+    assert acc.expiry_floor_ms == 5000  # ... and it stays the floor until the sender fails it
+    acc.done(in_flight)
+    assert acc.expire(5001) == [] and acc.expiry_floor_ms == 8000
+    [gone] = acc.expire(8000)
+    assert gone.tp == T1 and acc.expiry_floor_ms == 1 << 62
+
+
 def test_done_returns_memory_to_the_pool() -> None:
     pool = MemoryPool(10_000)
     acc = make_accumulator(pool=pool, batch_size=1000, linger_ms=0)
