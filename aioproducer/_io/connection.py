@@ -18,7 +18,7 @@ import collections
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._protocol import framing
 from .._protocol._schema import Message
@@ -194,8 +194,9 @@ class BrokerConnection(asyncio.Protocol):
         return pick_version(api_key, self.versions, (lo, cls.VALID_VERSIONS.hi))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # No isinstance check: uvloop's transports (uvicorn's default loop) are not subclasses
+        # of asyncio.Transport, and an assertion here left every connection dead on uvloop.
+        self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             import socket
