@@ -374,14 +374,10 @@ class Sender:
         resp = fut.result()
         by_tp = {b.tp: b for b in batches}
         if type(resp) is list:  # decode_produce_acks: every partition succeeded
-            idem = self.idem
             for topic, partition, base_offset, log_append_time in resp:
                 batch = by_tp.pop(TopicPartition(topic, partition), None)
-                if batch is None:
-                    continue
-                if idem is not None and batch.base_sequence >= 0:
-                    idem.acked(batch.tp, batch.base_sequence, batch.record_count)
-                self._complete(batch, base_offset, log_append_time, None)
+                if batch is not None:
+                    self._succeeded(batch, base_offset, log_append_time)
         else:
             self._on_partition_responses(resp, by_tp, now)
         for batch in by_tp.values():
@@ -407,14 +403,18 @@ class Sender:
                 if batch is None:
                     continue
                 if p.error_code == 0:
-                    if self.idem is not None and batch.base_sequence >= 0:
-                        self.idem.acked(tp, batch.base_sequence, batch.record_count)
-                    self._complete(batch, p.base_offset, p.log_append_time_ms, None)
+                    self._succeeded(batch, p.base_offset, p.log_append_time_ms)
                     continue
                 leader = getattr(p, "current_leader", None)
                 if leader is not None and leader.leader_id >= 0:
                     self._apply_leader_hint(tp, leader.leader_id, leader.leader_epoch, endpoints)
                 self._handle_partition_error(batch, p, now)
+
+    def _succeeded(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None:
+        """The broker wrote ``batch`` at ``base_offset``: advance its sequence, complete it."""
+        if self.idem is not None and batch.base_sequence >= 0:
+            self.idem.acked(batch.tp, batch.base_sequence, batch.record_count)
+        self._complete(batch, base_offset, log_append_time, None)
 
     def _apply_leader_hint(
         self, tp: TopicPartition, leader: int, epoch: int, endpoints: dict[int, Any]
