@@ -291,12 +291,15 @@ class RecordAccumulator:
 
     # -- retries, splitting, expiry --------------------------------------------------------------
 
-    def reenqueue(self, batch: ProducerBatch, now_ms: int) -> None:
-        """Put a failed batch back at the head of its deque, backing off before the next try."""
+    def reenqueue(self, batch: ProducerBatch, now_ms: int, skip_backoff: bool = False) -> None:
+        """Put a failed batch back at the head of its deque, backing off before the next try
+        (unless ``skip_backoff``: the partition has a new leader, KIP-951)."""
         batch.attempts += 1
-        batch.retry_at_ms = now_ms + backoff_ms(
-            batch.attempts, self.retry_backoff_ms, self.retry_backoff_max_ms, self.rand
-        )
+        batch.retry_at_ms = now_ms
+        if not skip_backoff:
+            batch.retry_at_ms += backoff_ms(
+                batch.attempts, self.retry_backoff_ms, self.retry_backoff_max_ms, self.rand
+            )
         dq = self.batches.get(batch.tp)
         if dq is None:
             dq = self.batches[batch.tp] = deque()

@@ -162,6 +162,7 @@ class ProducerBatch:
         "handles",
         "log_append_time",
         "maybe_written",
+        "n_records",
         "producer_epoch",
         "producer_id",
         "record_errors",
@@ -205,6 +206,8 @@ class ProducerBatch:
         self.producer_epoch = -1
         #: An attempt was written and its outcome is unknown: a failure is POSSIBLY_PERSISTED.
         self.maybe_written = False
+        #: The record count, kept once the batch completes and drops its handles.
+        self.n_records = 0
 
     def try_append(
         self,
@@ -236,7 +239,7 @@ class ProducerBatch:
 
     @property
     def record_count(self) -> int:
-        return len(self.handles)
+        return self.n_records if self.final else len(self.handles)
 
     def is_full(self) -> bool:
         return self.closed or self.builder.is_full()
@@ -261,6 +264,7 @@ class ProducerBatch:
         response after the delivery timeout, say)."""
         if self.final:
             return False
+        self.n_records = len(self.handles)
         self.final = True
         self.base_offset = base_offset if error is None else -1
         self.log_append_time = log_append_time

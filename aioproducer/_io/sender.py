@@ -26,12 +26,12 @@ from .._protocol.messages import InitProducerIdRequest, MetadataRequest, Produce
 from .._protocol.produce import decode_produce_acks, encode_produce_request
 from ..config import ProducerConfig
 from ..errors import (
+    BrokerProtocolError,
     IdempotenceUnavailableError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     PersistedStatus,
-    ProtocolError,
     for_code,
 )
 from .connection import BrokerConnection
@@ -48,6 +48,7 @@ _FENCED = {47, 90}
 #: Broker errors after which the batch may have been appended anyway ("maybe written", §1.9).
 _AMBIGUOUS = {-1, 7, 13, 20}
 _FOREVER = 1 << 30
+_MAX_THROTTLE_MS = 60_000
 #: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
 _PRODUCE_MIN_VERSION = 3
 
@@ -138,15 +139,21 @@ class Sender:
         ] = {}
         self._pid_retry_at = 0
         self._pid_failures = 0
+        #: KIP-219: per node, no produce request before this time (ms), and the last throttle
+        #: time the broker asked for.
+        self._throttled_until: dict[int, int] = {}
+        self._throttle_ms: dict[int, int] = {}
 
     # -- the loop --------------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            while self.running or (
-                not self.force_close and (self.acc.has_undrained() or self.in_flight)
-            ):
+            while self._keep_going():
                 timeout_ms = self.run_once(self.now_ms())
+                # The turn may have completed the last records (expired them, say): end now
+                # rather than sleep until a wake-up that nothing will send.
+                if not self._keep_going():
+                    break
                 await self.wakeup.wait(max(0, timeout_ms) / 1000)
         except asyncio.CancelledError:
             if self.fatal_error is None and not self.force_close:
@@ -164,6 +171,11 @@ class Sender:
             raise
         finally:
             self._shutdown()
+
+    def _keep_going(self) -> bool:
+        return self.running or (
+            not self.force_close and (self.acc.has_undrained() or bool(self.in_flight))
+        )
 
     def run_once(self, now: int) -> int:
         """One turn: expire, refresh metadata, drain and send. Returns ms until next turn."""
@@ -206,6 +218,7 @@ class Sender:
         timeout = min(timeout, ready.next_ready_ms, acc.next_expiry_ms(now))
         sendable: set[int] = set()
         max_in_flight = self.config.max_in_flight_requests_per_connection
+        throttled = self._throttled_until
         for node in ready.nodes:
             conn = self.connections.get(node)
             if conn is None or conn.closed:
@@ -213,6 +226,12 @@ class Sender:
                 if wait > 0:
                     timeout = min(timeout, wait)
                 continue
+            if throttled and node in throttled:
+                until = throttled[node]
+                if now < until:
+                    timeout = min(timeout, until - now)
+                    continue
+                del throttled[node]
             if conn.in_flight < max_in_flight:
                 sendable.add(node)
         if sendable:
@@ -294,10 +313,21 @@ class Sender:
         while queue and queue[0][1].done():
             batches, fut = queue.popleft()
             self.in_flight.difference_update(batches)
+            if self.idem is not None:
+                # Failed while compressing (expired, or a fatal error): no longer in flight,
+                # and never written — its buffers are already released.
+                for b in batches:
+                    if b.final:
+                        self.idem.returned(b.tp)
+            batches = [b for b in batches if not b.final]
+            if not batches:
+                continue
             now = self.now_ms()
             conn = self.connections.get(node)
             error: KafkaError | None = None
-            if fut.cancelled() or fut.exception() is not None:
+            if fut.cancelled():
+                error = KafkaConnectionError("compressing a batch was cancelled")
+            elif fut.exception() is not None:
                 error = KafkaError(f"compressing a batch failed: {fut.exception()!r}")
             elif conn is None or conn.closed:
                 error = KafkaConnectionError(f"connection to broker {node} closed")
@@ -373,42 +403,89 @@ class Sender:
             return
         resp = fut.result()
         by_tp = {b.tp: b for b in batches}
-        if type(resp) is list:  # decode_produce_acks: every partition succeeded
+        if type(resp) is list:  # decode_produce_acks: every partition succeeded, unthrottled
+            if self._throttle_ms:
+                self._throttle_ms.pop(node, None)
             for topic, partition, base_offset, log_append_time in resp:
                 batch = by_tp.pop(TopicPartition(topic, partition), None)
                 if batch is not None:
                     self._succeeded(batch, base_offset, log_append_time)
         else:
-            self._on_partition_responses(resp, by_tp, now)
+            self._on_partition_responses(resp, by_tp, now, node)
         for batch in by_tp.values():
-            self._fail(
+            # Sent, and the broker may have written it, but we did not read its outcome:
+            # possibly persisted, and retried like a lost answer (with its sequence, so an
+            # idempotent broker dedupes it).
+            self._fail_or_retry(
                 batch,
-                ProtocolError(
+                BrokerProtocolError(
                     f"produce response from broker {node} has no result for "
                     f"{batch.tp.topic}-{batch.tp.partition}"
                 ),
+                now,
             )
         self.wakeup.set()
 
     def _on_partition_responses(
-        self, resp: Any, by_tp: dict[TopicPartition, ProducerBatch], now: int
+        self, resp: Any, by_tp: dict[TopicPartition, ProducerBatch], now: int, node: int
     ) -> None:
         """A produce response read by the generic codec (it holds an error, or a field the
         fast path does not read): complete, retry or fail each batch it answers, and pop it."""
         endpoints = {e.node_id: e for e in getattr(resp, "node_endpoints", None) or []}
+        self._note_throttle(resp, node)
+        seen: dict[TopicPartition, int] = {}
+        for topic in resp.responses:
+            for p in topic.partition_responses:
+                tp = TopicPartition(topic.name, p.index)
+                seen[tp] = seen.get(tp, 0) + 1
         for topic in resp.responses:
             for p in topic.partition_responses:
                 tp = TopicPartition(topic.name, p.index)
                 batch = by_tp.pop(tp, None)
                 if batch is None:
+                    if tp not in seen or seen[tp] == 1:
+                        log.warning(
+                            "produce response from broker %d answers %s-%d, which was not in "
+                            "the request; ignored",
+                            node,
+                            tp.topic,
+                            tp.partition,
+                        )
+                    continue
+                if seen[tp] > 1:
+                    # Two answers for one partition (success and NOT_LEADER, say): the
+                    # outcome is unknown, so possibly persisted, and retried.
+                    self._fail_or_retry(
+                        batch,
+                        BrokerProtocolError(
+                            f"produce response from broker {node} answers "
+                            f"{tp.topic}-{tp.partition} {seen[tp]} times"
+                        ),
+                        now,
+                    )
                     continue
                 if p.error_code == 0:
                     self._succeeded(batch, p.base_offset, p.log_append_time_ms)
                     continue
                 leader = getattr(p, "current_leader", None)
+                moved = False
                 if leader is not None and leader.leader_id >= 0:
-                    self._apply_leader_hint(tp, leader.leader_id, leader.leader_epoch, endpoints)
-                self._handle_partition_error(batch, p, now)
+                    moved = self._apply_leader_hint(
+                        tp, leader.leader_id, leader.leader_epoch, endpoints
+                    )
+                self._handle_partition_error(batch, p, now, moved)
+
+    def _note_throttle(self, resp: Any, node: int) -> None:
+        """KIP-219: the broker answered at once but asks us to send nothing more to it for
+        ``throttle_time_ms`` (capped at a minute: a bogus value must not stall a broker)."""
+        ms = getattr(resp, "throttle_time_ms", 0) or 0
+        self._throttle_ms[node] = ms
+        if ms > 0:
+            self._throttled_until[node] = self.now_ms() + min(ms, _MAX_THROTTLE_MS)
+
+    def throttle_time_ms(self, node: int) -> int:
+        """The throttle time of the last produce response from ``node`` (0: not throttled)."""
+        return self._throttle_ms.get(node, 0)
 
     def _succeeded(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None:
         """The broker wrote ``batch`` at ``base_offset``: advance its sequence, complete it."""
@@ -418,13 +495,19 @@ class Sender:
 
     def _apply_leader_hint(
         self, tp: TopicPartition, leader: int, epoch: int, endpoints: dict[int, Any]
-    ) -> None:
-        """KIP-951: follow the new leader named in the response, without a metadata round trip."""
+    ) -> bool:
+        """KIP-951: follow the new leader named in the response, without a metadata round trip.
+        True when the partition now has another leader than before."""
         e = endpoints.get(leader)
         broker = BrokerInfo(e.node_id, e.host, e.port, e.rack) if e is not None else None
+        before = self.metadata.cluster.leader_for(tp)
         self.metadata.cluster = self.metadata.cluster.with_leader(tp, leader, epoch, broker)
+        after = self.metadata.cluster.leader_for(tp)
+        return after >= 0 and after != before
 
-    def _handle_partition_error(self, batch: ProducerBatch, p: Any, now: int) -> None:
+    def _handle_partition_error(
+        self, batch: ProducerBatch, p: Any, now: int, leader_moved: bool = False
+    ) -> None:
         code = p.error_code
         message = getattr(p, "error_message", None)
         detail = f"{batch.tp.topic}-{batch.tp.partition}" + (f": {message}" if message else "")
@@ -466,7 +549,8 @@ class Sender:
                 e.batch_index: for_code(code, f"{detail}: {e.batch_index_error_message}")
                 for e in p.record_errors
             }
-        self._fail_or_retry(batch, exc, now, record_errors)
+        # A retry to a leader the response itself named skips the backoff (KAFKA-15415).
+        self._fail_or_retry(batch, exc, now, record_errors, skip_backoff=leader_moved)
 
     def _fail_or_retry(
         self,
@@ -477,6 +561,7 @@ class Sender:
         *,
         written: bool = True,
         force_retriable: bool = False,
+        skip_backoff: bool = False,
     ) -> None:
         if written and (
             isinstance(exc, (KafkaConnectionError, KafkaTimeoutError))
@@ -501,10 +586,8 @@ class Sender:
                 batch.attempts + 1,
                 exc,
             )
-            self.acc.reenqueue(batch, now)
+            self.acc.reenqueue(batch, now, skip_backoff=skip_backoff)
             return
-        if self.idem is not None and batch.base_sequence >= 0:
-            self.idem.request_bump()  # a sent batch failed: its sequence left a gap
         self._complete(batch, -1, -1, exc, record_errors)
 
     def _complete(
@@ -516,6 +599,12 @@ class Sender:
         record_errors: dict[int, BaseException] | None = None,
     ) -> None:
         if error is not None and not batch.final:
+            if self.idem is not None and batch.base_sequence >= 0:
+                # A batch that was given a sequence failed, whatever the path (a broker
+                # error, an expiry in the queue or in flight, a missing answer): its sequence
+                # may leave a gap the broker would refuse every later batch for. Java bumps
+                # the epoch (KIP-360) in this case; so do we, once nothing is in flight.
+                self.idem.request_bump()
             error = _with_status(error, batch.maybe_written)
             if record_errors:
                 record_errors = {
@@ -538,9 +627,7 @@ class Sender:
         for batch in list(self.in_flight):
             deadline = batch.created_ms + timeout
             if deadline <= now:
-                batch.maybe_written = True
-                if self.idem is not None:
-                    self.idem.request_bump()  # its sequence is unresolved
+                batch.maybe_written = True  # its sequence is unresolved: _complete bumps
                 self._fail(
                     batch,
                     KafkaTimeoutError(
@@ -563,9 +650,9 @@ class Sender:
             return _FOREVER
         if now < self._pid_retry_at:
             return self._pid_retry_at - now
-        conn = self._any_connection(now)
+        conn, wait = self._any_connection(now)
         if conn is None:
-            return _FOREVER  # woken when a connection opens
+            return wait  # woken when a connection opens, or when a backoff ends
         if InitProducerIdRequest.API_KEY not in conn.versions:
             self._idempotence_unavailable(f"broker {conn.node_id} does not support InitProducerId")
             return 0
@@ -683,7 +770,15 @@ class Sender:
                 ssl_context=self._ssl_context,
                 sasl_plain=self._sasl_plain,
             )
-        except KafkaError as exc:
+        except Exception as exc:
+            if not isinstance(exc, KafkaError):
+                # BrokerConnection.open types what it knows; anything else (a bad advertised
+                # address, say) still goes through the backoff, never a tight retry loop.
+                err = KafkaConnectionError(
+                    f"cannot connect to broker {node} at {broker.host}:{broker.port}: {exc!r}"
+                )
+                err.__cause__ = exc
+                exc = err
             if exc.fatal:
                 self.connect_error = exc
             failures = self._reconnect.get(node, (0, 0))[0] + 1
@@ -721,23 +816,31 @@ class Sender:
                 self.metadata.request_update()
         self.wakeup.set()
 
-    def _any_connection(self, now: int) -> BrokerConnection | None:
-        """The least loaded open connection, connecting to a known broker when none is open."""
+    def _any_connection(self, now: int) -> tuple[BrokerConnection | None, int]:
+        """The least loaded open connection, connecting to a known broker when none is open.
+
+        Without one, also returns how long to wait: 0 when a connection attempt is under way
+        (its end wakes the sender), else the shortest reconnect backoff left, so a broker that
+        refused us is tried again when its backoff ends (never a sleep without a deadline)."""
         live = [c for c in self.connections.values() if not c.closed]
         if live:
-            return min(live, key=lambda c: c.in_flight)
+            return min(live, key=lambda c: c.in_flight), _FOREVER
         known = list(self.metadata.cluster.brokers.values()) or self._bootstrap
         candidates = [b for b in known if b.node_id not in self._connecting]
         random.shuffle(candidates)
+        wait = _FOREVER
         for b in candidates:
-            if self._connect(b.node_id, now) == 0:
-                break
-        else:
-            if not self._connecting and known is not self._bootstrap:
-                for b in self._bootstrap:  # every known broker is backing off: try bootstrap
-                    if self._connect(b.node_id, now) == 0:
-                        break
-        return None
+            w = self._connect(b.node_id, now)
+            if w == 0:
+                return None, _FOREVER
+            wait = min(wait, w)
+        if not self._connecting and known is not self._bootstrap:
+            for b in self._bootstrap:  # every known broker is backing off: try bootstrap
+                w = self._connect(b.node_id, now)
+                if w == 0:
+                    return None, _FOREVER
+                wait = min(wait, w)
+        return None, (_FOREVER if self._connecting else wait)
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -749,9 +852,9 @@ class Sender:
         wait = md.time_to_next_update(now)
         if wait > 0:
             return wait
-        conn = self._any_connection(now)
+        conn, wait = self._any_connection(now)
         if conn is None:
-            return _FOREVER  # woken when a connection opens
+            return wait  # woken when a connection opens, or when a backoff ends
         md.attempt(now)
         topics, partial = md.topics_to_request(now)
         version = conn.version_for(MetadataRequest.API_KEY, 1)

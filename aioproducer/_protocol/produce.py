@@ -169,7 +169,9 @@ def decode_produce_acks(frame: bytes, version: int) -> list[Ack] | None:
                 if frame[pos]:  # topic tagged fields
                     return None
                 pos += 1
-        pos += 4  # throttle time
+        if frame[pos : pos + 4] != b"\0\0\0\0":  # throttled (KIP-219): the generic path
+            return None
+        pos += 4
         if flexible:
             if frame[pos]:  # top-level tagged fields (KIP-951 node endpoints)
                 return None

@@ -1,0 +1,347 @@
+"""Regression tests for the sender's failure paths (the failure-paths issue, items 1-5, 9, 16,
+17): each failed on the code before its fix, for the reason its docstring gives."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from aioproducer import KafkaConnectionError, KafkaTimeoutError
+from aioproducer._core.cluster import BrokerInfo, TopicPartition
+from aioproducer.errors import PersistedStatus, ProtocolError
+
+from .fakes import make_cluster
+from .test_sender import TP, Harness, batch_header, idempotent, settle
+
+pytestmark = pytest.mark.asyncio
+TP1 = TopicPartition("t", 1)
+
+
+# -- item 1: every failure of a sequenced batch leaves the partition able to progress --------------
+
+
+async def test_a_retried_batch_that_expires_in_the_queue_bumps_the_epoch() -> None:
+    """The request was lost, the broker stayed away past the delivery timeout: the retried
+    batch (sequence 0, never written) expired in the queue. Before the fix no epoch bump
+    followed, the next batch got sequence 1 and the broker (expecting 0) answered
+    OUT_OF_ORDER_SEQUENCE_NUMBER forever: the partition was wedged."""
+    h = await idempotent(request_timeout_ms=1000, delivery_timeout_ms=6000)
+    lost = h.send(b"a")
+    h.turn()
+    fut = h.conn.sent[0][2]
+    assert fut is not None
+    fut.set_exception(KafkaConnectionError("connection lost"))
+    await settle()
+    assert not lost.done()  # re-enqueued with its sequence
+    h.clock = 7000
+    h.turn()
+    assert isinstance(lost.exception(), KafkaTimeoutError)
+    later = h.send(b"b")
+    h.turn()
+    assert batch_header(h, 1) == (1000, 1, 0, 1)  # a new epoch, sequences from 0
+    h.conn.respond(1, (0, 0, 0))
+    await settle()
+    assert later.result().offset == 0
+
+
+async def test_a_sequenced_batch_failing_with_a_non_retriable_error_bumps_the_epoch() -> None:
+    h = await idempotent()
+    bad = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 87, -1))  # INVALID_RECORD: not retriable
+    await settle()
+    assert bad.exception() is not None
+    h.send(b"b")
+    h.turn()
+    assert batch_header(h, 1) == (1000, 1, 0, 1)
+
+
+# -- items 1 and 9: a response that lacks a partition ----------------------------------------------
+
+
+async def test_a_partition_missing_from_the_response_is_retried_with_its_sequence() -> None:
+    """The broker appended the batch, then answered without its partition. Before the fix the
+    record failed at once as NOT_PERSISTED (it is in the log) and no epoch bump followed."""
+    h = await idempotent()
+    rec = h.send(b"a")
+    other = h.send(b"b", TP1)
+    h.turn()
+    h.conn.respond(0, (1, 0, 7))  # only partition 1 answered
+    await settle()
+    assert other.result().offset == 7
+    assert not rec.done() and rec.batch.maybe_written
+    h.clock += 1000
+    h.turn()
+    assert batch_header(h, 1) == (1000, 0, 0, 1)  # the same sequence: the broker dedupes
+    h.conn.respond(1, (0, 0, 3))
+    await settle()
+    assert rec.result().offset == 3
+
+
+async def test_a_missing_partition_that_is_not_retried_is_possibly_persisted() -> None:
+    h = await idempotent(request_timeout_ms=1000, delivery_timeout_ms=6000)
+    rec = h.send(b"a")
+    h.send(b"b", TP1)
+    h.turn()
+    h.conn.respond(0, (1, 0, 7))
+    await settle()
+    h.clock = 7000  # expires before its retry
+    h.turn()
+    exc = rec.exception()
+    assert isinstance(exc, KafkaTimeoutError)
+    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
+    h.send(b"c")
+    h.turn()
+    assert batch_header(h, 1) == (1000, 1, 0, 1)  # the gap is closed by an epoch bump
+
+
+async def test_a_missing_partition_without_retries_fails_as_a_protocol_error() -> None:
+    h = Harness(retries=0)
+    rec = h.send(b"a")
+    h.send(b"b", TP1)
+    h.turn()
+    h.conn.respond(0, (1, 0, 7))
+    await settle()
+    exc = rec.exception()
+    assert isinstance(exc, ProtocolError) and "no result for t-0" in str(exc)
+    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
+
+
+async def test_a_partition_answered_twice_with_different_results_is_possibly_persisted() -> None:
+    """An answer carrying NOT_LEADER and success for one partition: the outcome is unknown.
+    Before the fix the first entry decided alone (NOT_PERSISTED)."""
+    h = Harness(retries=0)
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 6, -1), (0, 0, 5))
+    await settle()
+    exc = rec.exception()
+    assert exc is not None
+    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
+
+
+# -- item 3: a late acknowledgement after an in-flight expiry --------------------------------------
+
+
+async def test_a_completed_batch_keeps_its_record_count() -> None:
+    h = Harness()
+    recs = [h.send(b"x") for _ in range(3)]
+    batch = recs[0].batch
+    h.turn()
+    h.conn.respond(0, (0, 0, 0))
+    await settle()
+    assert batch.final and batch.record_count == 3
+
+
+async def test_a_late_ack_after_in_flight_expiry_keeps_the_sequence_state() -> None:
+    """Before the fix ``record_count`` read 0 once the batch completed, so the late ack set
+    ``last_acked`` to 2**31 - 1."""
+    h = await idempotent(request_timeout_ms=1000, delivery_timeout_ms=6000)
+    h.send(b"a")
+    h.send(b"b")
+    h.turn()
+    h.clock = 7000
+    h.turn()  # expired in flight
+    h.conn.respond(0, (0, 0, 0))  # the late answer: both records were written
+    await settle()
+    assert h.sender.idem is not None
+    assert h.sender.idem.partitions[TP].last_acked == 1
+
+
+# -- item 4: a failed batch is never written -------------------------------------------------------
+
+
+async def _big_batch_in_the_compressor(h: Harness) -> list[Any]:
+    recs = [h.send(b"%06d" % i + b"x" * 994) for i in range(400)]
+    h.turn()
+    assert h.conn.sent == [] and h.sender._pending_writes
+    return recs
+
+
+async def test_a_batch_that_expired_while_compressing_is_not_written() -> None:
+    """Before the fix the pending write was flushed anyway: the batch (its buffers already
+    released) went to the broker after its records had failed."""
+    h = Harness(
+        compression_type="zstd",
+        batch_size=1 << 20,
+        max_request_size=4 << 20,
+        request_timeout_ms=1000,
+        delivery_timeout_ms=6000,
+    )
+    recs = await _big_batch_in_the_compressor(h)
+    h.clock = 7000
+    h.turn()
+    assert isinstance(recs[0].exception(), KafkaTimeoutError)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if not h.sender._pending_writes:
+            break
+    assert not h.sender._pending_writes
+    assert h.conn.sent == []
+
+
+async def test_a_cancelled_compression_retries_the_batch() -> None:
+    """Before the fix the done-callback called ``exception()`` on the cancelled future, which
+    raised inside the callback: the batch was left neither written nor failed."""
+    h = Harness(compression_type="zstd", batch_size=1 << 20, max_request_size=4 << 20)
+    recs = await _big_batch_in_the_compressor(h)
+    [(_, fut)] = h.sender._pending_writes[1]
+    fut.cancel()
+    await settle()
+    assert not h.sender._pending_writes and not h.sender.in_flight
+    assert not recs[0].done() and recs[0].batch.attempts == 1
+
+
+# -- item 5: the sender ends once nothing is left --------------------------------------------------
+
+
+async def test_a_closing_sender_ends_when_its_last_records_expire() -> None:
+    """Before the fix the last turn expired the in-flight batches, then slept for the metadata
+    refresh interval (or forever) instead of ending: ``close()`` hung."""
+    h = Harness(request_timeout_ms=1000, delivery_timeout_ms=6000)
+    rec = h.send(b"a")
+    h.turn()
+    h.sender.running = False
+    h.clock = 7000
+    await asyncio.wait_for(h.sender.run(), 2)
+    assert isinstance(rec.exception(), KafkaTimeoutError)
+
+
+# -- items 6 and 7: connection attempts always go through the reconnect backoff --------------------
+
+
+async def test_the_bootstrap_connection_is_retried_after_its_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the fix a failed bootstrap connection left the sender asleep with no deadline:
+    no second attempt was ever made."""
+    from aioproducer._io import sender as sender_module
+
+    h = Harness(reconnect_backoff_ms=50, reconnect_backoff_max_ms=50)
+    h.sender.connections.clear()
+    h.metadata = h.sender.metadata = type(h.metadata)(300000, 300000, 100)
+    attempts: list[int] = []
+
+    async def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(h.clock)
+        raise KafkaConnectionError("connection refused")
+
+    monkeypatch.setattr(sender_module.BrokerConnection, "open", refuse)
+    h.metadata.request_update()
+    h.turn()
+    await settle()
+    assert len(attempts) == 1
+    timeout = h.turn()
+    assert 0 < timeout <= 60  # the backoff, not forever
+    h.clock += timeout
+    h.turn()
+    await settle()
+    assert len(attempts) == 2
+
+
+async def test_an_unexpected_error_opening_a_connection_backs_off() -> None:
+    """A broker advertised at port 70000: ``create_connection`` raises ``OverflowError``.
+    Before the fix it escaped the connect task (never retrieved), no backoff was recorded and
+    the sender retried at once, forever, at 100 % CPU."""
+    h = Harness(reconnect_backoff_ms=50, reconnect_backoff_max_ms=50)
+    h.sender.connections.clear()
+    bad = make_cluster({"t": [1]}, brokers=1)
+    bad.brokers[1] = BrokerInfo(1, "127.0.0.1", 70000)
+    h.metadata.update(bad, 0)
+    h.send(b"a")
+    h.turn()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert 1 in h.sender._reconnect  # backing off
+    assert h.turn() > 0
+    assert not h.sender._connecting
+
+
+# -- item 16: a KIP-951 leader hint skips the retry backoff ----------------------------------------
+
+
+async def test_a_retry_to_a_new_leader_named_in_the_response_skips_the_backoff() -> None:
+    from aioproducer._protocol.messages import ProduceResponse
+
+    h = Harness(retry_backoff_ms=500, retry_backoff_max_ms=500)
+    h.metadata.update(make_cluster({"t": [1, 1]}, brokers=2), 0)
+    conn2 = type(h.conn)(2)
+    h.sender.connections[2] = conn2  # type: ignore[assignment]
+    rec = h.send(b"a")
+    h.turn()
+    fut = h.conn.sent[0][2]
+    P = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+    leader = P.LeaderIdAndEpoch(leader_id=2, leader_epoch=1)
+    resp = ProduceResponse(
+        responses=[
+            ProduceResponse.TopicProduceResponse(
+                name="t",
+                partition_responses=[
+                    P(index=0, error_code=6, base_offset=-1, current_leader=leader)
+                ],
+            )
+        ],
+    )
+    assert fut is not None
+    fut.set_result(resp)
+    await settle()
+    assert not rec.done()
+    h.turn()  # no time has passed: sent at once to the new leader
+    assert len(conn2.sent) == 1
+
+
+# -- item 17: throttling (KIP-219) -----------------------------------------------------------------
+
+
+async def test_a_throttled_broker_gets_nothing_until_the_throttle_has_passed() -> None:
+    from aioproducer._protocol.messages import ProduceResponse
+
+    h = Harness()
+    first = h.send(b"a")
+    h.turn()
+    fut = h.conn.sent[0][2]
+    P = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+    resp = ProduceResponse(
+        responses=[
+            ProduceResponse.TopicProduceResponse(
+                name="t", partition_responses=[P(index=0, error_code=0, base_offset=0)]
+            )
+        ],
+        throttle_time_ms=300,
+    )
+    assert fut is not None
+    fut.set_result(resp)
+    await settle()
+    assert first.result().offset == 0
+    h.send(b"b")
+    assert 0 < h.turn() <= 300
+    assert len(h.conn.sent) == 1  # held back
+    assert h.sender.throttle_time_ms(1) == 300
+    h.clock = 300
+    h.turn()
+    assert len(h.conn.sent) == 2
+
+
+async def test_the_fast_response_path_reads_the_throttle_time() -> None:
+    """The hand-written decoder skipped ``throttle_time_ms`` of an all-success answer."""
+    from aioproducer._protocol.messages import ProduceResponse
+    from aioproducer._protocol.produce import decode_produce_acks
+
+    P = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+    resp = ProduceResponse(
+        responses=[
+            ProduceResponse.TopicProduceResponse(
+                name="t", partition_responses=[P(index=0, error_code=0, base_offset=0)]
+            )
+        ],
+        throttle_time_ms=300,
+    )
+    for version in (3, 8, 9, 11):
+        frame = bytearray(b"\0\0\0\1")
+        if version >= 9:
+            frame.append(0)
+        resp.encode_into(frame, version)
+        acks = decode_produce_acks(bytes(frame), version)
+        assert acks is None or getattr(acks, "throttle_time_ms", 0) == 300
