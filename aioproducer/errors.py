@@ -43,17 +43,30 @@ class BrokerResponseError(KafkaError):
     name: ClassVar[str] = "UNKNOWN"
 
     def __init__(self, message: str | None = None) -> None:
-        text = f"[Error {self.code}] {self.name}"
-        super().__init__(f"{text}: {message}" if message else text)
+        # The args hold the detail alone and the text is made by __str__: copy.copy (one copy
+        # per failed batch) and pickle rebuild an error from its args, and a text made here
+        # came back with the code and name twice.
+        super().__init__(*(() if message is None else (message,)))
+        #: The detail: the topic-partition, and the broker's error message when it sent one.
         self.message = message
+
+    def __str__(self) -> str:
+        text = f"[Error {self.code}] {self.name}"
+        return f"{text}: {self.message}" if self.message else text
 
 
 class UnknownBrokerError(BrokerResponseError):
-    """A broker error code this client does not know."""
+    """A broker error code this client does not know (handled as UNKNOWN_SERVER_ERROR, -1:
+    not retriable, and the batch may have been written)."""
 
     def __init__(self, code: int, message: str | None = None) -> None:
+        KafkaError.__init__(self, code, *(() if message is None else (message,)))
         self.unknown_code = code
-        super().__init__(f"unknown error code {code}" + (f": {message}" if message else ""))
+        self.message = message
+
+    def __str__(self) -> str:
+        text = f"unknown error code {self.unknown_code}"
+        return f"{text}: {self.message}" if self.message else text
 
 
 from ._broker_errors import *  # noqa: E402, F403
@@ -84,7 +97,10 @@ class UnsupportedVersion(UnsupportedVersionError):
 
     def __init__(self, message: str) -> None:
         KafkaError.__init__(self, message)
-        self.message = message
+        self.message: str = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class KafkaConnectionError(KafkaError):

@@ -1,0 +1,68 @@
+"""The text and the types of the errors a failed record carries: the broker's code and name
+once, then the detail; copies (one per batch, with its persisted status) and pickles read the
+same as the original."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+
+from aioproducer.errors import (
+    BrokerResponseError,
+    KafkaError,
+    NotLeaderOrFollowerError,
+    PersistedStatus,
+    UnknownBrokerError,
+    UnsupportedVersion,
+    for_code,
+)
+
+from .test_sender import Harness, settle
+
+
+async def failed_with(code: int) -> BaseException:
+    """The exception of a record whose produce request the broker answered with ``code``."""
+    h = Harness(retries=0)
+    rec = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, code, -1))
+    await settle()
+    exc = rec.exception()
+    assert exc is not None
+    return exc
+
+
+@pytest.mark.asyncio
+async def test_a_failed_future_names_the_broker_error_once() -> None:
+    exc = await failed_with(6)
+    assert isinstance(exc, NotLeaderOrFollowerError)
+    assert str(exc) == "[Error 6] NOT_LEADER_OR_FOLLOWER: t-0"
+    assert exc.persisted_status is PersistedStatus.NOT_PERSISTED
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_code_on_a_failed_future_is_named_once() -> None:
+    exc = await failed_with(9999)
+    assert isinstance(exc, UnknownBrokerError) and exc.unknown_code == 9999
+    assert str(exc) == "unknown error code 9999: t-0"
+
+
+@pytest.mark.parametrize("code", [6, 87, 9999])
+def test_copies_and_pickles_keep_the_text(code: int) -> None:
+    err = for_code(code, "t-0")
+    err.persisted_status = PersistedStatus.POSSIBLY_PERSISTED
+    for other in (copy.copy(err), pickle.loads(pickle.dumps(err))):
+        assert type(other) is type(err)
+        assert str(other) == str(err) and str(err).count("t-0") == 1
+        assert other.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
+        assert other.message == "t-0"
+
+
+def test_text_without_a_detail_and_of_the_client_side_version_error() -> None:
+    assert str(for_code(6)) == "[Error 6] NOT_LEADER_OR_FOLLOWER"
+    assert str(UnknownBrokerError(9999)) == "unknown error code 9999"
+    err = UnsupportedVersion("the broker does not support Produce at all")
+    assert str(err) == str(copy.copy(err)) == "the broker does not support Produce at all"
+    assert isinstance(err, BrokerResponseError) and isinstance(err, KafkaError)
