@@ -1,0 +1,590 @@
+"""A simulated Kafka cluster speaking the real wire protocol through the project's codecs.
+
+Brokers answer ApiVersions, Metadata, InitProducerId and Produce. Partitions have a leader,
+a leader epoch, replicas and an ISR. The per-partition log (:attr:`Partition.log`) is the
+truth the oracles read.
+
+Producer-state rules are Apache Kafka 4.x's, from ``ProducerAppendInfo.checkProducerEpoch`` /
+``checkSequence`` and ``ProducerStateEntry.findDuplicateBatch`` / ``UnifiedLog
+.analyzeAndValidateProducerState`` (storage module, ``org.apache.kafka.storage.internals.log``):
+
+* per (partition, producer id): the current epoch and the metadata of the last 5 batches
+  (``NUM_BATCHES_TO_RETAIN``): first sequence, last sequence, first and last offset;
+* a batch of the current epoch whose (first, last) sequence equals a cached batch is a
+  duplicate: answered NONE with the *original* base offset, not written;
+* epoch lower than the current one: INVALID_PRODUCER_EPOCH (47) (since Kafka 2.7 the produce
+  path answers 47, not PRODUCER_FENCED);
+* another (higher) epoch: first sequence must be 0, else OUT_OF_ORDER_SEQUENCE_NUMBER (45);
+* same epoch: first sequence must be last sequence + 1 (wrapping after 2**31-1), else 45 —
+  a sequence older than the cached window is also 45 (modern brokers never send
+  DUPLICATE_SEQUENCE_NUMBER 46 or UNKNOWN_PRODUCER_ID 59 on produce);
+* no state for the producer id (never seen, or expired): any sequence is accepted ("If there
+  is no current producer epoch ... accept writes with any sequence number").
+
+46 and 59 appear here only as injected faults that emulate older brokers, and only when they
+are truthful (46 only for a batch that is in the log).
+
+Replication is modelled simply: with acks=all a write is on every ISR member at once
+(``hw`` = log end); with acks=0/1 it reaches the followers after a seeded lag. When a leader
+with followers crashes, the new leader's log is the replicated prefix: the unreplicated tail is
+lost (:attr:`Partition.truncated`), which Kafka allows for acks=0/1.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aioproducer._protocol._primitives import Reader
+from aioproducer._protocol.messages import (
+    REQUESTS,
+    ApiVersionsResponse,
+    InitProducerIdResponse,
+    MetadataResponse,
+    ProduceResponse,
+)
+from aioproducer._records.batch import read_batches
+from aioproducer.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from .net import Link
+    from .world import World
+
+MAX_SEQ = 2**31 - 1
+NO_EPOCH = -1
+BATCHES_TO_RETAIN = 5
+
+API_NAMES = {0: "Produce", 3: "Metadata", 18: "ApiVersions", 22: "InitProducerId"}
+#: Injected errors after which the leader may have appended (Kafka: 7, 20; -1 either way).
+APPENDED_ERRORS = {7, 20}
+
+
+@dataclass(slots=True)
+class Entry:
+    offset: int
+    pid: int
+    epoch: int
+    seq: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Any, ...]
+    payload: str
+
+
+@dataclass(slots=True)
+class BatchMeta:
+    pid: int
+    epoch: int
+    first_seq: int
+    last_seq: int
+    base_offset: int
+    last_offset: int
+
+
+@dataclass(slots=True)
+class PState:
+    epoch: int
+    batches: deque[BatchMeta] = field(default_factory=lambda: deque(maxlen=BATCHES_TO_RETAIN))
+
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1].last_seq if self.batches else -1
+
+
+def in_sequence(last: int, nxt: int) -> bool:
+    return nxt == last + 1 or (nxt == 0 and last == MAX_SEQ)
+
+
+def payload_of(value: bytes | None) -> str:
+    if not value:
+        return "?"
+    head = value[:24].split(b":", 1)[0]
+    return head.decode("ascii", "replace")
+
+
+class Partition:
+    def __init__(self, topic: str, index: int, replicas: list[int]) -> None:
+        self.topic = topic
+        self.index = index
+        self.replicas = replicas
+        self.isr = list(replicas)
+        self.leader = replicas[0]
+        self.leader_epoch = 0
+        self.log: list[Entry] = []
+        self.batches: list[BatchMeta] = []
+        self.hw = 0  # entries [0, hw) are on every ISR member
+        self.generation = 0  # bumped by truncation: stale replication callbacks are ignored
+        self.pstate: dict[int, PState] = {}
+        self.truncated: list[Entry] = []
+        #: (producer id, log end offset) at each producer-state expiry.
+        self.expiries: list[tuple[int, int]] = []
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.index}"
+
+    def rebuild_state(self) -> None:
+        """Producer state from the log, as a new leader has it (replayed batch by batch)."""
+        self.pstate.clear()
+        for bm in self.batches:
+            st = self.pstate.get(bm.pid)
+            if st is None or st.epoch != bm.epoch:
+                st = self.pstate[bm.pid] = PState(bm.epoch)
+            st.batches.append(bm)
+
+    def truncate(self, to: int) -> list[Entry]:
+        lost = self.log[to:]
+        if lost:
+            del self.log[to:]
+            self.batches = [b for b in self.batches if b.base_offset < to]
+            self.truncated.extend(lost)
+            self.rebuild_state()
+        self.generation += 1
+        return lost
+
+
+class Broker:
+    def __init__(self, world: World, node_id: int) -> None:
+        self.world = world
+        self.node_id = node_id
+        self.host = f"10.0.0.{node_id + 1}"
+        self.port = 9092
+        self.up = True
+        self.down_mode = "refuse"  # or "blackhole" (host unreachable)
+        self.listen_from = 0.0  # not accepting connections before this virtual time
+        self.incarnation = 0
+        self.links: set[Link] = set()
+        self.produce_max = 11
+
+    def listening(self) -> bool:
+        return self.up and self.world.loop.time() >= self.listen_from
+
+    # -- bytes in ----------------------------------------------------------------------------
+
+    def on_bytes(self, link: Link, data: bytes) -> None:
+        link.buf += data
+        buf = link.buf
+        while len(buf) >= 4:
+            (size,) = struct.unpack_from(">i", buf, 0)
+            if len(buf) - 4 < size:
+                break
+            frame = bytes(buf[4 : 4 + size])
+            del buf[: 4 + size]
+            self.on_frame(link, frame)
+            if link.stalled or link.reset_sent or not self.up:
+                buf.clear()
+                return
+
+    def on_frame(self, link: Link, frame: bytes) -> None:
+        w = self.world
+        r = Reader(frame)
+        api_key, version, cid = r.read_int16(), r.read_int16(), r.read_int32()
+        r.read_string(False)
+        cls = REQUESTS[api_key]
+        flexible = cls.is_flexible(version)
+        if flexible:
+            for _ in range(r.read_uvarint()):
+                r.read_uvarint()
+                r.skip(r.read_uvarint())
+        request = cls.decode_from(r, version)
+        name = API_NAMES.get(api_key, str(api_key))
+        faulty = w.in_fault_window()
+        p = w.params
+        if faulty:
+            x = w.frng.random()
+            if x < p.p_drop_request:
+                w.trace("fault", f"b{self.node_id} {link} request {name} cid={cid} lost on the way")
+                link.stall("request lost")
+                return
+            if x < p.p_drop_request + p.p_reset_before:
+                link.reset(f"before {name} cid={cid}")
+                return
+        if api_key == 18:
+            body = self._api_versions(version)
+            self._reply(link, cid, body, False, name, "")
+            return
+        if api_key == 3:
+            body, note = self._metadata(request, version)
+            self._reply(link, cid, body, flexible, name, note)
+            return
+        if api_key == 22:
+            body, note = self._init_pid(request, version)
+            self._reply(link, cid, body, flexible, name, note)
+            return
+        if api_key == 0:
+            self._produce(link, request, version, cid, flexible)
+            return
+        w.trace("broker", f"b{self.node_id} unexpected api {api_key}: reset")
+        link.reset("unknown api")
+
+    def _reply(
+        self, link: Link, cid: int, body: bytes, header_tags: bool, name: str, note: str,
+        delay: float = 0.0,
+    ) -> None:
+        payload = struct.pack(">i", cid) + (b"\x00" if header_tags else b"") + body
+        self.world.trace("frame", f"b{self.node_id}->client {link} {name} cid={cid} {note}")
+        link.to_client(struct.pack(">i", len(payload)) + payload, delay)
+
+    # -- APIs ----------------------------------------------------------------------------------
+
+    def _api_versions(self, version: int) -> bytes:
+        apis = [(0, 3, self.produce_max), (3, 1, 12), (18, 0, 3), (22, 0, 4)]
+        return ApiVersionsResponse(
+            error_code=0,
+            api_keys=[
+                ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
+                for k, lo, hi in apis
+            ],
+        ).encode(version)
+
+    def _metadata(self, request: Any, version: int) -> tuple[bytes, str]:
+        w = self.world
+        c = w.cluster
+        view = c.snapshot_now()
+        stale = ""
+        if w.in_fault_window() and len(c.history) > 1 and w.frng.random() < w.params.p_stale_metadata:
+            view = c.history[w.frng.randrange(max(0, len(c.history) - 4), len(c.history) - 1)]
+            stale = " (stale view)"
+        names = list(view["topics"]) if request.topics is None else [t.name for t in request.topics]
+        B = MetadataResponse.MetadataResponseBroker
+        T = MetadataResponse.MetadataResponseTopic
+        P = T.MetadataResponsePartition
+        topics = []
+        notes = []
+        for name in names:
+            parts = view["topics"].get(name)
+            if parts is None:
+                topics.append(T(error_code=3, name=name))
+                notes.append(f"{name}:3")
+                continue
+            plist = []
+            for idx, (leader, epoch, replicas, isr) in enumerate(parts):
+                plist.append(
+                    P(
+                        error_code=0 if leader >= 0 else 5,
+                        partition_index=idx,
+                        leader_id=leader,
+                        leader_epoch=epoch,
+                        replica_nodes=list(replicas),
+                        isr_nodes=list(isr),
+                        offline_replicas=[r for r in replicas if r not in view["live"]],
+                    )
+                )
+            topics.append(T(error_code=0, name=name, partitions=plist))
+            notes.append(name + ":" + ",".join(f"{pp.leader_id}@{pp.leader_epoch}" for pp in plist))
+        brokers = [B(node_id=b, host=h, port=pt) for b, h, pt in c.advertised(view["live"])]
+        body = MetadataResponse(
+            brokers=brokers, cluster_id="sim", controller_id=0, topics=topics
+        ).encode(version)
+        return body, " ".join(notes) + stale + " brokers=" + ",".join(
+            f"{b.node_id}:{b.port}" for b in brokers
+        )
+
+    def _init_pid(self, request: Any, version: int) -> tuple[bytes, str]:
+        w = self.world
+        if w.in_fault_window() and w.frng.random() < w.params.p_init_error:
+            code = w.frng.choice((15, 7, 51))
+            return InitProducerIdResponse(error_code=code).encode(version), f"error={code}"
+        pid, epoch = w.cluster.init_producer_id(
+            getattr(request, "producer_id", -1), getattr(request, "producer_epoch", -1)
+        )
+        return (
+            InitProducerIdResponse(error_code=0, producer_id=pid, producer_epoch=epoch).encode(version),
+            f"pid={pid} epoch={epoch}",
+        )
+
+    def _produce(self, link: Link, request: Any, version: int, cid: int, flexible: bool) -> None:
+        w = self.world
+        c = w.cluster
+        p = w.params
+        faulty = w.in_fault_window()
+        acks = request.acks
+        PR = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
+        responses = []
+        endpoints: dict[int, Any] = {}
+        notes = []
+        for topic in request.topic_data:
+            parts = []
+            for pd in topic.partition_data:
+                part = c.partition(topic.name, pd.index)
+                code, base, hint, note = self._produce_partition(part, topic.name, pd, acks, faulty)
+                notes.append(f"{topic.name}-{pd.index}:{note}")
+                resp = PR(index=pd.index, error_code=code, base_offset=base)
+                if hint is not None and version >= 10:
+                    resp.current_leader = PR.LeaderIdAndEpoch(leader_id=hint[0], leader_epoch=hint[1])
+                    b = c.brokers[hint[0]]
+                    host, port = c.endpoint(b)
+                    endpoints[hint[0]] = ProduceResponse.NodeEndpoint(
+                        node_id=hint[0], host=host, port=port
+                    )
+                if faulty and w.frng.random() < p.p_omit:
+                    notes.append(f"(omitted {topic.name}-{pd.index} from the response)")
+                    continue
+                parts.append(resp)
+            responses.append(ProduceResponse.TopicProduceResponse(name=topic.name, partition_responses=parts))
+        summary = f"acks={acks} " + " ".join(notes)
+        if acks == 0:
+            w.trace("frame", f"b{self.node_id} {link} Produce cid={cid} v{version} (no response) {summary}")
+            return
+        throttle = 0
+        if faulty and w.frng.random() < p.p_throttle:
+            throttle = w.frng.randint(10, 500)
+        body = ProduceResponse(
+            responses=responses,
+            throttle_time_ms=throttle,
+            node_endpoints=list(endpoints.values()),
+        ).encode(version)
+        if faulty:
+            x = w.frng.random()
+            if x < p.p_drop_response:
+                w.trace("fault", f"b{self.node_id} {link} Produce cid={cid} applied, response lost: {summary}")
+                link.stall("response lost")
+                return
+            if x < p.p_drop_response + p.p_reset_after:
+                w.trace("fault", f"b{self.node_id} {link} Produce cid={cid} applied, then reset: {summary}")
+                link.reset(f"after Produce cid={cid}")
+                return
+        if throttle:
+            summary += f" throttle={throttle}ms"
+        self._reply(link, cid, body, flexible, f"Produce v{version}", summary, throttle / 1000)
+
+    def _produce_partition(
+        self, part: Partition | None, topic: str, pd: Any, acks: int, faulty: bool
+    ) -> tuple[int, int, tuple[int, int] | None, str]:
+        """(error code, base offset, KIP-951 leader hint, trace note) for one partition."""
+        w = self.world
+        if part is None:
+            return 3, -1, None, "3 (unknown topic/partition)"
+        if part.leader != self.node_id:
+            hint = (part.leader, part.leader_epoch) if part.leader >= 0 else None
+            return 6, -1, hint, f"6 (leader is {part.leader}@{part.leader_epoch})"
+        try:
+            batches = read_batches(pd.records or b"")
+        except ProtocolError as exc:
+            return 2, -1, None, f"2 (corrupt: {exc})"
+        if len(batches) != 1:
+            return 87, -1, None, f"87 ({len(batches)} batches)"
+        batch = batches[0]
+        injected: int | None = None
+        appends_anyway = False
+        if faulty and w.frng.random() < w.params.p_error:
+            injected = w.frng.choice(w.params.error_codes)
+            appends_anyway = injected in APPENDED_ERRORS or (injected == -1 and w.frng.random() < 0.5)
+            if injected == 46:  # truthful only: the batch must already be in the log
+                injected = None if not self._is_duplicate(part, batch) else 46
+            if injected in (47, 90) and not w.may_fence():
+                injected = None
+        if injected is not None and not appends_anyway:
+            hint = None
+            if injected in (6, 74) and part.leader >= 0:
+                hint = (part.leader, part.leader_epoch)
+            return injected, -1, hint, f"{injected} (injected, not written)"
+        code, base, note = self._append(part, batch, acks)
+        if code != 0 or injected is None:
+            return code, base, None, note
+        return injected, -1, None, f"{injected} (injected after writing: {note})"
+
+    def _is_duplicate(self, part: Partition, batch: Any) -> bool:
+        st = part.pstate.get(batch.producer_id)
+        if batch.producer_id < 0 or st is None or st.epoch != batch.producer_epoch:
+            return False
+        last = (batch.base_sequence + len(batch.records) - 1) % (MAX_SEQ + 1)
+        return any(b.first_seq == batch.base_sequence and b.last_seq == last for b in st.batches)
+
+    def _append(self, part: Partition, batch: Any, acks: int) -> tuple[int, int, str]:
+        w = self.world
+        pid, epoch, first = batch.producer_id, batch.producer_epoch, batch.base_sequence
+        n = len(batch.records)
+        if pid >= 0:
+            last = (first + n - 1) % (MAX_SEQ + 1)
+            st = part.pstate.get(pid)
+            if st is not None:
+                if epoch < st.epoch:
+                    return 47, -1, f"47 (epoch {epoch} < {st.epoch})"
+                if epoch == st.epoch:
+                    for bm in st.batches:
+                        if bm.first_seq == first and bm.last_seq == last:
+                            return 0, bm.base_offset, f"0 duplicate of @{bm.base_offset} seq {first}"
+                    if not in_sequence(st.last_seq, first):
+                        return 45, -1, f"45 (seq {first}, last {st.last_seq}, epoch {epoch})"
+                elif first != 0:
+                    return 45, -1, f"45 (new epoch {epoch} with seq {first})"
+        base = len(part.log)
+        for i, rec in enumerate(batch.records):
+            part.log.append(
+                Entry(base + i, pid, epoch, first + i if pid >= 0 else -1, rec.key, rec.value,
+                      rec.headers, payload_of(rec.value))
+            )
+        if pid >= 0:
+            bm = BatchMeta(pid, epoch, first, (first + n - 1) % (MAX_SEQ + 1), base, base + n - 1)
+            part.batches.append(bm)
+            st = part.pstate.get(pid)
+            if st is None or st.epoch != epoch:
+                st = part.pstate[pid] = PState(epoch)
+            st.batches.append(bm)
+        if acks == -1:
+            part.hw = len(part.log)
+        else:
+            w.cluster.replicate_later(part)
+        seq = f" pid={pid} e={epoch} seq={first}" if pid >= 0 else ""
+        return 0, base, f"0 @{base} n={n}{seq}"
+
+
+class Cluster:
+    def __init__(self, world: World, n_brokers: int, topics: list[tuple[str, int, int]]) -> None:
+        self.world = world
+        self.brokers = {i: Broker(world, i) for i in range(n_brokers)}
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self.topics: dict[str, list[Partition]] = {}
+        rng = world.frng
+        for name, count, rf in topics:
+            plist = []
+            for i in range(count):
+                first = rng.randrange(n_brokers)
+                replicas = [(first + k) % n_brokers for k in range(min(rf, n_brokers))]
+                part = Partition(name, i, replicas)
+                plist.append(part)
+                self.partitions[(name, i)] = part
+            self.topics[name] = plist
+        self._next_pid = 1000
+        self.pids: dict[int, int] = {}  # producer id -> current epoch (the "coordinator")
+        self.bad_port: int | None = None  # broker advertised with port 70000 (hostile)
+        self.history: list[dict[str, Any]] = [self._snapshot()]
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def broker_at(self, host: str | None, port: int | None) -> Broker | None:
+        for b in self.brokers.values():
+            if b.host == host and b.port == port:
+                return b
+        return None
+
+    def partition(self, topic: str, index: int) -> Partition | None:
+        return self.partitions.get((topic, index))
+
+    def endpoint(self, b: Broker) -> tuple[str, int]:
+        return b.host, (70000 if self.bad_port == b.node_id else b.port)
+
+    def advertised(self, live: list[int]) -> list[tuple[int, str, int]]:
+        out = []
+        for n in live:
+            host, port = self.endpoint(self.brokers[n])
+            out.append((n, host, port))
+        return out
+
+    def bootstrap_servers(self, ids: list[int]) -> str:
+        return ",".join(f"{self.brokers[i].host}:{self.brokers[i].port}" for i in ids)
+
+    # -- metadata snapshots ---------------------------------------------------------------------
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "live": [n for n, b in self.brokers.items() if b.up],
+            "topics": {
+                name: [(p.leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr)) for p in plist]
+                for name, plist in self.topics.items()
+            },
+        }
+
+    def changed(self) -> None:
+        self.history.append(self._snapshot())
+
+    def snapshot_now(self) -> dict[str, Any]:
+        return self.history[-1]
+
+    # -- producer ids ---------------------------------------------------------------------------
+
+    def init_producer_id(self, pid: int, epoch: int) -> tuple[int, int]:
+        if pid >= 0 and self.pids.get(pid) == epoch:  # KIP-360: bump the caller's epoch
+            if epoch < 32766:
+                self.pids[pid] = epoch + 1
+                return pid, epoch + 1
+        self._next_pid += 1
+        self.pids[self._next_pid] = 0
+        return self._next_pid, 0
+
+    # -- replication & faults -------------------------------------------------------------------
+
+    def replicate_later(self, part: Partition) -> None:
+        w = self.world
+        lag = w.frng.uniform(0.001, 0.03)
+        if w.in_fault_window() and w.frng.random() < 0.3:
+            lag = w.frng.uniform(0.2, 1.5)  # a slow follower: a wider window for loss
+        w.loop.call_later(lag, self._replicated, part, part.generation, len(part.log))
+
+    @staticmethod
+    def _replicated(part: Partition, generation: int, upto: int) -> None:
+        if part.generation == generation:
+            part.hw = max(part.hw, min(upto, len(part.log)))
+
+    def crash(self, node: int, mode: str) -> None:
+        w = self.world
+        b = self.brokers[node]
+        if not b.up:
+            return
+        b.up = False
+        b.down_mode = mode
+        b.incarnation += 1
+        w.trace("fault", f"broker {node} crashes ({mode})")
+        for link in list(b.links):
+            if mode == "blackhole":
+                link.stall("broker host down")
+            else:
+                link.reset("broker crashed")
+        b.links.clear()
+        for part in self.partitions.values():
+            if node in part.isr and len(part.isr) > 1:
+                part.isr.remove(node)
+            if part.leader == node:
+                others = [r for r in part.isr if r != node and self.brokers[r].up]
+                if others:
+                    lost = part.truncate(part.hw)
+                    if lost:
+                        w.trace(
+                            "fault",
+                            f"{part.name}: new leader {others[0]} lacks {len(lost)} unreplicated "
+                            f"record(s) at offsets {lost[0].offset}..{lost[-1].offset}",
+                        )
+                    part.leader = others[0]
+                else:
+                    part.leader = -1
+                part.leader_epoch += 1
+        self.changed()
+
+    def restart(self, node: int) -> None:
+        w = self.world
+        b = self.brokers[node]
+        if b.up:
+            return
+        b.up = True
+        w.trace("fault", f"broker {node} restarts")
+        for part in self.partitions.values():
+            if node in part.replicas and node not in part.isr:
+                part.isr.append(node)
+            if part.leader == -1 and node in part.replicas:
+                part.leader = node
+                part.leader_epoch += 1
+                part.hw = len(part.log)
+        self.changed()
+
+    def move_leader(self, part: Partition) -> None:
+        w = self.world
+        live = [r for r in part.isr if self.brokers[r].up and r != part.leader]
+        if part.leader < 0 or not live:
+            return
+        new = w.frng.choice(live)
+        if part.hw < len(part.log):
+            part.truncate(part.hw)  # a clean move still loses nothing acked with acks=all
+        w.trace("fault", f"{part.name}: leader {part.leader} -> {new} (epoch {part.leader_epoch + 1})")
+        part.leader = new
+        part.leader_epoch += 1
+        self.changed()
+
+    def expire_producer_state(self, part: Partition) -> None:
+        w = self.world
+        for pid in list(part.pstate):
+            w.trace("fault", f"{part.name}: producer state of pid {pid} expires")
+            part.expiries.append((pid, len(part.log)))
+        part.pstate.clear()
