@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import BrokerResponseError
+from .errors import BrokerResponseError, RecordTooLargeError
 
 
 class UnknownServerError(BrokerResponseError):
@@ -85,11 +85,15 @@ class ReplicaNotAvailableError(BrokerResponseError):
     invalid_metadata = True
 
 
-class MessageTooLargeError(BrokerResponseError):
+class MessageTooLargeError(BrokerResponseError, RecordTooLargeError):
     """Broker error 10, MESSAGE_TOO_LARGE."""
 
     code = 10
     name = "MESSAGE_TOO_LARGE"
+    hint = (
+        "the broker refused the batch as larger than its message.max.bytes (or the "
+        "topic's max.message.bytes); the client's max_request_size let it through"
+    )
 
 
 class StaleControllerEpochError(BrokerResponseError):
@@ -146,11 +150,15 @@ class InvalidTopicError(BrokerResponseError):
     name = "INVALID_TOPIC_EXCEPTION"
 
 
-class RecordListTooLargeError(BrokerResponseError):
+class RecordListTooLargeError(BrokerResponseError, RecordTooLargeError):
     """Broker error 18, RECORD_LIST_TOO_LARGE."""
 
     code = 18
     name = "RECORD_LIST_TOO_LARGE"
+    hint = (
+        "the broker refused the batch as larger than its log segments (log.segment.bytes,"
+        " or the topic's segment.bytes)"
+    )
 
 
 class NotEnoughReplicasError(BrokerResponseError):

@@ -36,11 +36,20 @@ class KafkaError(Exception):
     persisted_status: PersistedStatus | None = None
 
 
+class RecordTooLargeError(KafkaError, ValueError):
+    """A record is too large: larger than ``max_request_size`` or ``buffer_memory`` allows
+    (raised by ``send()``), or refused by the broker as larger than its limit
+    (``MessageTooLargeError``, ``RecordListTooLargeError``: on the record's future)."""
+
+
 class BrokerResponseError(KafkaError):
     """An error code a broker returned. Subclasses exist for every known code."""
 
     code: ClassVar[int] = -1
     name: ClassVar[str] = "UNKNOWN"
+    #: What the code means for this client, when the name alone does not say it (which
+    #: limit refused a batch, say); the text ends with it.
+    hint: ClassVar[str] = ""
 
     def __init__(self, message: str | None = None) -> None:
         # The args hold the detail alone and the text is made by __str__: copy.copy (one copy
@@ -52,7 +61,9 @@ class BrokerResponseError(KafkaError):
 
     def __str__(self) -> str:
         text = f"[Error {self.code}] {self.name}"
-        return f"{text}: {self.message}" if self.message else text
+        if self.message:
+            text = f"{text}: {self.message}"
+        return f"{text}: {self.hint}" if self.hint else text
 
 
 class UnknownBrokerError(BrokerResponseError):
@@ -141,10 +152,6 @@ class KafkaTimeoutError(KafkaError, TimeoutError):
     """A deadline passed: ``max_block_ms``, ``request_timeout_ms`` or ``delivery_timeout_ms``."""
 
     retriable = True
-
-
-class RecordTooLargeError(KafkaError, ValueError):
-    """A record is larger than ``max_request_size`` or ``buffer_memory`` allows."""
 
 
 class SerializationError(KafkaError, TypeError):

@@ -22,6 +22,7 @@ import keyword
 import os
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,12 +208,30 @@ def gen_api(paths: list[Path]) -> tuple[str, list[tuple[str, str, int]]]:
     return "\n".join(lines) + "\n", entries
 
 
+#: Broker error codes whose class also subclasses a client-side error class of ``errors.py``
+#: (so one ``except`` catches the client's and the broker's refusal, as Java's exception
+#: classes do), and the hint its text ends with: which limit of the broker refused the batch.
+ERROR_BASES: dict[int, tuple[str, str]] = {
+    10: (  # Java: RecordTooLargeException
+        "RecordTooLargeError",
+        "the broker refused the batch as larger than its message.max.bytes (or the topic's "
+        "max.message.bytes); the client's max_request_size let it through",
+    ),
+    18: (  # Java: RecordBatchTooLargeException
+        "RecordTooLargeError",
+        "the broker refused the batch as larger than its log segments (log.segment.bytes, or "
+        "the topic's segment.bytes)",
+    ),
+}
+
+
 def gen_errors(tsv: Path) -> str:
+    extra_bases = sorted({base for base, _ in ERROR_BASES.values()})
     lines = [
         HEADER,
         "from __future__ import annotations",
         "",
-        "from .errors import BrokerResponseError",
+        f"from .errors import {', '.join(['BrokerResponseError', *extra_bases])}",
         "",
     ]
     names = []
@@ -225,14 +244,18 @@ def gen_errors(tsv: Path) -> str:
         cls = "".join(part.capitalize() for part in base.split("_")) + "Error"
         retriable = "retriable" in traits
         refresh = "refresh-metadata" in traits
+        base_cls, hint = ERROR_BASES.get(code, ("", ""))
         lines += [
             "",
-            f"class {cls}(BrokerResponseError):",
+            f"class {cls}(BrokerResponseError{', ' + base_cls if base_cls else ''}):",
             f'    """Broker error {code}, {name}."""',
             "",
             f"    code = {code}",
             f"    name = {name!r}",
         ]
+        if hint:  # in pieces of at most 80 characters: the lines stay within 100
+            pieces = textwrap.wrap(hint, 80, drop_whitespace=False)
+            lines += ["    hint = (", *(f"        {p!r}" for p in pieces), "    )"]
         if retriable:
             lines.append("    retriable = True")
         if refresh:

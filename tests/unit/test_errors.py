@@ -14,6 +14,7 @@ from aioproducer.errors import (
     KafkaError,
     NotLeaderOrFollowerError,
     PersistedStatus,
+    RecordTooLargeError,
     UnknownBrokerError,
     UnsupportedVersion,
     for_code,
@@ -66,3 +67,27 @@ def test_text_without_a_detail_and_of_the_client_side_version_error() -> None:
     err = UnsupportedVersion("the broker does not support Produce at all")
     assert str(err) == str(copy.copy(err)) == "the broker does not support Produce at all"
     assert isinstance(err, BrokerResponseError) and isinstance(err, KafkaError)
+
+
+@pytest.mark.asyncio
+async def test_message_too_large_from_the_broker_is_a_record_too_large_error() -> None:
+    exc = await failed_with(10)  # one record: nothing to split
+    assert isinstance(exc, RecordTooLargeError) and isinstance(exc, BrokerResponseError)
+    assert isinstance(exc, ValueError) and not exc.retriable
+    text = str(exc)
+    assert text.startswith("[Error 10] MESSAGE_TOO_LARGE: t-0: ") and text.count("[Error") == 1
+    assert "the broker refused the batch" in text
+    assert "message.max.bytes" in text and "max.message.bytes" in text
+
+
+@pytest.mark.asyncio
+async def test_record_list_too_large_from_the_broker_is_a_record_too_large_error() -> None:
+    exc = await failed_with(18)
+    assert isinstance(exc, RecordTooLargeError) and not exc.retriable
+    text = str(exc)
+    assert text.startswith("[Error 18] RECORD_LIST_TOO_LARGE: t-0: ") and "segment.bytes" in text
+
+
+def test_the_client_side_limit_names_max_request_size() -> None:
+    err = RecordTooLargeError("the record for t-0 is 2000 bytes, more than max_request_size=1000")
+    assert not isinstance(err, BrokerResponseError) and "max_request_size" in str(err)
