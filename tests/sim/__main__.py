@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         params = params_from_seed(args.seed)
         if args.params or args.trace:
             print(f"# seed {args.seed}: {params.describe()}")
-        w, o = run_params(params, trace=args.trace, out=sys.stdout)
+        _w, o = run_params(params, trace=args.trace, out=sys.stdout)
         print(
             f"# seed {o.seed}: {o.records} records, {o.acked} acked, {o.virtual_s:.2f}s virtual, "
             f"{o.iterations} loop iterations, {o.wall_s:.2f}s wall"

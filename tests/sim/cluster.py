@@ -157,6 +157,7 @@ class Broker:
         self.incarnation = 0
         self.links: set[Link] = set()
         self.produce_max = 11
+        self.syn_waiters: list[Any] = []
 
     def listening(self) -> bool:
         return self.up and self.world.loop.time() >= self.listen_from
@@ -220,7 +221,13 @@ class Broker:
         link.reset("unknown api")
 
     def _reply(
-        self, link: Link, cid: int, body: bytes, header_tags: bool, name: str, note: str,
+        self,
+        link: Link,
+        cid: int,
+        body: bytes,
+        header_tags: bool,
+        name: str,
+        note: str,
         delay: float = 0.0,
     ) -> None:
         payload = struct.pack(">i", cid) + (b"\x00" if header_tags else b"") + body
@@ -244,7 +251,11 @@ class Broker:
         c = w.cluster
         view = c.snapshot_now()
         stale = ""
-        if w.in_fault_window() and len(c.history) > 1 and w.frng.random() < w.params.p_stale_metadata:
+        if (
+            w.in_fault_window()
+            and len(c.history) > 1
+            and w.frng.random() < w.params.p_stale_metadata
+        ):
             view = c.history[w.frng.randrange(max(0, len(c.history) - 4), len(c.history) - 1)]
             stale = " (stale view)"
         names = list(view["topics"]) if request.topics is None else [t.name for t in request.topics]
@@ -291,7 +302,9 @@ class Broker:
             getattr(request, "producer_id", -1), getattr(request, "producer_epoch", -1)
         )
         return (
-            InitProducerIdResponse(error_code=0, producer_id=pid, producer_epoch=epoch).encode(version),
+            InitProducerIdResponse(error_code=0, producer_id=pid, producer_epoch=epoch).encode(
+                version
+            ),
             f"pid={pid} epoch={epoch}",
         )
 
@@ -313,7 +326,9 @@ class Broker:
                 notes.append(f"{topic.name}-{pd.index}:{note}")
                 resp = PR(index=pd.index, error_code=code, base_offset=base)
                 if hint is not None and version >= 10:
-                    resp.current_leader = PR.LeaderIdAndEpoch(leader_id=hint[0], leader_epoch=hint[1])
+                    resp.current_leader = PR.LeaderIdAndEpoch(
+                        leader_id=hint[0], leader_epoch=hint[1]
+                    )
                     b = c.brokers[hint[0]]
                     host, port = c.endpoint(b)
                     endpoints[hint[0]] = ProduceResponse.NodeEndpoint(
@@ -323,10 +338,15 @@ class Broker:
                     notes.append(f"(omitted {topic.name}-{pd.index} from the response)")
                     continue
                 parts.append(resp)
-            responses.append(ProduceResponse.TopicProduceResponse(name=topic.name, partition_responses=parts))
+            responses.append(
+                ProduceResponse.TopicProduceResponse(name=topic.name, partition_responses=parts)
+            )
         summary = f"acks={acks} " + " ".join(notes)
         if acks == 0:
-            w.trace("frame", f"b{self.node_id} {link} Produce cid={cid} v{version} (no response) {summary}")
+            w.trace(
+                "frame",
+                f"b{self.node_id} {link} Produce cid={cid} v{version} (no response) {summary}",
+            )
             return
         throttle = 0
         if faulty and w.frng.random() < p.p_throttle:
@@ -339,11 +359,17 @@ class Broker:
         if faulty:
             x = w.frng.random()
             if x < p.p_drop_response:
-                w.trace("fault", f"b{self.node_id} {link} Produce cid={cid} applied, response lost: {summary}")
+                w.trace(
+                    "fault",
+                    f"b{self.node_id} {link} Produce cid={cid} applied, response lost: {summary}",
+                )
                 link.stall("response lost")
                 return
             if x < p.p_drop_response + p.p_reset_after:
-                w.trace("fault", f"b{self.node_id} {link} Produce cid={cid} applied, then reset: {summary}")
+                w.trace(
+                    "fault",
+                    f"b{self.node_id} {link} Produce cid={cid} applied, then reset: {summary}",
+                )
                 link.reset(f"after Produce cid={cid}")
                 return
         if throttle:
@@ -371,7 +397,9 @@ class Broker:
         appends_anyway = False
         if faulty and w.frng.random() < w.params.p_error:
             injected = w.frng.choice(w.params.error_codes)
-            appends_anyway = injected in APPENDED_ERRORS or (injected == -1 and w.frng.random() < 0.5)
+            appends_anyway = injected in APPENDED_ERRORS or (
+                injected == -1 and w.frng.random() < 0.5
+            )
             if injected == 46:  # truthful only: the batch must already be in the log
                 injected = None if not self._is_duplicate(part, batch) else 46
             if injected in (47, 90) and not w.may_fence():
@@ -406,7 +434,11 @@ class Broker:
                 if epoch == st.epoch:
                     for bm in st.batches:
                         if bm.first_seq == first and bm.last_seq == last:
-                            return 0, bm.base_offset, f"0 duplicate of @{bm.base_offset} seq {first}"
+                            return (
+                                0,
+                                bm.base_offset,
+                                f"0 duplicate of @{bm.base_offset} seq {first}",
+                            )
                     if not in_sequence(st.last_seq, first):
                         return 45, -1, f"45 (seq {first}, last {st.last_seq}, epoch {epoch})"
                 elif first != 0:
@@ -414,8 +446,16 @@ class Broker:
         base = len(part.log)
         for i, rec in enumerate(batch.records):
             part.log.append(
-                Entry(base + i, pid, epoch, first + i if pid >= 0 else -1, rec.key, rec.value,
-                      rec.headers, payload_of(rec.value))
+                Entry(
+                    base + i,
+                    pid,
+                    epoch,
+                    first + i if pid >= 0 else -1,
+                    rec.key,
+                    rec.value,
+                    rec.headers,
+                    payload_of(rec.value),
+                )
             )
         if pid >= 0:
             bm = BatchMeta(pid, epoch, first, (first + n - 1) % (MAX_SEQ + 1), base, base + n - 1)
@@ -430,6 +470,11 @@ class Broker:
             w.cluster.replicate_later(part)
         seq = f" pid={pid} e={epoch} seq={first}" if pid >= 0 else ""
         return 0, base, f"0 @{base} n={n}{seq}"
+
+
+def _wake(fut: Any) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class Cluster:
@@ -497,10 +542,9 @@ class Cluster:
     # -- producer ids ---------------------------------------------------------------------------
 
     def init_producer_id(self, pid: int, epoch: int) -> tuple[int, int]:
-        if pid >= 0 and self.pids.get(pid) == epoch:  # KIP-360: bump the caller's epoch
-            if epoch < 32766:
-                self.pids[pid] = epoch + 1
-                return pid, epoch + 1
+        if pid >= 0 and self.pids.get(pid) == epoch and epoch < 32766:
+            self.pids[pid] = epoch + 1  # KIP-360: bump the caller's epoch
+            return pid, epoch + 1
         self._next_pid += 1
         self.pids[self._next_pid] = 0
         return self._next_pid, 0
@@ -560,6 +604,9 @@ class Cluster:
             return
         b.up = True
         w.trace("fault", f"broker {node} restarts")
+        waiters, b.syn_waiters = b.syn_waiters, []
+        for fut in waiters:
+            w.loop.call_later(w.frng.uniform(0.0, 1.0), _wake, fut)
         for part in self.partitions.values():
             if node in part.replicas and node not in part.isr:
                 part.isr.append(node)
@@ -577,7 +624,9 @@ class Cluster:
         new = w.frng.choice(live)
         if part.hw < len(part.log):
             part.truncate(part.hw)  # a clean move still loses nothing acked with acks=all
-        w.trace("fault", f"{part.name}: leader {part.leader} -> {new} (epoch {part.leader_epoch + 1})")
+        w.trace(
+            "fault", f"{part.name}: leader {part.leader} -> {new} (epoch {part.leader_epoch + 1})"
+        )
         part.leader = new
         part.leader_epoch += 1
         self.changed()

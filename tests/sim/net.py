@@ -113,7 +113,11 @@ class Link:
         self.client_closed = True
         w = self.world
         self.late_ok = w.in_fault_window() and w.frng.random() < w.params.p_late_delivery
-        w.trace("net", f"{self} closed by client" + (" (requests on the wire still land)" if self.late_ok else ""))
+        w.trace(
+            "net",
+            f"{self} closed by client"
+            + (" (requests on the wire still land)" if self.late_ok else ""),
+        )
         w.net.links.discard(self)
         if not self.dead:
             self.dead = True
@@ -162,7 +166,11 @@ class Network:
         if not broker.listening():
             if broker.down_mode == "blackhole":
                 w.trace("net", f"connect {where}: no answer (host down)")
-                await loop.create_future()  # SYN lost: only the caller's timeout ends this
+                # SYNs are lost until the host is back; a retransmitted SYN then gets through
+                # (or the caller's connection set-up timeout ends this first).
+                waiter = loop.create_future()
+                broker.syn_waiters.append(waiter)
+                await waiter
             await asyncio.sleep(w.latency())
             w.trace("net", f"connect {where}: refused (broker down)")
             raise ConnectionRefusedError(111, f"Connect call failed ('{host}', {port})")

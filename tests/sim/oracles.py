@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ def check(w: World) -> None:
     # O1
     if not acks0:
         for r in w.recs:
-            if not r.ok or r.kind == "cancel" and r.handle is None:
+            if not r.ok or (r.kind == "cancel" and r.handle is None):
                 continue
             md = r.resolutions[0][1]
             if md is None:
@@ -65,7 +66,9 @@ def check(w: World) -> None:
                         f"{r.payload} acked at {md.topic}-{md.partition}@{md.offset} but the log "
                         f"has {e.payload if e else 'nothing'} there (payload found at {found})",
                     )
-            elif not any(t == md.topic and i == md.partition for t, i, _ in where.get(r.payload, [])):
+            elif not any(
+                t == md.topic and i == md.partition for t, i, _ in where.get(r.payload, [])
+            ):
                 w.fail("O1", f"{r.payload} acked (offset -1) but not in {md.topic}-{md.partition}")
 
     # O2
@@ -79,14 +82,16 @@ def check(w: World) -> None:
                 continue
             off = md.offset
             if off < 0:
-                offs = [o for t, i, o in where.get(r.payload, []) if t == md.topic and i == md.partition]
+                offs = [
+                    o for t, i, o in where.get(r.payload, []) if t == md.topic and i == md.partition
+                ]
                 if not offs:
                     continue
                 off = offs[0]
             by_tp[(md.topic, md.partition)].append((r.index, off, r.payload))
         for (topic, idx), items in by_tp.items():
             items.sort()
-            for a, b in zip(items, items[1:]):
+            for a, b in itertools.pairwise(items):
                 if b[1] <= a[1]:
                     w.fail(
                         "O2",
@@ -136,7 +141,9 @@ def check(w: World) -> None:
         if r.raised is not None or r.cancelled:
             if r.payload in where:
                 how = "was cancelled" if r.cancelled else f"raised {r.raised!r}"
-                w.fail("O5", f"send() of {r.payload} {how}, yet it is in the log at {where[r.payload]}")
+                w.fail(
+                    "O5", f"send() of {r.payload} {how}, yet it is in the log at {where[r.payload]}"
+                )
             continue
         err = r.error
         if err is None or not r.resolutions:
@@ -145,7 +152,9 @@ def check(w: World) -> None:
         if not isinstance(err, KafkaError) or status is None:
             w.fail("O5", f"{r.payload} failed without persisted_status: {err!r}")
             continue
-        if status is PersistedStatus.NOT_PERSISTED and (r.payload in where or r.payload in truncated):
+        if status is PersistedStatus.NOT_PERSISTED and (
+            r.payload in where or r.payload in truncated
+        ):
             w.fail(
                 "O5",
                 f"{r.payload} reported NOT_PERSISTED ({err!r}) but is in the log at "
@@ -159,7 +168,9 @@ def check(w: World) -> None:
         for lk in w.leaked_links:
             w.fail("O6", f"connection left open after close(): {lk}")
         if w.pool_state is not None and w.pool_state[0] != w.pool_state[1]:
-            w.fail("O6", f"memory pool not whole after close(): {w.pool_state[0]}/{w.pool_state[1]}")
+            w.fail(
+                "O6", f"memory pool not whole after close(): {w.pool_state[0]}/{w.pool_state[1]}"
+            )
     for ctx in w.loop.errors:
         w.fail("O6", f"loop exception handler: {ctx.get('message')} {ctx.get('exception')!r}")
     for msg in w.error_logs:

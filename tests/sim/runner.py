@@ -86,7 +86,9 @@ def summarize(outcomes: list[Outcome], elapsed: float, examples: int = 8) -> str
             by_oracle[oracle].append(o)
     for oracle in sorted(by_oracle):
         group = by_oracle[oracle]
-        lines.append(f"\n{oracle}: {len(group)} seed(s): {' '.join(str(o.seed) for o in group[:40])}")
+        lines.append(
+            f"\n{oracle}: {len(group)} seed(s): {' '.join(str(o.seed) for o in group[:40])}"
+        )
         for o in group[:examples]:
             msg = next(m for k, m in o.failures if k == oracle)
             lines.append(f"  seed {o.seed}: {msg[:300]}")

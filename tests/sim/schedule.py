@@ -100,8 +100,7 @@ def params_from_seed(seed: int) -> Params:
     p.n_brokers = r.choice([1, 2, 3, 3, 3, 4])
     n_topics = r.choice([1, 1, 2, 3])
     p.topics = [
-        (f"t{i}", r.choice([1, 2, 3, 4, 6]), r.choice([1, 2, 3, 3]))
-        for i in range(n_topics)
+        (f"t{i}", r.choice([1, 2, 3, 4, 6]), r.choice([1, 2, 3, 3])) for i in range(n_topics)
     ]
     p.bootstrap = sorted(r.sample(range(p.n_brokers), r.randint(1, p.n_brokers)))
     p.produce_max_version = r.choice([9, 10, 11, 11])

@@ -100,13 +100,43 @@ class SimLoop(asyncio.BaseEventLoop):
         if self._stuck > STUCK_ITERATIONS:
             raise SimBusyLoop(
                 f"busy loop at t={self._now:.3f}s: {STUCK_ITERATIONS} loop iterations without "
-                "virtual time advancing"
+                f"virtual time advancing; ready: {self._describe_ready()}"
             )
         if self.iterations > MAX_ITERATIONS:
             raise SimBusyLoop(f"run exceeded {MAX_ITERATIONS} loop iterations")
         if not self.iterations & 0xFFF and _time.monotonic() - self._wall_start > MAX_WALL_S:
             raise SimBusyLoop(f"run exceeded {MAX_WALL_S}s of wall-clock time")
         super()._run_once()
+
+    def _describe_ready(self) -> str:
+        names = []
+        for h in list(self._ready)[:5]:  # type: ignore[attr-defined]
+            cb = getattr(h, "_callback", None)
+            owner = getattr(cb, "__self__", None)
+            if isinstance(owner, asyncio.Task):
+                coro = owner.get_coro()
+                frame = getattr(coro, "cr_frame", None)
+                where = (
+                    f" at {frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}"
+                    if frame
+                    else ""
+                )
+                names.append(
+                    f"task {owner.get_name()} {getattr(coro, '__qualname__', coro)}{where}"
+                )
+            else:
+                names.append(repr(cb))
+        return "; ".join(names) or "nothing"
+
+    def call_at(
+        self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:  # type: ignore[override]
+        if self.trace is not None:
+            mod = getattr(callback, "__module__", "") or ""
+            if not mod.startswith("tests.sim"):
+                name = getattr(callback, "__qualname__", None) or repr(callback)
+                self.trace("timer", f"+{(when - self._now) * 1000:.3f}ms {name}")
+        return super().call_at(when, callback, *args, context=context)
 
     # -- abstract hooks of BaseEventLoop ------------------------------------------------------
 
@@ -119,7 +149,9 @@ class SimLoop(asyncio.BaseEventLoop):
     def _record_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         self.errors.append(context)
         if self.trace is not None:
-            self.trace("loop-error", str(context.get("message")) + " " + repr(context.get("exception")))
+            self.trace(
+                "loop-error", str(context.get("message")) + " " + repr(context.get("exception"))
+            )
 
     # -- I/O ------------------------------------------------------------------------------------
 
@@ -145,13 +177,15 @@ class SimLoop(asyncio.BaseEventLoop):
     async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         raise OSError("the simulated network resolves no names")
 
-    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:  # type: ignore[override]
+    def run_in_executor(
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> asyncio.Future[Any]:  # type: ignore[override]
         """Run ``func`` now, inline; its future resolves after a seeded virtual delay (so the
         producer's compression offload path still interleaves with other events)."""
         fut = self.create_future()
         try:
             result = func(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting code
+        except BaseException as exc:
             self.call_later(self._executor_delay(), _set_exc, fut, exc)
         else:
             self.call_later(self._executor_delay(), _set_result, fut, result)

@@ -87,7 +87,9 @@ class World:
         self.tracing = trace
         self.out = out
         self.trace_lines: list[str] = []
-        self.loop = SimLoop(executor_delay=lambda: self.nrng.uniform(0, params.executor_delay_ms / 1000))
+        self.loop = SimLoop(
+            executor_delay=lambda: self.nrng.uniform(0, params.executor_delay_ms / 1000)
+        )
         self.net = Network(self)
         self.loop.network = self.net
         if trace:
@@ -180,13 +182,24 @@ class World:
         self.cluster.expire_producer_state(self.frng.choice(parts))
 
     def _set_bad_port(self, node: int | None) -> None:
-        self.trace("fault", f"metadata advertises broker {node} at port 70000" if node is not None else "advertised ports fixed")
+        self.trace(
+            "fault",
+            f"metadata advertises broker {node} at port 70000"
+            if node is not None
+            else "advertised ports fixed",
+        )
         self.cluster.bad_port = node
         self.cluster.changed()
 
     def _heal(self) -> None:
         self.trace("fault", "faults heal: every broker up, no new faults")
         self.cluster.bad_port = None
+        for link in list(self.net.links):
+            if link.stalled and not link.client_closed:
+                # A black-holed connection does not come back by itself: when the network
+                # heals, the peer that forgot it answers the retransmission with a reset.
+                link.stalled = False
+                link.reset("stale connection after the network healed")
         for n, b in self.cluster.brokers.items():
             if not b.up:
                 self.cluster.restart(n)
@@ -242,7 +255,19 @@ class World:
         ok, res = await self._bounded(producer.start(), p.max_block_ms / 1000 + 1, "start()")
         if isinstance(res, BaseException) or not ok:
             self.start_error = res if ok else TimeoutError("start() hung")
-            self.fail("O7", f"start() failed though every broker listens by t={max(p.late_bootstrap_ms, 0)}ms: {res!r}")
+            cfg = producer.config
+            # When start() must succeed: a bootstrap broker listens and faults healed early
+            # enough to leave time for backoffs, a connection set-up timeout and a request.
+            ready_by = max(p.late_bootstrap_ms, p.heal_ms if self._faulty_start() else 0)
+            need = ready_by + RECONNECT_BACKOFF_MAX_S * 1000 + 2 * cfg.request_timeout_ms + 1000
+            if any(c.mode == "blackhole" for c in p.crashes):
+                need += cfg.socket_connection_setup_timeout_ms
+            if p.max_block_ms > need:
+                self.fail(
+                    "O7",
+                    f"start() failed though a bootstrap broker listens by t={ready_by}ms "
+                    f"(max_block_ms={p.max_block_ms}): {res!r}",
+                )
             await self._close(producer)
             return
         rng = self.wrng
@@ -263,7 +288,12 @@ class World:
                 size = rng.randint(10_000, max_value)
             else:
                 size = rng.randint(0, 200)
-            value = payload.encode() + b":" + bytes(rng.getrandbits(8) for _ in range(min(size, 64))) + b"x" * max(0, size - 64)
+            value = (
+                payload.encode()
+                + b":"
+                + bytes(rng.getrandbits(8) for _ in range(min(size, 64)))
+                + b"x" * max(0, size - 64)
+            )
             key = f"k{rng.randrange(16)}".encode() if rng.random() < p.keyed_ratio else None
             part = rng.randrange(counts[topic]) if rng.random() < p.p_explicit_partition else None
             headers = [("h", b"v")] if rng.random() < 0.1 else None
@@ -284,16 +314,41 @@ class World:
             await self._probe(producer)
         await self._close(producer)
 
+    def _faulty_start(self) -> bool:
+        p = self.params
+        return bool(
+            p.crashes
+            or p.p_drop_request
+            or p.p_reset_before
+            or p.p_init_error
+            or p.p_stale_metadata
+            or p.bad_port_ms
+            or p.p_drop_response
+            or p.p_reset_after
+        )
+
     async def _send(
-        self, producer: Producer, topic: str, payload: str, value: bytes, key: bytes | None,
-        part: int | None, headers: Any, kind: str,
+        self,
+        producer: Producer,
+        topic: str,
+        payload: str,
+        value: bytes,
+        key: bytes | None,
+        part: int | None,
+        headers: Any,
+        kind: str,
     ) -> Rec:
         rec = Rec(payload, topic, kind, len(self.recs))
         self.recs.append(rec)
         ts = TS_BASE + int(self.loop.time() * 1000)
         try:
             handle = await producer.send(
-                topic, value, key=key, partition=part, timestamp_ms=ts, headers=headers,
+                topic,
+                value,
+                key=key,
+                partition=part,
+                timestamp_ms=ts,
+                headers=headers,
                 callback=rec.on_done,
             )
         except KafkaError as exc:
@@ -307,7 +362,12 @@ class World:
         return rec
 
     async def _send_and_wait(
-        self, producer: Producer, topic: str, payload: str, value: bytes, key: bytes | None,
+        self,
+        producer: Producer,
+        topic: str,
+        payload: str,
+        value: bytes,
+        key: bytes | None,
         part: int | None,
     ) -> None:
         rec = Rec(payload, topic, "wait", len(self.recs))
@@ -317,7 +377,8 @@ class World:
         bound = self.params.max_block_ms / 1000 + self.record_bound_s()
         ok, res = await self._bounded(
             producer.send_and_wait(topic, value, key=key, partition=part, timestamp_ms=ts),
-            bound, f"send_and_wait({payload})",
+            bound,
+            f"send_and_wait({payload})",
         )
         rec.sent_at = started
         if not ok:
@@ -333,10 +394,17 @@ class World:
         self.trace("work", f"send_and_wait {payload} -> {res!r}")
 
     async def _cancelled_send(
-        self, producer: Producer, topic: str, payload: str, value: bytes, key: bytes | None,
+        self,
+        producer: Producer,
+        topic: str,
+        payload: str,
+        value: bytes,
+        key: bytes | None,
         part: int | None,
     ) -> None:
-        task = self.loop.create_task(self._send(producer, topic, payload, value, key, part, None, "cancel"))
+        task = self.loop.create_task(
+            self._send(producer, topic, payload, value, key, part, None, "cancel")
+        )
         await asyncio.sleep(self.wrng.choice([0, 0, 0.001, 0.01]))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -350,7 +418,11 @@ class World:
         partition is delivered within a bounded time."""
         p = self.params
         cfg = producer.config
-        settle = (cfg.request_timeout_ms + cfg.retry_backoff_max_ms) / 1000 + RECONNECT_BACKOFF_MAX_S + 0.5
+        settle = (
+            (cfg.request_timeout_ms + cfg.retry_backoff_max_ms) / 1000
+            + RECONNECT_BACKOFF_MAX_S
+            + 0.5
+        )
         start = max(self.loop.time(), p.heal_ms / 1000 + settle)
         if start > self.loop.time():
             await asyncio.sleep(start - self.loop.time())
@@ -358,12 +430,23 @@ class World:
         self.trace("work", "probe phase: the world is healthy")
         bound = (
             2 * (cfg.request_timeout_ms + cfg.retry_backoff_max_ms) / 1000
-            + RECONNECT_BACKOFF_MAX_S + cfg.linger_ms / 1000 + 2.0
+            + RECONNECT_BACKOFF_MAX_S
+            + cfg.linger_ms / 1000
+            + 2.0
         )
         probes = []
         for topic, n, _ in p.topics:
             for i in range(n):
-                rec = await self._send(producer, topic, f"probe-{topic}-{i}", f"probe-{topic}-{i}:".encode(), None, i, None, "probe")
+                rec = await self._send(
+                    producer,
+                    topic,
+                    f"probe-{topic}-{i}",
+                    f"probe-{topic}-{i}:".encode(),
+                    None,
+                    i,
+                    None,
+                    "probe",
+                )
                 probes.append(rec)
         waiters = [r.handle for r in probes if r.handle is not None]
         if waiters:
@@ -389,7 +472,9 @@ class World:
             bound = (cfg.delivery_timeout + cfg.request_timeout_ms) / 1000 * 1.1 + 1.0
         else:
             bound = p.close_timeout_s * 1.1 + 1.0
-        ok, res = await self._bounded(producer.close(p.close_timeout_s), bound, f"close(timeout={p.close_timeout_s})")
+        ok, res = await self._bounded(
+            producer.close(p.close_timeout_s), bound, f"close(timeout={p.close_timeout_s})"
+        )
         self.close_returned = ok
         if ok:
             self.trace("work", f"close returned {res!r}")
@@ -407,7 +492,7 @@ class World:
 async def _await(handle: Any) -> Any:
     try:
         return await handle
-    except BaseException as exc:  # noqa: BLE001 - recorded through the callback
+    except BaseException as exc:
         return exc
 
 
