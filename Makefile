@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-all lint demo bench clean
+.PHONY: setup test test-all lint demo bench sim clean
 
 setup:
 	@VENV=$(VENV) bash tools/bootstrap.sh
@@ -21,6 +21,11 @@ demo: setup
 ## Side-by-side benchmarks (results under benchmarks/results/).
 bench: setup
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+## Deterministic simulation (tests/sim): the real producer against a simulated cluster.
+SIM_SEEDS ?= 2000
+sim: setup
+	$(PY) -m tests.sim --seeds $(SIM_SEEDS)
 
 lint: setup
 	$(VENV)/bin/ruff check aioproducer tests benchmarks tools

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print("OK")
         return 0
     seeds = list(range(args.start, args.start + args.seeds))
-    outcomes, elapsed = run_many(seeds, args.jobs)
+    outcomes, elapsed = run_many(seeds, args.jobs if args.jobs > 1 else 0)
     print(summarize(outcomes, elapsed))
     return 1 if any(o.failures for o in outcomes) else 0
 

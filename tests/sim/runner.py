@@ -47,7 +47,7 @@ def run_seed(seed: int) -> Outcome:
 def run_many(seeds: list[int], jobs: int = 1, progress: bool = True) -> tuple[list[Outcome], float]:
     t0 = time.perf_counter()
     outcomes: list[Outcome] = []
-    if jobs <= 1:
+    if jobs <= 0:  # in this process (the CLI re-executes itself with PYTHONHASHSEED=0)
         for i, s in enumerate(seeds):
             outcomes.append(run_seed(s))
             if progress and (i + 1) % 100 == 0:
@@ -55,7 +55,9 @@ def run_many(seeds: list[int], jobs: int = 1, progress: bool = True) -> tuple[li
     else:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork")
+        # Spawned workers with PYTHONHASHSEED=0: the same set iteration order as a replay.
+        os.environ["PYTHONHASHSEED"] = "0"
+        ctx = mp.get_context("spawn")
         with ctx.Pool(jobs) as pool:
             for i, o in enumerate(pool.imap_unordered(run_seed, seeds, chunksize=4)):
                 outcomes.append(o)
