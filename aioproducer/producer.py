@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -167,11 +168,15 @@ class Producer:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the sender and fetch cluster metadata; raises :class:`KafkaError` on failure."""
-        if self._started:
-            return
+        """Start the sender and fetch cluster metadata; raises :class:`KafkaError` on failure.
+
+        Unreachable brokers are tried again with the reconnect backoff until ``max_block_ms``.
+        Starting a started producer does nothing; starting a closed one raises
+        :class:`ProducerClosedError`."""
         if self._closed:
             raise ProducerClosedError("a closed producer cannot be started again")
+        if self._started:
+            return
         self._loop = loop = asyncio.get_running_loop()
         cfg = self.config
         self._accumulator = RecordAccumulator(
@@ -253,9 +258,12 @@ class Producer:
             await self._sender.wait_background()
 
     async def close(self, timeout: float | None = None) -> None:
-        """Deliver pending records (within ``timeout`` seconds, or without bound when None),
-        then stop. Records not delivered in time fail with :class:`ProducerClosedError`.
-        Every record's future is resolved, and every socket closed, when this returns."""
+        """Deliver pending records (within ``timeout`` seconds), then stop. Records not
+        delivered in time fail with :class:`ProducerClosedError`. Every record's future is
+        resolved, and every socket closed, when this returns.
+
+        Without a timeout, the bound is ``delivery_timeout_ms + request_timeout_ms``: every
+        record fails or succeeds by then anyway (``async with`` uses this bound)."""
         if self._closed:
             if self._task is not None and not self._task.done():
                 await asyncio.gather(self._task, return_exceptions=True)
@@ -269,6 +277,9 @@ class Producer:
         self._accumulator.closed = True
         sender.running = False
         sender.wakeup.set()
+        if timeout is None:
+            cfg = self.config
+            timeout = (cfg.delivery_timeout + cfg.request_timeout_ms) / 1000
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
         except asyncio.TimeoutError:
@@ -292,6 +303,24 @@ class Producer:
         self._close_interceptors()
 
     stop = close  # aiokafka's name
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        # A started producer dropped without close(): say so, and close its sockets (its
+        # sender task is gone with its loop, or it would still hold this producer).
+        if not getattr(self, "_started", False) or self._closed:
+            return
+        _warn(
+            f"unclosed producer {self!r}: call 'await producer.close()' (or use 'async with')",
+            ResourceWarning,
+            source=self,
+        )
+        sender = self._sender
+        if sender is not None:
+            for conn in list(sender.connections.values()):
+                try:
+                    conn.close()
+                except Exception:  # the loop may be closed already
+                    pass
 
     def _close_interceptors(self) -> None:
         for ic in self._interceptors:
