@@ -9,6 +9,11 @@ Rules:
   batches per partition are in flight.
 * A retried batch (one that already has a sequence) is sent again only when nothing else of
   its partition is in flight, so retries go out in sequence order.
+* A failed attempt puts the partition back to one batch in flight until its next success
+  (``ok_once`` is cleared): the retry goes alone, and no newer batch travels beside it. A
+  broker that checks sequences would refuse the newer batch anyway (OUT_OF_ORDER_SEQUENCE);
+  one that does not (librdkafka's mock, for a producer without a transactional id) would
+  write it ahead of the retry. Java's drain stops behind a queued retry for the same reason.
 * An epoch bump (UNKNOWN_PRODUCER_ID, a head-of-line OUT_OF_ORDER_SEQUENCE_NUMBER, a sent
   batch that failed or expired and so left a gap) waits until no batch of the producer is in
   flight; then the epoch goes up by one (a new producer id when it would overflow), every
@@ -62,7 +67,8 @@ class PartitionSequence:
     last_acked: int = -1
     #: Batches of this partition written and not yet answered.
     in_flight: int = 0
-    #: A success was seen in this epoch: more than one batch may now be in flight.
+    #: A success was seen in this epoch, and no failure since: more than one batch may now be
+    #: in flight.
     ok_once: bool = False
 
 
@@ -135,6 +141,13 @@ class IdempotenceManager:
         if ps is not None and ps.in_flight > 0:
             ps.in_flight -= 1
             self.total_in_flight -= 1
+
+    def failed_attempt(self, tp: TopicPartition) -> None:
+        """An attempt of a batch of ``tp`` failed and will be retried: one batch in flight
+        until the next success."""
+        ps = self.partitions.get(tp)
+        if ps is not None:
+            ps.ok_once = False
 
     def acked(self, tp: TopicPartition, base_sequence: int, record_count: int) -> None:
         ps = self._seq(tp)

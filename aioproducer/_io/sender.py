@@ -586,6 +586,8 @@ class Sender:
                 batch.attempts + 1,
                 exc,
             )
+            if self.idem is not None and batch.base_sequence >= 0:
+                self.idem.failed_attempt(batch.tp)
             self.acc.reenqueue(batch, now, skip_backoff=skip_backoff)
             return
         self._complete(batch, -1, -1, exc, record_errors)

@@ -345,3 +345,36 @@ async def test_the_fast_response_path_reads_the_throttle_time() -> None:
         resp.encode_into(frame, version)
         acks = decode_produce_acks(bytes(frame), version)
         assert acks is None or getattr(acks, "throttle_time_ms", 0) == 300
+
+
+# -- item 2: no newer batch travels beside a retry ----------------------------------------------
+
+
+async def test_a_new_batch_waits_for_the_retry_of_an_earlier_one_to_succeed() -> None:
+    """Cause of the reorder on librdkafka's mock: after a failed attempt, the retry and a
+    newer batch of the partition were in flight together; the retry failed again, the newer
+    batch was written (the mock does not check idempotent sequences) and the retry landed
+    behind it. Now the partition is back to one batch in flight until the next success."""
+    h = await idempotent(batch_size=100)
+    a = h.send(b"a" * 80)
+    h.turn()
+    h.conn.respond(0, (0, 0, 0))  # a success: pipelining allowed
+    await settle()
+    assert a.result().offset == 0
+    b = h.send(b"b" * 80)
+    h.turn()
+    h.conn.respond(1, (0, 6, -1))  # NOT_LEADER_OR_FOLLOWER: b is retried
+    await settle()
+    c = h.send(b"c" * 80)
+    h.clock += 1000
+    h.turn()
+    h.turn()
+    assert len(h.conn.sent) == 3  # b's retry only; c waits for its outcome
+    assert batch_header(h, 2)[2] == 1
+    h.conn.respond(2, (0, 0, 1))
+    await settle()
+    h.turn()
+    assert len(h.conn.sent) == 4 and batch_header(h, 3)[2] == 2
+    h.conn.respond(3, (0, 0, 2))
+    await settle()
+    assert (b.result().offset, c.result().offset) == (1, 2)
