@@ -22,9 +22,11 @@ from ._ports import LOOPBACK
 
 
 class ChaosProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, listen_port: int = 0) -> None:
+        #: Where accepted connections go; may be changed at any time (new connections follow).
         self.target = (target_host, target_port)
-        self.port = 0
+        #: The listening port (``listen_port``, or a free one chosen by :meth:`start`).
+        self.port = listen_port
         self._server: asyncio.Server | None = None
         self._conns: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -37,7 +39,7 @@ class ChaosProxy:
         self.connections_accepted = 0
 
     async def start(self) -> ChaosProxy:
-        self._server = await asyncio.start_server(self._accept, LOOPBACK, 0)
+        self._server = await asyncio.start_server(self._accept, LOOPBACK, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
