@@ -8,6 +8,7 @@ from ._core.partitioner import RoundRobinPartitioner
 from .config import ProducerConfig
 from .errors import (
     BadRecordError,
+    BadRecordTypeError,
     BrokerResponseError,
     ConfigError,
     KafkaConnectionError,
@@ -25,6 +26,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = (
     "BadRecordError",
+    "BadRecordTypeError",
     "BrokerResponseError",
     "Cluster",
     "ConfigError",

@@ -173,4 +173,11 @@ class ConfigError(KafkaError, ValueError):
 
 
 class BadRecordError(KafkaError, ValueError):
-    """A record given to the client is invalid (e.g. a negative timestamp)."""
+    """An argument of ``send()`` has a wrong value (a negative partition or timestamp, an
+    illegal topic name, a header key with no UTF-8 encoding); the message names it."""
+
+
+class BadRecordTypeError(KafkaError, TypeError):
+    """An argument of ``send()`` has the wrong type (a ``str`` partition, a ``bool`` timestamp,
+    headers that are not (str, bytes | None) pairs, a callback that is not callable); the
+    message names the argument."""

@@ -13,7 +13,7 @@ import random
 import time
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, NoReturn
@@ -29,6 +29,7 @@ from ._records.codecs import get_codec
 from .config import ProducerConfig
 from .errors import (
     BadRecordError,
+    BadRecordTypeError,
     KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
@@ -47,14 +48,96 @@ _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 def _check_topic(topic: object) -> None:
     """Kafka's topic name rules (``Topic.validate``): 1-249 of ``[a-zA-Z0-9._-]``, not . or .."""
-    if not isinstance(topic, str) or not topic:
-        raise BadRecordError(f"topic must be a non-empty string, got {topic!r}")
+    if not isinstance(topic, str):
+        raise BadRecordTypeError(f"topic must be a str, got {_show(topic)}")
+    if not topic:
+        raise BadRecordError("topic must be a non-empty string, got ''")
     if len(topic) > 249:
         raise BadRecordError(f"topic name of {len(topic)} characters is longer than 249")
     if topic in (".", "..") or not set(topic) <= _TOPIC_CHARS:
         raise BadRecordError(
             f"topic {topic!r} is not a legal name: use ASCII letters, digits, '.', '_', '-'"
         )
+
+
+def _show(obj: object) -> str:
+    """An argument in an error message: its type and a bounded repr."""
+    text = repr(obj)
+    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _int_arg(obj: object, what: str, topic: object) -> int:
+    """``obj`` as an int, for an argument that was not exactly an int: an int subclass (an
+    IntEnum, say) or an integer type with ``__index__`` (numpy's) is taken; bool is not an int
+    here, and neither is a float or a str."""
+    if type(obj) is not int:
+        index = getattr(type(obj), "__index__", None)
+        if isinstance(obj, bool) or index is None:
+            raise BadRecordTypeError(
+                f"{what} must be an int, got {_show(obj)} (for topic {topic!r})"
+            )
+        obj = index(obj)
+        assert type(obj) is int
+    return obj
+
+
+def _check_partition(partition: object, topic: object) -> int:
+    p = _int_arg(partition, "partition", topic)
+    if p < 0:
+        raise BadRecordError(f"partition={p} for topic {topic!r} must be >= 0")
+    return p
+
+
+def _check_timestamp(timestamp_ms: object, topic: object) -> int:
+    ts = _int_arg(timestamp_ms, "timestamp_ms", topic)
+    if not 0 <= ts < 1 << 63:
+        raise BadRecordError(
+            f"timestamp_ms={ts} for topic {topic!r} must be in [0, 2**63) "
+            "(milliseconds since the epoch)"
+        )
+    return ts
+
+
+def _check_headers(headers: object, topic: object) -> list[tuple[str, bytes | None]] | None:
+    """The headers as (str, bytes | None) tuples for the record builder, None when empty.
+    A list or tuple of pairs, or another iterable of them; not a str, bytes or mapping."""
+    if type(headers) is not list and type(headers) is not tuple:
+        if isinstance(headers, (str, *_BYTES, Mapping)) or not hasattr(headers, "__iter__"):
+            raise BadRecordTypeError(
+                f"headers for topic {topic!r} must be a list of (str, bytes | None) pairs, "
+                f"got {_show(headers)}"
+            )
+        headers = list(headers)
+    assert isinstance(headers, (list, tuple))
+    out: list[tuple[str, bytes | None]] = []
+    for i, h in enumerate(headers):
+        if not isinstance(h, (tuple, list)) or len(h) != 2:
+            raise BadRecordTypeError(
+                f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair, "
+                f"got {_show(h)}"
+            )
+        k, v = h
+        if not isinstance(k, str):
+            raise BadRecordTypeError(
+                f"header key headers[{i}][0] for topic {topic!r} must be a str, got {_show(k)}"
+            )
+        if not k.isascii():
+            try:
+                k.encode()  # Kafka's header keys are UTF-8: a lone surrogate has no encoding
+            except UnicodeEncodeError as exc:
+                raise BadRecordError(
+                    f"header key headers[{i}][0]={k!r} for topic {topic!r} cannot be encoded "
+                    f"as UTF-8: {exc.reason} at position {exc.start}"
+                ) from None
+        if v is not None and type(v) is not bytes:
+            if not isinstance(v, _BYTES):
+                raise BadRecordTypeError(
+                    f"header value headers[{i}][1] (key {k!r}) for topic {topic!r} must be "
+                    f"bytes-like or None, got {_show(v)}"
+                )
+            v = bytes(v)
+        out.append((k, v))
+    return out or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +441,9 @@ class Producer:
         is called as ``callback(metadata, exception)`` when the record is acknowledged or fails.
 
         Raises :class:`ProducerClosedError`, :class:`KafkaTimeoutError` (``max_block_ms``),
-        :class:`SerializationError`, :class:`RecordTooLargeError`, :class:`BadRecordError`.
+        :class:`SerializationError`, :class:`RecordTooLargeError`; a bad argument raises
+        :class:`BadRecordTypeError` (a ``TypeError``) or :class:`BadRecordError` (a
+        ``ValueError``) naming it, before anything is enqueued.
         """
         # One flag, kept by start(), close() and the sender task's end, plus the sender's fatal
         # error (fenced): the checks every record pays.
@@ -376,6 +461,20 @@ class Producer:
                 rec.timestamp_ms,
                 rec.headers,
             )
+        # The arguments, before anything is looked up or enqueued. The common case (each one
+        # None, or exactly an int in range) costs one test each; bool is not an int here.
+        if partition is not None and (type(partition) is not int or partition < 0):
+            partition = _check_partition(partition, topic)
+        if timestamp_ms is not None and (
+            type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63
+        ):
+            timestamp_ms = _check_timestamp(timestamp_ms, topic)
+        if callback is not None and not callable(callback):
+            raise BadRecordTypeError(
+                f"callback for topic {topic!r} must be callable as callback(metadata, "
+                f"exception), got {_show(callback)}"
+            )
+        hdrs = _check_headers(headers, topic) if headers is not None else None
         # Per topic, the state a send needs (partition keys, count, sticky state), valid while
         # the metadata snapshot is the same object: one dict lookup and one identity check per
         # record, whatever the number of topics.
@@ -399,13 +498,8 @@ class Producer:
             if (value is None or type(value) is bytes) and not self._value_ser
             else self._serialize(self.config.value_serializer, value, topic, "value")
         )
-        hdrs = self._check_headers(headers, topic) if headers else None
         if timestamp_ms is None:
             timestamp_ms = time.time_ns() // 1_000_000
-        elif not isinstance(timestamp_ms, int) or not 0 <= timestamp_ms < 2**63:
-            raise BadRecordError(
-                f"timestamp_ms={timestamp_ms!r} for topic {topic!r} must be an int >= 0"
-            )
         sticky = st.sticky if partition is None else None
         if sticky is not None:
             if (key_bytes is None or self._ignore_keys) and self._partitioner is None:
@@ -418,9 +512,7 @@ class Producer:
                 )
                 if not is_sticky:
                     sticky = None
-        elif not isinstance(partition, int) or partition < 0:
-            raise BadRecordError(f"partition={partition!r} for topic {topic!r} must be >= 0")
-        tp = st.tps[partition]
+        tp = st.tps[partition]  # type: ignore[index]  # a given partition, or chosen above
         dq = self._batches.get(tp)
         handle = (
             dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback) if dq else None
@@ -578,25 +670,6 @@ class Producer:
             f"the {what} for topic {topic!r} must be bytes-like or None, got "
             f"{type(obj).__name__} (set {what}_serializer to send other types)"
         )
-
-    @staticmethod
-    def _check_headers(
-        headers: Sequence[tuple[str, bytes | None]], topic: str
-    ) -> list[tuple[str, bytes | None]]:
-        out = []
-        for h in headers:
-            try:
-                k, v = h
-            except (TypeError, ValueError):
-                raise BadRecordError(
-                    f"headers for topic {topic!r} must be (str, bytes | None) pairs, got {h!r}"
-                ) from None
-            if not isinstance(k, str) or not (v is None or isinstance(v, _BYTES)):
-                raise BadRecordError(
-                    f"header {h!r} for topic {topic!r} must be a (str, bytes | None) pair"
-                )
-            out.append((k, v if v is None or isinstance(v, bytes) else bytes(v)))
-        return out
 
     def _choose_partition(
         self,
