@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("OK")
         return 0
+    import aioproducer
+
+    print(f"# aioproducer from {aioproducer.__file__}", flush=True)
     seeds = list(range(args.start, args.start + args.seeds))
     outcomes, elapsed = run_many(seeds, args.jobs if args.jobs > 1 else 0)
     print(summarize(outcomes, elapsed))

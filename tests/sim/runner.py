@@ -82,6 +82,11 @@ def summarize(outcomes: list[Outcome], elapsed: float, examples: int = 8) -> str
         f"{sum(o.records for o in outcomes)} records, "
         f"{sum(o.virtual_s for o in outcomes):.0f}s virtual; {len(bad)} failing"
     )
+    slow = sorted(outcomes, key=lambda o: -o.wall_s)[:5]
+    lines.append(
+        "slowest: "
+        + ", ".join(f"seed {o.seed} {o.wall_s:.2f}s ({o.iterations} iterations)" for o in slow)
+    )
     by_oracle: dict[str, list[Outcome]] = defaultdict(list)
     for o in bad:
         for oracle in sorted({f[0] for f in o.failures}):

@@ -111,6 +111,9 @@ class World:
         self.pool_state: tuple[int, int] | None = None
         self.unresolved_at_close: list[Rec] = []
         self.wall_s = 0.0
+        #: The run was cut short (deadlock, busy loop): the teardown cancelled the producer's
+        #: tasks, so only O1-O3 (what the logs hold) are still meaningful.
+        self.aborted = False
 
     # -- helpers used by the network and the brokers --------------------------------------------
 
@@ -514,9 +517,11 @@ def run_world(world: World) -> World:
         try:
             loop.run_until_complete(world.main())
         except SimFailure as exc:
+            world.aborted = True
             world.fail("O7" if "busy" in str(exc) or "iterations" in str(exc) else "O4", str(exc))
             _teardown(loop)
         except Exception as exc:
+            world.aborted = True
             world.fail("SIM", f"the run raised {exc!r}")
             _teardown(loop)
         gc.collect()
