@@ -31,6 +31,7 @@ from .._records.batch import RecordBatchBuilder, read_batches
 from .._records.codecs import Codec
 from .batch import Callback, Completion, ProducerBatch, RecordFuture
 from .cluster import Cluster, TopicPartition
+from .idempotence import add_sequence
 from .memory import MemoryPool
 
 _NEVER = 1 << 62
@@ -86,6 +87,7 @@ class RecordAccumulator:
         self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
         #: Every batch not yet completed (queued or in flight): what flush and close wait for.
         self.incomplete: set[ProducerBatch] = set()
+        self._ordinal = 0
         #: No incomplete batch reaches its delivery timeout before this (a lower bound): a new
         #: batch's deadline is later than every older one's, so the expiry scans, O(batches),
         #: run only once it is reached, then move it to the oldest deadline left. With 1,000
@@ -148,6 +150,8 @@ class RecordAccumulator:
             ratio=self._ratios.get(tp.topic, 1.0),
         )
         batch = ProducerBatch(tp, builder, self.new_completion(), now_ms, reserved)
+        self._ordinal += 1
+        batch.ordinal = self._ordinal
         handle = batch.try_append(timestamp, key, value, headers, callback)
         if handle is None:  # an empty batch takes any record within max_request_size
             raise AssertionError("a record checked against max_request_size did not fit")
@@ -300,15 +304,20 @@ class RecordAccumulator:
             batch.retry_at_ms += backoff_ms(
                 batch.attempts, self.retry_backoff_ms, self.retry_backoff_max_ms, self.rand
             )
+        self._insert_in_order(batch)
+
+    def _insert_in_order(self, batch: ProducerBatch) -> None:
+        """Put ``batch`` back into its partition's deque, which stays sorted by creation: a
+        retry goes ahead of every newer batch and behind every older retry, whatever order the
+        failures came in. Sequences are handed out in deque order, so this is also sequence
+        order (Java's ``insertInSequenceOrder``)."""
         dq = self.batches.get(batch.tp)
         if dq is None:
             dq = self.batches[batch.tp] = deque()
-        if batch.base_sequence < 0:
-            dq.appendleft(batch)
-            return
-        # Idempotence: retried batches go back in sequence order (Java insertInSequenceOrder).
         i = 0
-        while i < len(dq) and 0 <= dq[i].base_sequence < batch.base_sequence:
+        n = len(dq)
+        ordinal = batch.ordinal
+        while i < n and dq[i].ordinal <= ordinal:
             i += 1
         dq.insert(i, batch)
 
@@ -342,6 +351,7 @@ class RecordAccumulator:
                     batch.tp, builder, self.new_completion(), batch.created_ms, 0
                 )
                 current.attempts = batch.attempts
+                current.ordinal = batch.ordinal
                 new.append(current)
                 od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
             assert current is not None
@@ -358,12 +368,17 @@ class RecordAccumulator:
             self.incomplete.add(b)
             deadline = b.created_ms + self.delivery_timeout_ms
             self.expiry_floor_ms = min(self.expiry_floor_ms, deadline)
-        dq = self.batches.get(batch.tp)
-        if dq is None:
-            dq = self.batches[batch.tp] = deque()
-        for b in reversed(new):
+        if batch.base_sequence >= 0:
+            # The pieces hold exactly the records the broker refused, in order: they take the
+            # original's sequences (Java does the same), so later batches keep theirs.
+            seq = batch.base_sequence
+            for b in new:
+                b.producer_id, b.producer_epoch = batch.producer_id, batch.producer_epoch
+                b.base_sequence = seq
+                seq = add_sequence(seq, len(b.handles))
+        for b in new:
             b.retry_at_ms = now_ms
-            dq.appendleft(b)
+            self._insert_in_order(b)
         # Whoever awaited records of the old batch waits on the new ones: re-point the waiters.
         _Relay.attach(waiting, new)
         return len(new)
@@ -378,9 +393,14 @@ class RecordAccumulator:
         timeout = self.delivery_timeout_ms
         for tp in list(self.batches):
             dq = self.batches[tp]
-            while dq and dq[0].created_ms + timeout <= now_ms:
-                expired.append(dq.popleft())
-            # Deques are in creation order, except retried batches (older) at the head.
+            # Deques are kept in creation order, so expired batches form a run at the head;
+            # still, every batch past its deadline goes, or the expiry floor (computed over
+            # every batch) would stay in the past and the sender would never sleep.
+            if any(b.created_ms + timeout <= now_ms for b in dq):
+                keep = [b for b in dq if b.created_ms + timeout > now_ms]
+                expired.extend(b for b in dq if b.created_ms + timeout <= now_ms)
+                dq.clear()
+                dq.extend(keep)
             if not dq:
                 del self.batches[tp]
         gone = set(expired)

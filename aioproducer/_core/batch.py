@@ -163,6 +163,7 @@ class ProducerBatch:
         "log_append_time",
         "maybe_written",
         "n_records",
+        "ordinal",
         "producer_epoch",
         "producer_id",
         "record_errors",
@@ -208,6 +209,9 @@ class ProducerBatch:
         self.maybe_written = False
         #: The record count, kept once the batch completes and drops its handles.
         self.n_records = 0
+        #: Creation order within the accumulator: a partition's deque is kept sorted by it, so
+        #: retries go back in the order their records were sent.
+        self.ordinal = 0
 
     def try_append(
         self,

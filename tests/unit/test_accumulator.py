@@ -311,3 +311,55 @@ def test_load_stats_skip_partitions_of_a_node_that_stopped_draining() -> None:
     acc.ready(cluster, 5000)  # node 2 has been ready for 5 s and never drained
     assert acc.load_stats("t", cluster, 1000) == ([0, 2], [0, 0])
     assert acc.load_stats("t", cluster, 10_000) == ([0, 1, 2], [0, 2, 0])
+
+
+def test_retried_batches_go_back_in_creation_order_whatever_order_they_failed_in() -> None:
+    """Two batches of a partition failed in flight (a dropped connection fails them in
+    request order). Before the fix each went to the very head of the deque, so the newer
+    one ended up in front and the partition was reordered by the retry."""
+    acc = make_accumulator(batch_size=100, linger_ms=0)
+    for v in (b"a", b"b", b"c"):
+        append(acc, T0, v * 80, now=0)
+    drained = acc.drain(CLUSTER, {1}, 0)[1] + acc.drain(CLUSTER, {1}, 0)[1]
+    a, b = drained[0], drained[1]
+    acc.reenqueue(a, 1)  # answers come in request order: the older fails first
+    acc.reenqueue(b, 1)
+    assert list(acc.batches[T0])[:2] == [a, b]
+
+
+def test_a_deque_holding_an_expired_batch_behind_a_younger_one_expires_it() -> None:
+    """Before the fix only a run of expired batches at the head of a deque expired, while
+    the expiry floor counted every batch: a younger head kept an expired batch queued, the
+    floor stayed in the past and the sender turned at once, forever (100 % CPU)."""
+    acc = make_accumulator(batch_size=100, linger_ms=0, delivery_timeout_ms=1000)
+    append(acc, T0, b"a" * 80, now=0)
+    append(acc, T0, b"b" * 80, now=500)
+    old, young = list(acc.batches[T0])
+    acc.batches[T0].clear()
+    acc.batches[T0].extend([young, old])  # however it came about
+    assert acc.expire(1200) == [old]
+    assert acc.next_expiry_ms(1200) == 300
+
+
+def test_an_idempotent_split_keeps_the_sequences_of_the_batch_it_replaces() -> None:
+    """MESSAGE_TOO_LARGE on a sequenced batch: the pieces take the original's sequences
+    (Java's splitAndReenqueue). Before the fix they had none, were sequenced after every
+    later batch, and the broker (still expecting the original's sequence) answered
+    OUT_OF_ORDER_SEQUENCE_NUMBER until their delivery timeout."""
+    acc = make_accumulator(batch_size=300, linger_ms=0)
+    for i in range(10):
+        append(acc, T0, b"%02d" % i + b"x" * 40, now=0)
+    [big] = acc.drain(CLUSTER, {1}, 0)[1]
+    big.base_sequence, big.producer_id, big.producer_epoch = 40, 7, 3
+    total = big.record_count
+    acc.batch_size = 100
+    n = acc.split_and_reenqueue(big, 10)
+    pieces = list(acc.batches[T0])[:n]
+    assert n > 1
+    seqs = [p.base_sequence for p in pieces]
+    counts = [p.record_count for p in pieces]
+    assert seqs[0] == 40 and all(
+        seqs[i + 1] == seqs[i] + counts[i] for i in range(n - 1)
+    ), (seqs, counts)
+    assert sum(counts) == total
+    assert {(p.producer_id, p.producer_epoch) for p in pieces} == {(7, 3)}
