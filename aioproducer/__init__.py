@@ -19,6 +19,7 @@ from .errors import (
     RecordTooLargeError,
     SerializationError,
     UnsupportedVersion,
+    WrongEventLoopError,
 )
 from .producer import Producer, ProducerRecord
 
@@ -45,5 +46,6 @@ __all__ = (
     "SerializationError",
     "TopicPartition",
     "UnsupportedVersion",
+    "WrongEventLoopError",
     "__version__",
 )

@@ -181,3 +181,9 @@ class BadRecordTypeError(KafkaError, TypeError):
     """An argument of ``send()`` has the wrong type (a ``str`` partition, a ``bool`` timestamp,
     headers that are not (str, bytes | None) pairs, a callback that is not callable); the
     message names the argument."""
+
+
+class WrongEventLoopError(KafkaError, RuntimeError):
+    """The producer was used from another event loop than the one that started it (a worker
+    thread's ``asyncio.run``, say). A producer belongs to one loop: create one per loop, or
+    hand records to its loop with ``asyncio.run_coroutine_threadsafe``."""
