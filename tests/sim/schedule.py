@@ -132,6 +132,8 @@ def params_from_seed(seed: int) -> Params:
     p.max_gap_ms = r.choice([0, 2, 10, 50])
     p.close_mode = "mid_fault" if r.random() < 0.15 else "after_heal"
     p.close_timeout_s = r.choice([None, None, None, 0.5, 5.0, 30.0])
+    if p.close_mode == "mid_fault":  # close in the middle of an outage, often with a short timeout
+        p.close_timeout_s = r.choice([None, 0.0, 0.05, 0.5])
     # Network.
     lo = r.choice([0.05, 0.5, 2.0])
     p.latency_ms = (lo, lo * r.choice([1.0, 3.0, 20.0]))
@@ -184,4 +186,10 @@ def params_from_seed(seed: int) -> Params:
         s = p.fault_start_ms + r.randrange(window)
         p.bad_port_ms = (s, min(p.heal_ms, s + r.choice([200, 1000])))
     p.fence = r.random() < 0.03
+    if p.close_mode == "mid_fault" and not p.crashes:
+        p.crashes.append(
+            Crash(
+                r.randrange(p.n_brokers), p.fault_start_ms + r.randrange(window), 5000, "blackhole"
+            )
+        )
     return p

@@ -277,6 +277,8 @@ class World:
         close_at = None
         if p.close_mode == "mid_fault":
             close_at = (p.fault_start_ms + rng.random() * (p.heal_ms - p.fault_start_ms)) / 1000
+            if p.crashes and rng.random() < 0.7:  # right after a broker went away
+                close_at = (rng.choice(p.crashes).at_ms + rng.choice([5, 50, 300])) / 1000
         topics = [t for t, _, _ in p.topics]
         counts = {t: n for t, n, _ in p.topics}
         max_value = max(64, min(p.buffer_memory // 2, 1_000_000) - 200)
