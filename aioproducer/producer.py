@@ -38,6 +38,7 @@ from .errors import (
     SerializationError,
     WrongEventLoopError,
     error_class,
+    for_code,
 )
 
 log = logging.getLogger("aioproducer")
@@ -46,6 +47,18 @@ log = logging.getLogger("aioproducer")
 _get_ident = _thread.get_ident
 _BYTES = (bytes, bytearray, memoryview)
 _FATAL_TOPIC_ERRORS = {17, 29}  # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED
+_UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def _topic_error_text(code: int) -> str:
+    """What a topic's metadata error means, for its warning and its timeout error."""
+    if code == _UNKNOWN_TOPIC:
+        return (
+            "the cluster answered UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist, and the "
+            "cluster does not create topics on first use (auto.create.topics.enable=false?); "
+            "create it, or check its name"
+        )
+    return f"the cluster's last metadata answer for it is {for_code(code)}"
 
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -432,6 +445,8 @@ class Producer:
 
     #: The thread whose event loop is the producer's, once a send() on that loop has seen it.
     _owner_thread: int = 0
+    #: Topics whose metadata error has been logged (one WARNING per topic).
+    _warned_topics: frozenset[str] = frozenset()
 
     async def send(
         self,
@@ -795,7 +810,21 @@ class Producer:
                 )
             err = cluster.topic_errors.get(topic)
             if err in _FATAL_TOPIC_ERRORS:
-                raise error_class(err)(f"topic {topic!r}")
+                raise for_code(err, f"topic {topic!r}")
+            if (
+                err is not None
+                and (err == _UNKNOWN_TOPIC or not error_class(err).retriable)
+                and topic not in self._warned_topics
+            ):
+                # Once per topic, as soon as the cluster said it, not after max_block_ms of
+                # silence (Java logs it at every metadata answer).
+                self._warned_topics = self._warned_topics | {topic}
+                log.warning(
+                    "topic %r: %s (send() waits for it up to max_block_ms=%d)",
+                    topic,
+                    _topic_error_text(err),
+                    self.config.max_block_ms,
+                )
             if self._closed:
                 raise ProducerClosedError("the producer closed while waiting for metadata")
             left = deadline - self._now_ms()
@@ -803,6 +832,7 @@ class Producer:
                 raise KafkaTimeoutError(
                     f"topic {topic!r} not present in metadata after "
                     f"{self.config.max_block_ms} ms (max_block_ms)"
+                    + (f": {_topic_error_text(err)}" if err is not None else "")
                 )
             md.request_topic(topic)
             await sender.metadata_changed(left / 1000)
