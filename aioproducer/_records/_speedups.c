@@ -51,29 +51,66 @@ static inline Py_ssize_t varint_size(int64_t v)
     return n;
 }
 
-static inline char *write_varint(char *p, int64_t v)
+/* -- taking a record's inputs --------------------------------------------------------------- */
+
+/*
+ * An append first takes everything it needs from its arguments (the timestamp, each buffer,
+ * the headers), then writes the record without running any Python code, then releases the
+ * buffers.  Each buffer is requested once and held until its bytes are copied: an exporter may
+ * hand out a different buffer on every request, and taking a buffer can run arbitrary code
+ * (a Python-level __buffer__, or a C exporter calling back), which may mutate the headers list,
+ * append to this batch or seal it; so the batch's state is read only once everything is taken,
+ * the headers are read from a tuple snapshot (unless no code can run while they are read), and
+ * every write is bounds-checked.
+ */
+
+/* The type's __name__ (tp_name after its last dot), for error messages. */
+static const char *type_name(PyObject *obj)
 {
-    uint64_t z = zigzag(v);
-    while (z > 0x7F) {
-        *p++ = (char)((z & 0x7F) | 0x80);
-        z >>= 7;
-    }
-    *p++ = (char)z;
-    return p;
+    const char *name = Py_TYPE(obj)->tp_name;
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
 }
 
-/* -- key/value bytes ------------------------------------------------------------------------ */
-
+/* One key, value or header value. */
 typedef struct {
-    const char *data;
-    Py_ssize_t len; /* -1 for None */
+    const char *data;  /* its bytes, when contiguous */
+    Py_ssize_t len;    /* bytes; -1 for None */
+    int held;          /* view holds a buffer, to release */
+    int contiguous;    /* 0: copied from view in C order (PyBuffer_ToContiguous) */
     Py_buffer view;
-    int has_view;
 } Bytes;
 
+static void drop_bytes(Bytes *b)
+{
+    if (b->held) {
+        b->held = 0;
+        PyBuffer_Release(&b->view);
+    }
+}
+
+/* A non-contiguous buffer's shape must account for exactly len bytes before PyBuffer_ToContiguous
+ * copies len bytes by it. */
+static int layout_matches(const Py_buffer *v)
+{
+    if (v->ndim <= 0 || v->ndim > PyBUF_MAX_NDIM || v->shape == NULL || v->strides == NULL ||
+        v->itemsize <= 0)
+        return 0;
+    Py_ssize_t n = v->itemsize;
+    for (int i = 0; i < v->ndim; i++) {
+        Py_ssize_t dim = v->shape[i];
+        if (dim < 0 || (dim && n > PY_SSIZE_T_MAX / dim))
+            return 0;
+        n *= dim;
+    }
+    return n == v->len;
+}
+
+/* None, bytes, or any object exporting a buffer; -1 with a TypeError or ValueError. */
 static int get_bytes(PyObject *obj, Bytes *out, const char *what)
 {
-    out->has_view = 0;
+    out->held = 0;
+    out->contiguous = 1;
     if (obj == Py_None) {
         out->data = NULL;
         out->len = -1;
@@ -84,177 +121,344 @@ static int get_bytes(PyObject *obj, Bytes *out, const char *what)
         out->len = PyBytes_GET_SIZE(obj);
         return 0;
     }
-    if (PyObject_GetBuffer(obj, &out->view, PyBUF_SIMPLE) < 0) {
+    if (!PyObject_CheckBuffer(obj)) {
         PyErr_Format(PyExc_TypeError, "record %s must be bytes-like or None, not %.100s", what,
-                     Py_TYPE(obj)->tp_name);
+                     type_name(obj));
         return -1;
     }
-    out->has_view = 1;
+    /* Strides and suboffsets allowed, as memoryview(obj) takes it: any buffer's bytes in C order. */
+    if (PyObject_GetBuffer(obj, &out->view, PyBUF_FULL_RO) < 0) {
+        if (!PyErr_Occurred()) /* a broken exporter */
+            PyErr_Format(PyExc_TypeError, "record %s: its buffer could not be taken", what);
+        return -1;
+    }
+    out->held = 1;
     out->data = (const char *)out->view.buf;
     out->len = out->view.len;
+    if (out->len < 0) {
+        PyErr_Format(PyExc_ValueError, "record %s: its buffer has an invalid length %zd", what,
+                     out->len);
+        goto fail;
+    }
+    if (out->data == NULL && out->len > 0) {
+        PyErr_Format(PyExc_ValueError, "record %s: its buffer of %zd bytes has no memory", what,
+                     out->len);
+        goto fail;
+    }
+    if (!PyBuffer_IsContiguous(&out->view, 'C')) {
+        if (!layout_matches(&out->view)) {
+            PyErr_Format(PyExc_ValueError,
+                         "record %s: its buffer's shape does not match its length %zd", what,
+                         out->len);
+            goto fail;
+        }
+        out->contiguous = 0;
+    }
+    return 0;
+fail:
+    drop_bytes(out);
+    return -1;
+}
+
+/* A timestamp: an int (or its __index__) in [0, 2**63). */
+static int check_timestamp(PyObject *i, long long *out)
+{
+    int overflow;
+    long long ts = PyLong_AsLongLongAndOverflow(i, &overflow);
+    if (ts == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow < 0 || (!overflow && ts < 0)) {
+        PyErr_Format(BadRecordError, "invalid negative timestamp %R (must be >= 0 ms)", i);
+        return -1;
+    }
+    if (overflow > 0) {
+        PyErr_Format(BadRecordError, "invalid timestamp %R (must be < 2**63 ms)", i);
+        return -1;
+    }
+    *out = ts;
     return 0;
 }
 
-static void drop_bytes(Bytes *b)
+static int get_timestamp(PyObject *obj, long long *out)
 {
-    if (b->has_view) {
-        PyBuffer_Release(&b->view);
-        b->has_view = 0;
-    }
+    if (PyLong_CheckExact(obj))
+        return check_timestamp(obj, out);
+    PyObject *i = PyNumber_Index(obj);
+    if (i == NULL)
+        return -1;
+    int rc = check_timestamp(i, out);
+    Py_DECREF(i);
+    return rc;
 }
 
-/* -- headers -------------------------------------------------------------------------------- */
+typedef struct {
+    const char *key; /* UTF-8, owned by the key (a str held by the snapshot) */
+    Py_ssize_t klen;
+    Bytes value;
+} Header;
 
-/* The encoded size of a headers sequence of (str, bytes | None) pairs; -1 with an exception. */
-static Py_ssize_t headers_size(PyObject *seq)
+#define SMALL_HEADERS 8
+
+/* Everything one append takes from its arguments, held until rec_drop(). */
+typedef struct {
+    long long ts;
+    Bytes key;
+    Bytes value;
+    PyObject *hseq;    /* the headers (see take_headers); NULL when there are none */
+    Header *hs;        /* hseq's keys and values: small, or PyMem */
+    Py_ssize_t nh;     /* entries of hs holding a value to drop */
+    Py_ssize_t hsize;  /* the encoded headers' size (1: a zero count) */
+    Header small[SMALL_HEADERS];
+} Rec;
+
+static void rec_drop(Rec *r)
 {
+    drop_bytes(&r->key);
+    drop_bytes(&r->value);
+    for (Py_ssize_t i = 0; i < r->nh; i++)
+        drop_bytes(&r->hs[i].value);
+    r->nh = 0;
+    if (r->hs != r->small)
+        PyMem_Free(r->hs);
+    r->hs = r->small;
+    Py_CLEAR(r->hseq);
+}
+
+/* Whether every header value of the list is None or bytes (well-formed or not: an error stops the
+ * append anyway): then taking the headers runs no code, and the list needs no snapshot. */
+static int plain_values(PyObject *list)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *h = PyList_GET_ITEM(list, i);
+        if (PyTuple_Check(h) && PyTuple_GET_SIZE(h) == 2) {
+            PyObject *v = PyTuple_GET_ITEM(h, 1);
+            if (v != Py_None && !PyBytes_CheckExact(v))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static const char headers_not_a_sequence[] = "headers must be a sequence of (str, bytes | None)";
+
+static int take_headers(Rec *r, PyObject *headers)
+{
+    PyObject *seq;
+    if (headers == Py_None)
+        return 0;
+    if (PyTuple_CheckExact(headers)) {
+        if (PyTuple_GET_SIZE(headers) == 0)
+            return 0;
+        Py_INCREF(headers);
+        seq = headers;
+    } else if (PyList_CheckExact(headers)) {
+        if (PyList_GET_SIZE(headers) == 0)
+            return 0;
+        if (plain_values(headers)) { /* nothing below runs code: the list stays as it is */
+            Py_INCREF(headers);
+            seq = headers;
+        } else {
+            seq = PyList_AsTuple(headers);
+        }
+    } else {
+        PyObject *it = PyObject_GetIter(headers);
+        if (it == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError))
+                PyErr_SetString(PyExc_TypeError, headers_not_a_sequence);
+            return -1;
+        }
+        seq = PySequence_Tuple(it);
+        Py_DECREF(it);
+    }
+    if (seq == NULL)
+        return -1;
+    r->hseq = seq;
+    PyObject **items = PySequence_Fast_ITEMS(seq); /* a tuple, or a list that cannot change */
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > SMALL_HEADERS && (r->hs = PyMem_New(Header, n)) == NULL) {
+        r->hs = r->small;
+        PyErr_NoMemory();
+        return -1;
+    }
     Py_ssize_t size = varint_size(n);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *h = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(h, 0))) {
+        PyObject *h = items[i];
+        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(h, 0))) {
             PyErr_Format(PyExc_TypeError, "a header must be a (str, bytes | None) pair, got %R", h);
             return -1;
         }
-        Py_ssize_t klen;
-        if (PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(h, 0), &klen) == NULL)
+        Header *e = &r->hs[i];
+        e->key = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(h, 0), &e->klen);
+        if (e->key == NULL)
             return -1;
-        size += varint_size(klen) + klen;
-        PyObject *v = PyTuple_GET_ITEM(h, 1);
-        if (v == Py_None) {
-            size += 1;
-        } else {
-            Bytes b;
-            if (get_bytes(v, &b, "header value") < 0)
-                return -1;
-            size += varint_size(b.len) + b.len;
-            drop_bytes(&b);
-        }
+        if (get_bytes(PyTuple_GET_ITEM(h, 1), &e->value, "header value") < 0)
+            return -1;
+        r->nh = i + 1;
+        size += varint_size(e->klen) + e->klen + varint_size(e->value.len) +
+                (e->value.len < 0 ? 0 : e->value.len);
     }
-    return size;
+    r->hsize = size;
+    return 0;
 }
 
-static char *write_headers(char *p, PyObject *seq)
+/* Take the record's inputs: 0, or -1 with an exception and nothing held. */
+static int rec_take(Rec *r, PyObject *ts, PyObject *key, PyObject *value, PyObject *headers)
 {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    p = write_varint(p, n);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *h = PySequence_Fast_GET_ITEM(seq, i);
-        Py_ssize_t klen;
-        const char *k = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(h, 0), &klen); /* cached */
-        p = write_varint(p, klen);
-        memcpy(p, k, (size_t)klen);
-        p += klen;
-        PyObject *v = PyTuple_GET_ITEM(h, 1);
-        if (v == Py_None) {
-            *p++ = 1; /* zigzag(-1) */
-        } else {
-            Bytes b;
-            if (get_bytes(v, &b, "header value") < 0) /* checked by headers_size already */
-                return NULL;
-            p = write_varint(p, b.len);
-            memcpy(p, b.data, (size_t)b.len);
-            p += b.len;
-            drop_bytes(&b);
-        }
+    r->key.held = r->value.held = 0;
+    r->hseq = NULL;
+    r->hs = r->small;
+    r->nh = 0;
+    r->hsize = 1;
+    if (get_timestamp(ts, &r->ts) < 0 || get_bytes(key, &r->key, "key") < 0 ||
+        get_bytes(value, &r->value, "value") < 0 || take_headers(r, headers) < 0) {
+        rec_drop(r);
+        return -1;
     }
+    return 0;
+}
+
+/* -- writing it ----------------------------------------------------------------------------- */
+
+/* Each writer stops (NULL) rather than write at or past end. */
+static inline char *put_varint(char *p, const char *end, int64_t v)
+{
+    uint64_t z = zigzag(v);
+    while (z > 0x7F) {
+        if (p >= end)
+            return NULL;
+        *p++ = (char)((z & 0x7F) | 0x80);
+        z >>= 7;
+    }
+    if (p >= end)
+        return NULL;
+    *p++ = (char)z;
     return p;
+}
+
+static inline char *put_raw(char *p, const char *end, const char *data, Py_ssize_t len)
+{
+    if (p == NULL || len > end - p)
+        return NULL;
+    if (len > 0)
+        memcpy(p, data, (size_t)len);
+    return p + len;
+}
+
+static inline char *put_bytes(char *p, const char *end, Bytes *b)
+{
+    if (p == NULL || (p = put_varint(p, end, b->len)) == NULL || b->len <= 0)
+        return p;
+    if (b->contiguous)
+        return put_raw(p, end, b->data, b->len);
+    if (b->len > end - p || PyBuffer_ToContiguous(p, &b->view, b->len, 'C') < 0)
+        return NULL;
+    return p + b->len;
+}
+
+/* What an append changed, to undo it. */
+typedef struct {
+    Py_ssize_t start;
+    Py_ssize_t count;
+    long long base_ts;
+    long long max_ts;
+} Undo;
+
+/* Cut the buffer back to size: in place, as bytearray itself does a small shrink, so that it
+ * cannot fail (no allocation) and runs no code.  Only called right after a successful resize to
+ * a larger size, with no Python code run since: no export of the buffer can exist. */
+static void truncate_buf(PyObject *buf, Py_ssize_t size)
+{
+    Py_SET_SIZE(buf, size);
+    PyByteArray_AS_STRING(buf)[size] = '\0';
+}
+
+static void undo_append(RecordBuffer *self, const Undo *u)
+{
+    truncate_buf(self->buf, u->start);
+    self->count = u->count;
+    self->base_ts = u->base_ts;
+    self->max_ts = u->max_ts;
+}
+
+static const char buffer_exported[] =
+    "the batch's record buffer cannot grow: a buffer of it is held (a record's key, value or "
+    "header value is, or views, the batch's own buffer?)";
+
+/* Append the taken record if it fits: its offset delta; -1 when it does not fit or the batch is
+ * sealed; -2 with an exception.  Unless it returns >= 0, the batch is unchanged.  Runs no
+ * Python code. */
+static Py_ssize_t rec_write(RecordBuffer *self, Rec *r, Undo *undo)
+{
+    if (self->payload != NULL && self->payload != Py_None)
+        return -1; /* sealed (maybe while the buffers were taken) */
+    PyObject *buf = self->buf;
+    if (buf == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the batch's record buffer was released");
+        return -2;
+    }
+    if (!PyByteArray_CheckExact(buf)) {
+        PyErr_SetString(PyExc_TypeError, "RecordBuffer._buf must be a bytearray");
+        return -2;
+    }
+    Py_ssize_t od = self->count;
+    int64_t td = od ? (int64_t)((uint64_t)r->ts - (uint64_t)self->base_ts) : 0;
+    Py_ssize_t klen = r->key.len < 0 ? 0 : r->key.len;
+    Py_ssize_t vlen = r->value.len < 0 ? 0 : r->value.len;
+    Py_ssize_t body = 1 + varint_size(td) + varint_size(od) + varint_size(r->key.len) + klen +
+                      varint_size(r->value.len) + vlen + r->hsize;
+    Py_ssize_t start = PyByteArray_GET_SIZE(buf);
+    Py_ssize_t n = start + varint_size(body) + body;
+    if (n > self->hard || (od && n > self->soft))
+        return -1;
+    if (PyByteArray_Resize(buf, n) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError))
+            PyErr_SetString(PyExc_ValueError, buffer_exported);
+        return -2;
+    }
+    char *p = PyByteArray_AS_STRING(buf) + start;
+    const char *end = PyByteArray_AS_STRING(buf) + n;
+    p = put_varint(p, end, body);
+    if (p == NULL || p >= end)
+        goto fail;
+    *p++ = 0; /* record attributes: unused */
+    p = put_varint(p, end, td);
+    if (p != NULL)
+        p = put_varint(p, end, od);
+    p = put_bytes(p, end, &r->key);
+    p = put_bytes(p, end, &r->value);
+    if (p != NULL)
+        p = put_varint(p, end, r->hseq == NULL ? 0 : r->nh);
+    for (Py_ssize_t i = 0; p != NULL && i < r->nh; i++) {
+        Header *e = &r->hs[i];
+        if ((p = put_varint(p, end, e->klen)) != NULL)
+            p = put_raw(p, end, e->key, e->klen);
+        p = put_bytes(p, end, &e->value);
+    }
+    if (p != end)
+        goto fail;
+    undo->start = start;
+    undo->count = od;
+    undo->base_ts = self->base_ts;
+    undo->max_ts = self->max_ts;
+    if (od == 0)
+        self->base_ts = r->ts;
+    if (r->ts > self->max_ts)
+        self->max_ts = r->ts;
+    self->count = od + 1;
+    return od;
+fail:
+    if (!PyErr_Occurred()) /* cannot happen: every size was measured on the buffers held */
+        PyErr_SetString(PyExc_ValueError, "a record's size changed while it was written");
+    truncate_buf(buf, start);
+    return -2;
 }
 
 /* -- RecordBuffer.try_append ---------------------------------------------------------------- */
 
-/* Append one record; returns its offset delta, -1 when it does not fit, -2 with an exception. */
-static Py_ssize_t append_impl(RecordBuffer *self, PyObject *ts_obj, PyObject *key_obj,
-                              PyObject *value_obj, PyObject *headers)
+static inline int is_sealed(RecordBuffer *self)
 {
-    if (self->payload != NULL && self->payload != Py_None)
-        return -1;
-    if (!PyByteArray_CheckExact(self->buf)) {
-        PyErr_SetString(PyExc_TypeError, "RecordBuffer._buf must be a bytearray");
-        return -2;
-    }
-    long long ts = PyLong_AsLongLong(ts_obj);
-    if (ts == -1 && PyErr_Occurred())
-        return -2;
-    if (ts < 0) {
-        PyErr_Format(BadRecordError, "invalid negative timestamp %lld (must be >= 0 ms)", ts);
-        return -2;
-    }
-    Py_ssize_t od = self->count;
-    int64_t td = od ? (int64_t)((uint64_t)ts - (uint64_t)self->base_ts) : 0;
-
-    PyObject *hseq = NULL;
-    Py_ssize_t hsize = 1;
-    if (headers != Py_None) {
-        hseq = PySequence_Fast(headers, "headers must be a sequence of (str, bytes | None)");
-        if (hseq == NULL)
-            return -2;
-        if (PySequence_Fast_GET_SIZE(hseq) == 0) {
-            Py_CLEAR(hseq);
-        } else {
-            hsize = headers_size(hseq);
-            if (hsize < 0) {
-                Py_DECREF(hseq);
-                return -2;
-            }
-        }
-    }
-
-    Bytes key, value;
-    if (get_bytes(key_obj, &key, "key") < 0) {
-        Py_XDECREF(hseq);
-        return -2;
-    }
-    if (get_bytes(value_obj, &value, "value") < 0) {
-        drop_bytes(&key);
-        Py_XDECREF(hseq);
-        return -2;
-    }
-    Py_ssize_t klen = key.len < 0 ? 0 : key.len;
-    Py_ssize_t vlen = value.len < 0 ? 0 : value.len;
-    Py_ssize_t body = 1 + varint_size(td) + varint_size(od) + varint_size(key.len) + klen +
-                      varint_size(value.len) + vlen + hsize;
-    Py_ssize_t start = PyByteArray_GET_SIZE(self->buf);
-    Py_ssize_t n = start + varint_size(body) + body;
-    Py_ssize_t result = -2;
-    if (n > self->hard || (od && n > self->soft)) {
-        result = -1;
-        goto done;
-    }
-    if (PyByteArray_Resize(self->buf, n) < 0)
-        goto done;
-    char *p = PyByteArray_AS_STRING(self->buf) + start;
-    p = write_varint(p, body);
-    *p++ = 0; /* record attributes: unused */
-    p = write_varint(p, td);
-    p = write_varint(p, od);
-    p = write_varint(p, key.len);
-    if (klen) {
-        memcpy(p, key.data, (size_t)klen);
-        p += klen;
-    }
-    p = write_varint(p, value.len);
-    if (vlen) {
-        memcpy(p, value.data, (size_t)vlen);
-        p += vlen;
-    }
-    if (hseq == NULL) {
-        *p++ = 0;
-    } else if ((p = write_headers(p, hseq)) == NULL) {
-        PyByteArray_Resize(self->buf, start); /* undo: cannot fail when shrinking */
-        goto done;
-    }
-    if (od == 0)
-        self->base_ts = ts;
-    if (ts > self->max_ts)
-        self->max_ts = ts;
-    self->count = od + 1;
-    result = od;
-done:
-    drop_bytes(&key);
-    drop_bytes(&value);
-    Py_XDECREF(hseq);
-    return result;
+    return self->payload != NULL && self->payload != Py_None;
 }
 
 static PyObject *RecordBuffer_try_append(RecordBuffer *self, PyObject *const *args, Py_ssize_t nargs)
@@ -263,8 +467,18 @@ static PyObject *RecordBuffer_try_append(RecordBuffer *self, PyObject *const *ar
         PyErr_SetString(PyExc_TypeError, "try_append(timestamp_ms, key, value, headers=None)");
         return NULL;
     }
-    Py_ssize_t od = append_impl(self, args[0], args[1], args[2], nargs == 4 ? args[3] : Py_None);
-    return od == -2 ? NULL : PyLong_FromSsize_t(od);
+    if (is_sealed(self))
+        return PyLong_FromLong(-1);
+    Rec r;
+    if (rec_take(&r, args[0], args[1], args[2], nargs == 4 ? args[3] : Py_None) < 0)
+        return NULL;
+    Undo u;
+    Py_ssize_t od = rec_write(self, &r, &u);
+    PyObject *result = od == -2 ? NULL : PyLong_FromSsize_t(od);
+    if (result == NULL && od >= 0)
+        undo_append(self, &u);
+    rec_drop(&r); /* last: releasing a buffer can run code */
+    return result;
 }
 
 /* -- RecordHandle: the per-record future, without GC tracking ------------------------------- */
@@ -356,7 +570,8 @@ static PyType_Spec RecordHandle_spec = {
 };
 
 /* append_record(batch, timestamp_ms, key, value, headers, callback) -> handle or None:
- * try_append, then the record's handle, appended to batch.handles. */
+ * try_append, then the record's handle, appended to batch.handles; on any error the batch is
+ * unchanged.  The handle's key_size and value_size are byte counts (-1 for None). */
 static PyObject *RecordBuffer_append_record(RecordBuffer *self, PyObject *const *args,
                                             Py_ssize_t nargs)
 {
@@ -365,24 +580,37 @@ static PyObject *RecordBuffer_append_record(RecordBuffer *self, PyObject *const 
                         "append_record(batch, timestamp_ms, key, value, headers, callback)");
         return NULL;
     }
-    Py_ssize_t od = append_impl(self, args[1], args[2], args[3], args[4]);
-    if (od == -2)
-        return NULL;
-    if (od == -1)
+    if (is_sealed(self))
         Py_RETURN_NONE;
-    PyObject *k = args[2], *v = args[3];
-    Py_ssize_t ksize = k == Py_None ? -1 : PyObject_Length(k);
-    Py_ssize_t vsize = v == Py_None ? -1 : PyObject_Length(v);
-    long long ts = PyLong_AsLongLong(args[1]); /* an int >= 0: checked by append_impl */
-    PyObject *h = new_handle(args[0], od, ts, ksize, vsize, args[5]);
-    if (h == NULL)
-        return NULL;
+    /* The handle list first: once the record is written, nothing may fail but an allocation. */
     PyObject *handles = PyObject_GetAttr(args[0], str_handles);
-    if (handles == NULL || PyList_Append(handles, h) < 0) {
-        Py_XDECREF(handles);
-        Py_DECREF(h);
+    if (handles == NULL)
+        return NULL;
+    if (!PyList_Check(handles)) {
+        PyErr_Format(PyExc_TypeError, "append_record: batch.handles must be a list, not %.100s",
+                     type_name(handles));
+        Py_DECREF(handles);
         return NULL;
     }
+    Rec r;
+    if (rec_take(&r, args[1], args[2], args[3], args[4]) < 0) {
+        Py_DECREF(handles);
+        return NULL;
+    }
+    Undo u;
+    PyObject *h = NULL;
+    Py_ssize_t od = rec_write(self, &r, &u);
+    if (od >= 0) {
+        h = new_handle(args[0], od, r.ts, r.key.len, r.value.len, args[5]);
+        if (h == NULL || PyList_Append(handles, h) < 0) {
+            undo_append(self, &u);
+            Py_CLEAR(h);
+        }
+    } else if (od == -1) {
+        h = Py_None;
+        Py_INCREF(h);
+    }
+    rec_drop(&r);
     Py_DECREF(handles);
     return h;
 }
@@ -516,9 +744,11 @@ PyMODINIT_FUNC PyInit__speedups(void)
     PyObject *errors = PyImport_ImportModule("aioproducer.errors");
     if (errors == NULL)
         return NULL;
-    BadRecordError = PyObject_GetAttrString(errors, "BadRecordError");
+    Py_XSETREF(BadRecordError, PyObject_GetAttrString(errors, "BadRecordError"));
     Py_DECREF(errors);
     if (BadRecordError == NULL)
+        return NULL;
+    if (str_handles == NULL && (str_handles = PyUnicode_InternFromString("handles")) == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&speedups_module);
     if (m == NULL)
@@ -529,9 +759,8 @@ PyMODINIT_FUNC PyInit__speedups(void)
         Py_DECREF(m);
         return NULL;
     }
-    str_handles = PyUnicode_InternFromString("handles");
-    RecordHandleType = (PyTypeObject *)PyType_FromSpec(&RecordHandle_spec);
-    if (str_handles == NULL || RecordHandleType == NULL) {
+    Py_XSETREF(RecordHandleType, (PyTypeObject *)PyType_FromSpec(&RecordHandle_spec));
+    if (RecordHandleType == NULL) {
         Py_DECREF(m);
         return NULL;
     }
