@@ -219,30 +219,71 @@ def test_try_append_agrees_with_has_room_for(
         assert len(b.build()) <= 8000
 
 
+def _strided(data: bytes) -> memoryview:
+    """A non-contiguous memoryview of ``data``: every other byte of a buffer twice as long."""
+    spaced = bytearray(2 * len(data))
+    spaced[::2] = data
+    return memoryview(bytes(spaced))[::2]
+
+
+def _wide(data: bytes) -> memoryview:
+    """A memoryview of ``data`` whose len() is not its byte count: items of 4 or 2 bytes when
+    the length allows, else 2 dimensions."""
+    for fmt, size in (("I", 4), ("H", 2)):
+        if len(data) % size == 0:
+            return memoryview(data).cast(fmt)
+    return memoryview(data).cast("B", shape=[1, len(data)])
+
+
+#: The shapes a key, value or header value may come in: each gives ``data`` back as its bytes.
+BYTES_KINDS = {
+    "bytes": bytes,
+    "bytearray": bytearray,
+    "memoryview": memoryview,
+    "wide memoryview": _wide,
+    "non-contiguous memoryview": _strided,
+}
+kind_st = st.sampled_from(list(BYTES_KINDS))
+
+
 @pytest.mark.parametrize("codec", ["none", "lz4"])
 @settings(max_examples=60, deadline=None)
 @given(
     records=st.lists(record_st, min_size=1, max_size=120),
     batch_size=st.integers(100, 20000),
-    key_kind=st.sampled_from([bytes, bytearray, memoryview]),
+    kinds=st.tuples(kind_st, kind_st, kind_st),
 )
 def test_compiled_and_pure_buffers_write_identical_bytes(
     builder_cls: Builder,
     codec: str,
     records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]],
     batch_size: int,
-    key_kind: type,
+    kinds: tuple[str, str, str],
 ) -> None:
     """Differential test: whichever buffer builder_cls is, it agrees with the pure one on every
-    result of try_append and on every byte of the built batch."""
+    result of try_append and on every byte of the built batch, with keys, values and header
+    values given as bytes, bytearray or memoryviews of any shape; and what is read back is the
+    bytes given."""
     mine = builder_cls(codec, batch_size=batch_size, max_size=30000)
     ref = PyRecordBatchBuilder(codec, batch_size=batch_size, max_size=30000)
+    as_key, as_value, as_header = (BYTES_KINDS[k] for k in kinds)
+    appended = []
     for ts, k, v, h in records:
-        kk = None if k is None else key_kind(k)
-        assert mine.try_append(ts, kk, v, h or None) == ref.try_append(ts, k, v, h or None)
+        key = None if k is None else as_key(k)
+        value = None if v is None else as_value(v)
+        headers = [(hk, None if hv is None else as_header(hv)) for hk, hv in h] or None
+        od = mine.try_append(ts, key, value, headers)
+        assert od == ref.try_append(ts, key, value, headers)
         assert mine.uncompressed_size == ref.uncompressed_size
         assert mine.is_full() == ref.is_full()
-    assert mine.build(7, 1, 3) == ref.build(7, 1, 3)
+        if od >= 0:
+            appended.append((od, ts, k, v, h))
+    built = mine.build(7, 1, 3)
+    assert built == ref.build(7, 1, 3)
+    [batch] = read_batches(built)
+    assert [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in batch.records] == (
+        appended
+    )
     assert mine.try_append(0, b"k", b"v") == -1  # sealed
 
 
