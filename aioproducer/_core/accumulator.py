@@ -321,11 +321,20 @@ class RecordAccumulator:
             i += 1
         dq.insert(i, batch)
 
-    def reset_sequences(self) -> None:
-        """After an epoch bump: queued batches get new sequences when next drained."""
-        for dq in self.batches.values():
+    def reset_sequences(self, rewrite: dict[TopicPartition, int] | None = None) -> None:
+        """After an epoch bump: the queued batches of each partition of ``rewrite`` from the
+        given creation ordinal on get new sequences when next drained (every queued batch
+        when ``rewrite`` is None: a new producer id)."""
+        for tp, dq in self.batches.items():
+            if rewrite is None:
+                start = 0
+            elif tp in rewrite:
+                start = rewrite[tp]
+            else:
+                continue
             for b in dq:
-                b.base_sequence = -1
+                if b.ordinal >= start:
+                    b.base_sequence = -1
 
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
         """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record

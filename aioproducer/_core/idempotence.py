@@ -16,8 +16,12 @@ Rules:
   write it ahead of the retry. Java's drain stops behind a queued retry for the same reason.
 * An epoch bump (UNKNOWN_PRODUCER_ID, a head-of-line OUT_OF_ORDER_SEQUENCE_NUMBER, a sent
   batch that failed or expired and so left a gap) waits until no batch of the producer is in
-  flight; then the epoch goes up by one (a new producer id when it would overflow), every
-  partition restarts at sequence 0 and queued batches are sequenced again. Never a wedge.
+  flight; then the epoch goes up by one (a new producer id when it would overflow). A queued
+  batch behind the gap, in a partition that asked for the bump, is sequenced again in the new
+  epoch (Java's ``partitionsToRewriteSequences``). Every other queued retry keeps its epoch
+  and sequence — it may have been written, and only under them can the broker recognise it
+  and not write it twice. A partition moves to the new epoch, at sequence 0, once nothing of
+  the old one is in flight or queued ahead. Never a wedge.
 * The state is a table-checked enum; FATAL (fenced) and DISABLED (the broker cannot grant a
   producer id and idempotence was only the default) are final.
 """
@@ -70,6 +74,9 @@ class PartitionSequence:
     #: A success was seen in this epoch, and no failure since: more than one batch may now be
     #: in flight.
     ok_once: bool = False
+    #: The producer epoch these sequences belong to. Behind the producer's after a bump that
+    #: did not rewrite this partition: its retries finish in the old epoch first.
+    epoch: int = -1
 
 
 def add_sequence(seq: int, n: int) -> int:
@@ -86,6 +93,9 @@ class IdempotenceManager:
         self.partitions: dict[TopicPartition, PartitionSequence] = {}
         #: An epoch bump was requested; it happens once nothing is in flight.
         self.bump_pending = False
+        #: Per partition whose sequences the pending bump restarts: the first batch (by the
+        #: accumulator's creation ordinal) to sequence again; those before it keep theirs.
+        self.rewrite: dict[TopicPartition, int] = {}
         self.total_in_flight = 0
         self.bumps = 0
 
@@ -107,11 +117,12 @@ class IdempotenceManager:
         self.producer_id = producer_id
         self.epoch = epoch
         self.partitions.clear()
+        self.rewrite.clear()
 
     def _seq(self, tp: TopicPartition) -> PartitionSequence:
         ps = self.partitions.get(tp)
         if ps is None:
-            ps = self.partitions[tp] = PartitionSequence()
+            ps = self.partitions[tp] = PartitionSequence(epoch=self.epoch)
         return ps
 
     def can_send(self, tp: TopicPartition, has_sequence: bool) -> bool:
@@ -123,12 +134,18 @@ class IdempotenceManager:
             return True
         if has_sequence:  # a retry waits for everything of its partition to come back
             return False
+        if ps.epoch != self.epoch:  # the old epoch's batches come back first
+            return False
         return ps.ok_once and ps.in_flight < self.max_in_flight
 
     def assign(self, tp: TopicPartition, base_sequence: int, record_count: int) -> int:
-        """Count a batch as in flight; give it a base sequence if it has none. Returns it."""
+        """Count a batch as in flight; give it a base sequence (in the current epoch) if it has
+        none. Returns it."""
         ps = self._seq(tp)
         if base_sequence < 0:
+            if ps.epoch != self.epoch:
+                # Nothing of the old epoch is in flight (can_send): start the new one at 0.
+                ps.epoch, ps.next_sequence, ps.last_acked, ps.ok_once = self.epoch, 0, -1, False
             base_sequence = ps.next_sequence
             ps.next_sequence = add_sequence(base_sequence, record_count)
         ps.in_flight += 1
@@ -149,8 +166,15 @@ class IdempotenceManager:
         if ps is not None:
             ps.ok_once = False
 
-    def acked(self, tp: TopicPartition, base_sequence: int, record_count: int) -> None:
-        ps = self._seq(tp)
+    def acked(self, tp: TopicPartition, base_sequence: int, record_count: int, epoch: int) -> None:
+        """The broker wrote the batch (``base_sequence``, ``record_count``) of ``epoch``."""
+        ps = self.partitions.get(tp)
+        if ps is None:
+            if epoch != self.epoch:
+                return  # its partition was rewritten since: nothing to advance
+            ps = self._seq(tp)
+        if ps.epoch != epoch:
+            return
         ps.last_acked = add_sequence(base_sequence, record_count - 1)
         ps.ok_once = True
 
@@ -160,22 +184,29 @@ class IdempotenceManager:
         last = -1 if ps is None else ps.last_acked
         return base_sequence == add_sequence(last, 1) if last >= 0 else base_sequence == 0
 
-    def request_bump(self) -> None:
+    def request_bump(self, tp: TopicPartition, from_ordinal: int) -> None:
+        """The sequences of ``tp`` have a gap at the batch of creation ordinal
+        ``from_ordinal``: bump the epoch once nothing is in flight, and sequence that
+        partition's queued batches from that one on again."""
         if self.state is ProducerIdState.READY:
             self.bump_pending = True
+            self.rewrite[tp] = min(from_ordinal, self.rewrite.get(tp, from_ordinal))
 
-    def maybe_bump(self) -> bool:
-        """Perform a pending bump if nothing is in flight. True when the epoch changed (the
-        caller then re-sequences queued batches); a bump past the maximum epoch asks for a new
-        producer id instead (state UNINITIALIZED)."""
+    def maybe_bump(self) -> dict[TopicPartition, int] | None:
+        """Perform a pending bump if nothing is in flight. Returns, per partition, the
+        creation ordinal from which the caller sequences queued batches again (None: no bump).
+        A bump past the maximum epoch asks for a new producer id instead (state
+        UNINITIALIZED), after which every partition restarts."""
         if not self.bump_pending or self.total_in_flight > 0:
-            return False
+            return None
         self.bump_pending = False
-        self.partitions.clear()
+        rewrite, self.rewrite = self.rewrite, {}
         self.bumps += 1
         if self.epoch >= MAX_EPOCH:
             self.transition(ProducerIdState.UNINITIALIZED)
             self.producer_id, self.epoch = -1, -1
+            self.partitions.clear()
         else:
+            # Every partition is now behind the epoch; each moves on at its next new batch.
             self.epoch += 1
-        return True
+        return rewrite

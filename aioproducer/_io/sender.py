@@ -194,8 +194,9 @@ class Sender:
         timeout = min(timeout, self._maybe_refresh_metadata(now))
         idem = self.idem
         if idem is not None:
-            if idem.maybe_bump():
-                acc.reset_sequences()
+            rewrite = idem.maybe_bump()
+            if rewrite is not None:
+                acc.reset_sequences(rewrite if idem.state is ProducerIdState.READY else None)
                 log.info(
                     "idempotent producer %d bumped its epoch to %d; sequences restart at 0",
                     idem.producer_id,
@@ -232,7 +233,7 @@ class Sender:
                     timeout = min(timeout, until - now)
                     continue
                 del throttled[node]
-            if conn.in_flight < max_in_flight:
+            if self._requests_out(conn) < max_in_flight:
                 sendable.add(node)
         if sendable:
             can_drain = self._can_drain if idem is not None else None
@@ -254,9 +255,19 @@ class Sender:
         limit = self.config.max_in_flight_requests_per_connection
         for node in cluster.brokers:
             conn = conns.get(node)
-            if conn is None or conn.closed or conn.in_flight < limit:
+            if conn is None or conn.closed or self._requests_out(conn) < limit:
                 return False
         return True
+
+    def _requests_out(self, conn: BrokerConnection) -> int:
+        """Produce requests of ``conn`` in flight, counting those still being compressed:
+        ``max_in_flight_requests_per_connection`` bounds both."""
+        pending = self._pending_writes
+        if pending:
+            queued = pending.get(conn.node_id)
+            if queued:
+                return conn.in_flight + len(queued)
+        return conn.in_flight
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         idem = self.idem
@@ -267,7 +278,7 @@ class Sender:
         max_in_flight = self.config.max_in_flight_requests_per_connection
         for node in ready.nodes:
             conn = self.connections.get(node)
-            if conn is not None and not conn.closed and conn.in_flight < max_in_flight:
+            if conn is not None and not conn.closed and self._requests_out(conn) < max_in_flight:
                 return True
         return False
 
@@ -284,8 +295,11 @@ class Sender:
         idem = self.idem
         for b in batches:
             if idem is not None:
-                b.base_sequence = idem.assign(b.tp, b.base_sequence, b.record_count)
-                b.producer_id, b.producer_epoch = idem.producer_id, idem.epoch
+                if b.base_sequence < 0:
+                    b.base_sequence = idem.assign(b.tp, -1, b.record_count)
+                    b.producer_id, b.producer_epoch = idem.producer_id, idem.epoch
+                else:  # a retry keeps the producer epoch and sequence it was written with
+                    idem.assign(b.tp, b.base_sequence, b.record_count)
         node = conn.node_id
         queue = self._pending_writes.get(node)
         heavy = any(
@@ -490,7 +504,7 @@ class Sender:
     def _succeeded(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None:
         """The broker wrote ``batch`` at ``base_offset``: advance its sequence, complete it."""
         if self.idem is not None and batch.base_sequence >= 0:
-            self.idem.acked(batch.tp, batch.base_sequence, batch.record_count)
+            self.idem.acked(batch.tp, batch.base_sequence, batch.record_count, batch.producer_epoch)
         self._complete(batch, base_offset, log_append_time, None)
 
     def _apply_leader_hint(
@@ -514,7 +528,7 @@ class Sender:
         idem = self.idem
         if idem is not None and batch.base_sequence >= 0:
             if code == _DUPLICATE_SEQUENCE:  # written before: success, offset unknown
-                idem.acked(batch.tp, batch.base_sequence, batch.record_count)
+                idem.acked(batch.tp, batch.base_sequence, batch.record_count, batch.producer_epoch)
                 self._complete(batch, -1, -1, None)
                 return
             if code == _OUT_OF_ORDER_SEQUENCE and not idem.is_next_expected(
@@ -527,7 +541,8 @@ class Sender:
                 # Head-of-line desync or lost producer state (KIP-360): bump the epoch once
                 # nothing is in flight; the batch is re-sequenced and retried (59) or failed
                 # as not persisted (45, Java's behaviour: the broker refused it).
-                idem.request_bump()
+                # The broker lost the producer's state (59): the whole partition restarts.
+                idem.request_bump(batch.tp, 0 if code == _UNKNOWN_PRODUCER_ID else batch.ordinal)
                 if code == _UNKNOWN_PRODUCER_ID:
                     self._fail_or_retry(batch, for_code(code, detail), now, force_retriable=True)
                 else:
@@ -606,7 +621,7 @@ class Sender:
                 # error, an expiry in the queue or in flight, a missing answer): its sequence
                 # may leave a gap the broker would refuse every later batch for. Java bumps
                 # the epoch (KIP-360) in this case; so do we, once nothing is in flight.
-                self.idem.request_bump()
+                self.idem.request_bump(batch.tp, batch.ordinal)
             error = _with_status(error, batch.maybe_written)
             if record_errors:
                 record_errors = {

@@ -378,3 +378,70 @@ async def test_a_new_batch_waits_for_the_retry_of_an_earlier_one_to_succeed() ->
     h.conn.respond(3, (0, 0, 2))
     await settle()
     assert (b.result().offset, c.result().offset) == (1, 2)
+
+
+# -- found by the simulator: an epoch bump re-sequenced another partition's retry --------------
+
+
+async def test_an_epoch_bump_keeps_other_partitions_retries_on_their_sequences() -> None:
+    """Seed 411: t-0's batch got NOT_ENOUGH_REPLICAS_AFTER_APPEND (written, retried); a
+    batch of t-1 failed for good and bumped the epoch. Before the fix the bump re-sequenced
+    every queued batch, so t-0's retry went out as a new batch of the new epoch and was
+    written twice. Java rewrites only the partitions that needed the bump; a retry elsewhere
+    keeps its producer epoch and sequence, and the partition moves to the new epoch after."""
+    h = await idempotent()
+    a = h.send(b"a", TP)
+    b = h.send(b"b", TP1)
+    h.turn()
+    h.conn.respond(0, (0, 20, -1), (1, 87, -1))  # t-0: written, retried; t-1: failed
+    await settle()
+    assert not a.done() and b.exception() is not None
+    h.clock += 1000
+    h.turn()
+    h.turn()
+    assert batch_header(h, 1) == (1000, 0, 0, 1)  # t-0's retry: epoch 0, sequence 0
+    h.conn.respond(1, (0, 0, 4))
+    await settle()
+    assert a.result().offset == 4
+    c = h.send(b"c", TP)
+    d = h.send(b"d", TP1)
+    h.turn()
+    req = h.conn.sent[2][0]
+    from aioproducer._records.batch import read_batches
+
+    headers = {
+        p.index: [(x.producer_epoch, x.base_sequence) for x in read_batches(p.records)]
+        for p in req.topic_data[0].partition_data
+    }
+    assert headers == {0: [(1, 0)], 1: [(1, 0)]}  # both partitions now in epoch 1, from 0
+    h.conn.respond(2, (0, 0, 5), (1, 0, 0))
+    await settle()
+    assert c.result().offset == 5 and d.result().offset == 0
+
+
+async def test_a_request_being_compressed_counts_against_max_in_flight() -> None:
+    """Seed 948 (``max_in_flight_requests_per_connection=1``): while a big batch was being
+    compressed off the loop its request was not counted, so a second request went out beside
+    it and a retry was overtaken (order broken with one request in flight)."""
+    h = Harness(
+        compression_type="zstd",
+        batch_size=1 << 20,
+        max_request_size=4 << 20,
+        max_in_flight_requests_per_connection=1,
+    )
+    await _big_batch_in_the_compressor(h)
+    small = h.send(b"small", TP1)
+    h.turn()
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if not h.sender._pending_writes:
+            break
+    h.turn()
+    assert len(h.conn.sent) == 1  # the big one; the small one waits for its answer
+    h.conn.respond(0, (0, 0, 0))
+    await settle()
+    h.turn()
+    assert len(h.conn.sent) == 2
+    h.conn.respond(1, (1, 0, 0))
+    await settle()
+    assert small.result().offset == 0
