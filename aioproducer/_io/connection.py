@@ -116,8 +116,13 @@ class BrokerConnection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         conn = cls(node_id, host, port, client_id, request_timeout_ms, on_close=on_close)
         conn._tls = ssl_context is not None
+        where = f"broker {node_id} at {host}:{port}"
+        # How far the set-up got: "connect" (TCP, and the TLS handshake when ssl_context),
+        # "negotiate" (ApiVersions), "sasl".
+        stage = "connect"
 
         async def connect() -> None:
+            nonlocal stage
             await loop.create_connection(
                 lambda: conn,
                 host,
@@ -125,29 +130,63 @@ class BrokerConnection(asyncio.Protocol):
                 ssl=ssl_context,
                 server_hostname=host if ssl_context is not None else None,
             )
+            stage = "negotiate"
             await conn._negotiate()
             if sasl_plain is not None:
+                stage = "sasl"
                 await conn._sasl_plain(*sasl_plain)
 
         try:
             await asyncio.wait_for(connect(), setup_timeout_ms / 1000)
         except ssl.SSLError as exc:
             conn.close(KafkaConnectionError(f"TLS handshake with {host}:{port} failed"))
+            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                raise _closed_in_tls_handshake(where, exc) from exc
             hint = ""
             if "WRONG_VERSION_NUMBER" in str(exc) or "record layer" in str(exc):
                 hint = " (does the broker listen without TLS? check security_protocol)"
+            elif "PROTOCOL_VERSION" in str(exc) or "UNSUPPORTED_PROTOCOL" in str(exc):
+                hint = " (the broker offers only TLS versions older than 1.2, which are refused)"
             detail = getattr(exc, "verify_message", None) or exc.reason or exc
             raise SslAuthenticationError(
-                f"TLS handshake with broker {node_id} at {host}:{port} failed: {detail}{hint}"
+                f"TLS handshake with {where} failed: {detail}{hint}"
             ) from None
         except (OSError, asyncio.TimeoutError) as exc:
             conn.close(KafkaConnectionError(f"connection to {host}:{port} failed: {exc}"))
+            if (
+                ssl_context is not None
+                and stage == "connect"
+                and isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
+            ):
+                # Reset or closed once TCP was up: during the TLS handshake, without an alert.
+                raise _closed_in_tls_handshake(where, exc) from exc
             raise KafkaConnectionError(
-                f"cannot connect to broker {node_id} at {host}:{port}: "
+                f"cannot connect to {where}: "
                 f"{exc or 'timed out after socket_connection_setup_timeout_ms'}"
             ) from exc
-        except BaseException as exc:
-            conn.close(exc if isinstance(exc, KafkaError) else None)
+        except KafkaConnectionError as exc:
+            conn.close(exc)
+            if type(exc) is KafkaConnectionError and stage == "negotiate" and not conn._seen_data:
+                # Closed before one byte of the ApiVersions answer: what a TLS listener that
+                # resets (rather than sending an alert) does to a plaintext client.
+                raise KafkaConnectionError(
+                    f"{where} closed the connection during the handshake, before answering "
+                    "ApiVersions: if this listener expects TLS, set security_protocol='SSL' "
+                    "(or 'SASL_SSL'); otherwise the broker may be restarting or over its "
+                    "connection limit"
+                ) from exc
+            raise
+        except KafkaError as exc:
+            conn.close(exc)
+            raise
+        except Exception as exc:
+            # Whatever else opening a connection raised (OverflowError for a port out of range
+            # in a Metadata answer, ValueError for a malformed host, ...): a connection error.
+            error = KafkaConnectionError(f"cannot connect to {where}: {exc!r}")
+            conn.close(error)
+            raise error from exc
+        except BaseException:
+            conn.close()
             raise
         return conn
 
@@ -387,6 +426,20 @@ class BrokerConnection(asyncio.Protocol):
                 entry.future.set_exception(error)
         if self._on_close is not None:
             self._on_close(self, error)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception's text, or its type when it has none (``ConnectionResetError()``)."""
+    return str(exc) or type(exc).__name__
+
+
+def _closed_in_tls_handshake(where: str, exc: BaseException) -> KafkaConnectionError:
+    return KafkaConnectionError(
+        f"{where} closed the connection during the TLS handshake ({_describe(exc)}): if this "
+        "listener does not speak TLS, set security_protocol='PLAINTEXT' (or 'SASL_PLAINTEXT'); "
+        "a broker that offers only TLS 1.0 or 1.1 closes it too (TLS 1.2 or later is "
+        "required); otherwise the broker may be restarting or over its connection limit"
+    )
 
 
 def _decode_api_versions(frame: bytes, version: int) -> Any:
