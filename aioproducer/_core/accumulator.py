@@ -179,8 +179,8 @@ class RecordAccumulator:
             if leader < 0:
                 result.unknown_leader_topics.add(tp.topic)
                 continue
-            if leader in result.nodes:
-                continue
+            # A node already ready is still visited: a lingering batch of another of its
+            # partitions is not drained with it, and its deadline must wake the sender.
             batch = dq[0]
             if batch.retry_at_ms > now_ms:
                 result.next_ready_ms = min(result.next_ready_ms, batch.retry_at_ms - now_ms)

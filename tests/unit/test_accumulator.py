@@ -363,3 +363,16 @@ def test_an_idempotent_split_keeps_the_sequences_of_the_batch_it_replaces() -> N
     ), (seqs, counts)
     assert sum(counts) == total
     assert {(p.producer_id, p.producer_epoch) for p in pieces} == {(7, 3)}
+
+
+def test_a_lingering_batch_beside_a_ready_partition_of_its_node_keeps_its_deadline() -> None:
+    """Seed 814 (acks=0, so no answer wakes the sender): t-1's batch was ready, t-0's (same
+    node) was still lingering. ``ready()`` skipped the rest of a node once it was ready, so
+    t-0's linger deadline was never reported; the drain took only t-1's batch and the sender
+    slept until the delivery timeout with t-0's batch unsent."""
+    acc = make_accumulator(linger_ms=5)
+    cluster = make_cluster({"t": [1, 1]})
+    append(acc, T1, b"old", now=0)
+    append(acc, T0, b"new", now=4)
+    r = acc.ready(cluster, 5)
+    assert r.nodes == {1} and r.next_ready_ms == 4
