@@ -128,34 +128,44 @@ def _check_headers(headers: object, topic: object) -> list[tuple[str, bytes | No
         headers = list(headers)
     assert isinstance(headers, (list, tuple))
     out: list[tuple[str, bytes | None]] = []
-    for i, h in enumerate(headers):
-        if not isinstance(h, (tuple, list)) or len(h) != 2:
-            raise BadRecordTypeError(
-                f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair, "
-                f"got {_show(h)}"
-            )
-        k, v = h
-        if not isinstance(k, str):
-            raise BadRecordTypeError(
-                f"header key headers[{i}][0] for topic {topic!r} must be a str, got {_show(k)}"
-            )
-        if not k.isascii():
-            try:
-                k.encode()  # Kafka's header keys are UTF-8: a lone surrogate has no encoding
-            except UnicodeEncodeError as exc:
-                raise BadRecordError(
-                    f"header key headers[{i}][0]={k!r} for topic {topic!r} cannot be encoded "
-                    f"as UTF-8: {exc.reason} at position {exc.start}"
-                ) from None
-        if v is not None and type(v) is not bytes:
-            if not isinstance(v, _BYTES):
-                raise BadRecordTypeError(
-                    f"header value headers[{i}][1] (key {k!r}) for topic {topic!r} must be "
-                    f"bytes-like or None, got {_show(v)}"
-                )
-            v = bytes(v)
-        out.append((k, v))
+    for h in headers:
+        # The common header, (ASCII str, bytes or None), is taken as it is.
+        if type(h) is tuple and len(h) == 2:
+            k, v = h
+            if type(k) is str and k.isascii() and (v is None or type(v) is bytes):
+                out.append(h)
+                continue
+        out.append(_check_header(h, len(out), topic))
     return out or None
+
+
+def _check_header(h: object, i: int, topic: object) -> tuple[str, bytes | None]:
+    """``headers[i]`` as a (str, bytes | None) tuple, or the error naming what is wrong."""
+    if not isinstance(h, (tuple, list)) or len(h) != 2:
+        raise BadRecordTypeError(
+            f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair, got {_show(h)}"
+        )
+    k, v = h
+    if not isinstance(k, str):
+        raise BadRecordTypeError(
+            f"header key headers[{i}][0] for topic {topic!r} must be a str, got {_show(k)}"
+        )
+    if not k.isascii():
+        try:
+            k.encode()  # Kafka's header keys are UTF-8: a lone surrogate has no encoding
+        except UnicodeEncodeError as exc:
+            raise BadRecordError(
+                f"header key headers[{i}][0]={k!r} for topic {topic!r} cannot be encoded "
+                f"as UTF-8: {exc.reason} at position {exc.start}"
+            ) from None
+    if v is not None and type(v) is not bytes:
+        if not isinstance(v, _BYTES):
+            raise BadRecordTypeError(
+                f"header value headers[{i}][1] (key {k!r}) for topic {topic!r} must be "
+                f"bytes-like or None, got {_show(v)}"
+            )
+        v = bytes(v)
+    return (k, v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,14 +499,9 @@ class Producer:
                 rec.timestamp_ms,
                 rec.headers,
             )
-        # The arguments, before anything is looked up or enqueued. The common case (each one
-        # None, or exactly an int in range) costs one test each; bool is not an int here.
-        if partition is not None and (type(partition) is not int or partition < 0):
-            partition = _check_partition(partition, topic)
-        if timestamp_ms is not None and (
-            type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63
-        ):
-            timestamp_ms = _check_timestamp(timestamp_ms, topic)
+        # The arguments are checked before anything is enqueued, where the common case (None,
+        # or exactly an int in range) is tested anyway: partition with the topic's partition
+        # count, timestamp_ms where it defaults. bool is not an int here.
         if callback is not None and not callable(callback):
             raise BadRecordTypeError(
                 f"callback for topic {topic!r} must be callable as callback(metadata, "
@@ -511,8 +516,13 @@ class Producer:
         if (
             st is None
             or st.cluster is not cluster
-            or (partition is not None and partition >= st.count)
+            or (
+                partition is not None
+                and (type(partition) is not int or not 0 <= partition < st.count)
+            )
         ):
+            if partition is not None:
+                partition = _check_partition(partition, topic)
             st = await self._topic_send(topic, partition)
             cluster = st.cluster
         # Serializers: the common case (bytes or None, no serializer) costs two type checks.
@@ -528,6 +538,8 @@ class Producer:
         )
         if timestamp_ms is None:
             timestamp_ms = time.time_ns() // 1_000_000
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63:
+            timestamp_ms = _check_timestamp(timestamp_ms, topic)
         sticky = st.sticky if partition is None else None
         if sticky is not None:
             if (key_bytes is None or self._ignore_keys) and self._partitioner is None:
