@@ -261,6 +261,9 @@ static int take_headers(Rec *r, PyObject *headers)
             seq = PyList_AsTuple(headers);
         }
     } else {
+        int any = PyObject_IsTrue(headers); /* false (an empty deque, 0): no headers */
+        if (any <= 0)
+            return any;
         PyObject *it = PyObject_GetIter(headers);
         if (it == NULL) {
             if (PyErr_ExceptionMatches(PyExc_TypeError))

@@ -255,13 +255,11 @@ class _PyRecordBuffer:
                 value, vlen = _bytes_like(value, "value")
                 foreign = True
             vs = v[vlen + 1] if vlen < _SMALL else _varint(vlen)
-        if headers:
+        if headers:  # None, [] or anything else false: no headers (as in C)
             hs = _headers_bytes(headers)
             foreign = True
         else:
             hs = _NO_HEADERS
-            if headers is not None and type(headers) is not list:
-                _headers_bytes(headers)  # falsy, but maybe no sequence: check it as C does
         if foreign and self._payload is not None:  # sealed meanwhile
             return -1
         od = self._count

@@ -20,6 +20,7 @@ import pickle
 import subprocess
 import sys
 from array import array
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -287,10 +288,12 @@ def test_headers_may_be_any_iterable_of_pairs(impl: str, make: Callable[[Any], A
     assert b.try_append(5, None, b"v", make(pairs)) == 0
     assert b.try_append(6, None, b"w", make(pairs[:2])) == 1  # bytes and None only
     assert b.try_append(7, None, b"x", make([])) == 2
+    assert b.try_append(8, None, b"y", deque()) == 3  # false: no headers
     assert records_of(b) == [
         (0, 5, None, b"v", [("a", b"1"), ("b", None), ("c", b"3"), ("d", b"4")]),
         (1, 6, None, b"w", [("a", b"1"), ("b", None)]),
         (2, 7, None, b"x", []),
+        (3, 8, None, b"y", []),
     ]
 
 
