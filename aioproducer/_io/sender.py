@@ -749,10 +749,18 @@ class Sender:
             self.idem.transition(ProducerIdState.FATAL)
         for batch in self.acc.abort_undrained():
             self._complete(batch, -1, -1, exc)
-        for batch in list(self.in_flight):
-            self._fail(batch, exc)
+        self._fail_in_flight(exc)
         self._notify_metadata_waiters()
         self.wakeup.set()
+
+    def _fail_in_flight(self, exc: BaseException) -> None:
+        """Fail every batch out of the accumulator. One that was written and not answered may
+        be in the log (POSSIBLY_PERSISTED); one still being compressed was never written."""
+        compressing = {b for q in self._pending_writes.values() for bs, _ in q for b in bs}
+        for batch in list(self.in_flight):
+            if batch not in compressing:
+                batch.maybe_written = True
+            self._fail(batch, exc)
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -935,8 +943,7 @@ class Sender:
             )
         for batch in self.acc.abort_undrained():
             self._complete(batch, -1, -1, error)
-        for batch in list(self.in_flight):
-            self._fail(batch, error)
+        self._fail_in_flight(error)
         for batch in list(self.acc.incomplete):  # e.g. split leftovers
             self._complete(batch, -1, -1, error)
         for task in list(self._connecting.values()):

@@ -445,3 +445,18 @@ async def test_a_request_being_compressed_counts_against_max_in_flight() -> None
     h.conn.respond(1, (1, 0, 0))
     await settle()
     assert small.result().offset == 0
+
+
+async def test_records_in_flight_when_close_times_out_are_possibly_persisted() -> None:
+    """Seeds 1085, 1319, 1399, 1837: ``close(timeout)`` failed records whose request was
+    written and not answered as NOT_PERSISTED, although the broker had written them."""
+    h = Harness()
+    sent = h.send(b"a")
+    h.turn()
+    queued = h.send(b"b", TP1)
+    h.sender.running, h.sender.force_close = False, True
+    h.sender._shutdown()
+    exc = sent.exception()
+    assert exc is not None and exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
+    exc = queued.exception()
+    assert exc is not None and exc.persisted_status is PersistedStatus.NOT_PERSISTED  # type: ignore[attr-defined]
