@@ -14,7 +14,7 @@ import collections
 import copy
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,6 +88,50 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+class InFlightBatches:
+    """Batches out of the accumulator and not yet answered, in the order they left it (a dict,
+    so iterating is deterministic for a given run), with a count per partition."""
+
+    __slots__ = ("_batches", "per_partition")
+
+    def __init__(self) -> None:
+        self._batches: dict[ProducerBatch, None] = {}
+        self.per_partition: dict[TopicPartition, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __contains__(self, batch: object) -> bool:
+        return batch in self._batches
+
+    def __iter__(self) -> Iterator[ProducerBatch]:
+        return iter(list(self._batches))
+
+    def update(self, batches: Iterable[ProducerBatch]) -> None:
+        own, counts = self._batches, self.per_partition
+        for b in batches:
+            if b not in own:
+                own[b] = None
+                counts[b.tp] = counts.get(b.tp, 0) + 1
+
+    def discard(self, batch: ProducerBatch) -> None:
+        if batch in self._batches:
+            del self._batches[batch]
+            counts = self.per_partition
+            n = counts[batch.tp] - 1
+            if n:
+                counts[batch.tp] = n
+            else:
+                del counts[batch.tp]
+
+    def difference_update(self, batches: Iterable[ProducerBatch]) -> None:
+        for b in batches:
+            self.discard(b)
+
+
 class Sender:
     def __init__(
         self,
@@ -107,8 +151,10 @@ class Sender:
         self.connections: dict[int, BrokerConnection] = {}
         self._connecting: dict[int, asyncio.Task[None]] = {}
         self._reconnect: dict[int, tuple[int, int]] = {}  # node -> (failures, not before ms)
-        #: Batches written and not yet answered, for delivery-timeout expiry.
-        self.in_flight: set[ProducerBatch] = set()
+        #: Batches out of the accumulator and not yet answered (for delivery-timeout expiry,
+        #: and per partition for the one-in-flight ordering rule).
+        self.in_flight = InFlightBatches()
+
         self._metadata_task: asyncio.Task[None] | None = None
         self._metadata_waiters: list[asyncio.Future[None]] = []
         self._bootstrap = [
@@ -236,7 +282,14 @@ class Sender:
             if self._requests_out(conn) < max_in_flight:
                 sendable.add(node)
         if sendable:
-            can_drain = self._can_drain if idem is not None else None
+            # Without idempotence, one request in flight per connection promises order, so a
+            # partition with a batch in flight is muted, whatever connection carries it (after
+            # a leader change the next batch would go out on another one), as in Java.
+            can_drain = (
+                self._can_drain
+                if idem is not None
+                else (self._not_in_flight if max_in_flight == 1 else None)
+            )
             drained = acc.drain(cluster, sendable, now, can_drain)
             for node, batches in drained.items():
                 self._send_produce(self.connections[node], batches, now)
@@ -268,6 +321,9 @@ class Sender:
             if queued:
                 return conn.in_flight + len(queued)
         return conn.in_flight
+
+    def _not_in_flight(self, batch: ProducerBatch) -> bool:
+        return batch.tp not in self.in_flight.per_partition
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         idem = self.idem

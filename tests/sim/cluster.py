@@ -22,7 +22,8 @@ Producer-state rules are Apache Kafka 4.x's, from ``ProducerAppendInfo.checkProd
   is no current producer epoch ... accept writes with any sequence number").
 
 46 and 59 appear here only as injected faults that emulate older brokers, and only when they
-are truthful (46 only for a batch that is in the log).
+are truthful (46 only for a batch that is in the log; 59 drops the partition's producer state,
+as the broker that sends it has lost it).
 
 Replication is modelled simply: with acks=all a write is on every ISR member at once
 (``hw`` = log end); with acks=0/1 it reaches the followers after a seeded lag. When a leader
@@ -404,6 +405,10 @@ class Broker:
                 injected = None if not self._is_duplicate(part, batch) else 46
             if injected in (47, 90) and not w.may_fence():
                 injected = None
+            if injected == 59:
+                # Truthful too: a broker answers UNKNOWN_PRODUCER_ID because it has lost the
+                # producer's state (KIP-360), so it could not recognise a resend either.
+                w.cluster.expire_producer_state(part)
         if injected is not None and not appends_anyway:
             hint = None
             if injected in (6, 74) and part.leader >= 0:

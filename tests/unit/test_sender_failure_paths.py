@@ -460,3 +460,38 @@ async def test_records_in_flight_when_close_times_out_are_possibly_persisted() -
     assert exc is not None and exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
     exc = queued.exception()
     assert exc is not None and exc.persisted_status is PersistedStatus.NOT_PERSISTED  # type: ignore[attr-defined]
+
+
+async def test_one_in_flight_keeps_order_across_a_leader_change() -> None:
+    """Seed 1880 (no idempotence, ``max_in_flight_requests_per_connection=1``): a batch was
+    in flight to the old leader when the partition moved; the next batch went to the new
+    leader on another connection, and the first one, retried after its request timed out,
+    landed behind it. Java mutes a partition with a batch in flight in this mode."""
+    h = Harness(max_in_flight_requests_per_connection=1)
+    conn2 = type(h.conn)(2)
+    h.sender.connections[2] = conn2  # type: ignore[assignment]
+    h.metadata.update(make_cluster({"t": [1, 1]}, brokers=2), 0)
+    a = h.send(b"a")
+    h.turn()
+    assert len(h.conn.sent) == 1
+    h.metadata.update(make_cluster({"t": [2, 1]}, brokers=2), 0)  # t-0 moves to broker 2
+    b = h.send(b"b")
+    h.turn()
+    assert conn2.sent == []  # t-0 is muted while a is in flight
+    fut = h.conn.sent[0][2]
+    assert fut is not None
+    fut.set_exception(KafkaTimeoutError("request timed out"))
+    await settle()
+    h.clock += 1000
+    h.turn()
+    assert len(conn2.sent) == 1
+    from aioproducer._records.batch import read_batches
+
+    [batch] = read_batches(conn2.sent[0][0].topic_data[0].partition_data[0].records)
+    assert [r.value for r in batch.records] == [b"a"]
+    conn2.respond(0, (0, 0, 0))
+    await settle()
+    h.turn()
+    conn2.respond(1, (0, 0, 1))
+    await settle()
+    assert (a.result().offset, b.result().offset) == (0, 1)
