@@ -296,8 +296,8 @@ class Sender:
             # More may be ready right away (another request's worth). Only a turn that sent
             # something turns again at once: a partition held back by the idempotence rules
             # waits for its response's wake-up instead of spinning the loop.
-            if drained and acc.has_undrained() and self._any_ready_and_sendable(now):
-                timeout = 0
+            if drained and acc.has_undrained():
+                timeout = min(timeout, self._after_drain(now))
         return timeout
 
     def _all_saturated(self, cluster: Any) -> bool:
@@ -329,14 +329,18 @@ class Sender:
         idem = self.idem
         return idem is None or idem.can_send(batch.tp, batch.base_sequence >= 0)
 
-    def _any_ready_and_sendable(self, now: int) -> bool:
+    def _after_drain(self, now: int) -> int:
+        """When to turn again after a drain: at once if more is sendable (another request's
+        worth), else when what is left is ready — the drain may have taken the batch that made
+        a node ready and left a lingering one, whose deadline the turn's first ``ready()`` did
+        not report (it looks at a partition's head only)."""
         ready = self.acc.ready(self.metadata.cluster, now)
         max_in_flight = self.config.max_in_flight_requests_per_connection
         for node in ready.nodes:
             conn = self.connections.get(node)
             if conn is not None and not conn.closed and self._requests_out(conn) < max_in_flight:
-                return True
-        return False
+                return 0
+        return ready.next_ready_ms
 
     # -- produce ---------------------------------------------------------------------------------
 

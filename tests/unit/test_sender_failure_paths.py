@@ -495,3 +495,17 @@ async def test_one_in_flight_keeps_order_across_a_leader_change() -> None:
     conn2.respond(1, (0, 0, 1))
     await settle()
     assert (a.result().offset, b.result().offset) == (0, 1)
+
+
+async def test_a_lingering_batch_behind_a_drained_one_keeps_its_deadline() -> None:
+    """Seed 1555 (acks=0): a full batch and a lingering one in the same partition; the
+    drain took the first, and the turn went back to sleep without the second's linger
+    deadline (the turn's ready() looked at the partition's head only)."""
+    h = Harness(acks=0, linger_ms=5, batch_size=200)
+    h.send(b"x" * 130)  # a full batch
+    h.send(b"y" * 20)  # did not fit: a new batch, which lingers
+    first, second = h.acc.batches[TP]
+    assert first.is_full() and not second.is_full()
+    timeout = h.turn()
+    assert len(h.conn.sent) == 1
+    assert 0 < timeout <= 5
