@@ -177,10 +177,11 @@ class BadRecordError(KafkaError, ValueError):
     illegal topic name, a header key with no UTF-8 encoding); the message names it."""
 
 
-class BadRecordTypeError(KafkaError, TypeError):
+class BadRecordTypeError(BadRecordError, TypeError):
     """An argument of ``send()`` has the wrong type (a ``str`` partition, a ``bool`` timestamp,
     headers that are not (str, bytes | None) pairs, a callback that is not callable); the
-    message names the argument."""
+    message names the argument. A ``TypeError``, and a :class:`BadRecordError` so that one
+    ``except`` catches every refused record."""
 
 
 class WrongEventLoopError(KafkaError, RuntimeError):

@@ -148,21 +148,22 @@ def _check_header(h: object, i: int, topic: object) -> tuple[str, bytes | None]:
     k, v = h
     if not isinstance(k, str):
         raise BadRecordTypeError(
-            f"header key headers[{i}][0] for topic {topic!r} must be a str, got {_show(k)}"
+            f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair: its header "
+            f"key is {_show(k)}, not a str"
         )
     if not k.isascii():
         try:
             k.encode()  # Kafka's header keys are UTF-8: a lone surrogate has no encoding
         except UnicodeEncodeError as exc:
             raise BadRecordError(
-                f"header key headers[{i}][0]={k!r} for topic {topic!r} cannot be encoded "
-                f"as UTF-8: {exc.reason} at position {exc.start}"
+                f"headers[{i}] for topic {topic!r}: the header key {k!r} cannot be encoded as "
+                f"UTF-8 ({exc.reason} at position {exc.start})"
             ) from None
     if v is not None and type(v) is not bytes:
         if not isinstance(v, _BYTES):
             raise BadRecordTypeError(
-                f"header value headers[{i}][1] (key {k!r}) for topic {topic!r} must be "
-                f"bytes-like or None, got {_show(v)}"
+                f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair: its "
+                f"header value is {_show(v)}, not bytes-like or None"
             )
         v = bytes(v)
     return (k, v)

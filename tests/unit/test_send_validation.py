@@ -1,7 +1,8 @@
 """Every bad argument to ``send()`` raises a typed error of ours at ``send()`` — a
-:class:`KafkaError` that is also the matching builtin (``TypeError`` for a wrong type,
-``ValueError`` for a wrong value) — naming the argument, before anything is enqueued: the
-buffer pool and the open batches are as they were."""
+:class:`KafkaError` that is also the matching builtin (``TypeError`` for a wrong type:
+:class:`BadRecordTypeError`, :class:`SerializationError`; ``ValueError`` for a wrong value:
+:class:`BadRecordError`) — naming the argument, before anything is enqueued: the buffer pool
+and the open batches are as they were."""
 
 from __future__ import annotations
 
@@ -110,6 +111,8 @@ async def test_a_bad_argument_is_refused_at_send_and_enqueues_nothing(
     exc = info.value
     builtin = TypeError if (bad, error, names) in TYPE_ERRORS else ValueError
     assert isinstance(exc, KafkaError) and isinstance(exc, builtin), type(exc).__mro__
+    # One except catches every refused record (BadRecordTypeError is a BadRecordError).
+    assert isinstance(exc, (BadRecordError, SerializationError))
     assert names in str(exc)
     assert state(producer) == before
 
