@@ -106,7 +106,8 @@ static int layout_matches(const Py_buffer *v)
     return n == v->len;
 }
 
-/* None, bytes, or any object exporting a buffer; -1 with a TypeError or ValueError. */
+/* None, bytes, or any object exporting a buffer; -1 with a TypeError or ValueError (or the
+ * exporter's own error, as memoryview(obj) would raise it). */
 static int get_bytes(PyObject *obj, Bytes *out, const char *what)
 {
     out->held = 0;

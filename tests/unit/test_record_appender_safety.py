@@ -273,6 +273,16 @@ def test_an_append_into_a_batch_sealed_meanwhile_does_not_happen(impl: str) -> N
     assert records_of(b) == [(0, 3, None, b"first", [])]
 
 
+def test_headers_changed_while_the_value_is_taken(impl: str) -> None:
+    # The headers were measured before the value's buffer was taken and written after: the
+    # record's length counted two headers, its bytes held none.
+    b = builder_for(impl)()
+    headers: list[tuple[str, bytes | None]] = [("a", b"1"), ("b", None)]
+    assert b.try_append(5, None, Exporter(b"v", on_request=headers.clear), headers) == 0
+    assert b.try_append(6, None, b"w", [("c", b"3")]) == 1
+    assert records_of(b) == [(0, 5, None, b"v", []), (1, 6, None, b"w", [("c", b"3")])]
+
+
 class HeaderList(list):  # type: ignore[type-arg]
     pass
 
