@@ -121,6 +121,9 @@ class Partition:
         self.truncated: list[Entry] = []
         #: (producer id, log end offset) at each producer-state expiry.
         self.expiries: list[tuple[int, int]] = []
+        #: Producer ids this partition answered UNKNOWN_PRODUCER_ID (an injected older-broker
+        #: answer): until one starts over at sequence 0, its other batches get 59 too.
+        self.old_broker_pids: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -407,8 +410,10 @@ class Broker:
                 injected = None
             if injected == 59:
                 # Truthful too: a broker answers UNKNOWN_PRODUCER_ID because it has lost the
-                # producer's state (KIP-360), so it could not recognise a resend either.
+                # producer's state (KIP-360), so it could not recognise a resend either; and
+                # it keeps answering it until the producer starts over at sequence 0.
                 w.cluster.expire_producer_state(part)
+                part.old_broker_pids.add(batch.producer_id)
         if injected is not None and not appends_anyway:
             hint = None
             if injected in (6, 74) and part.leader >= 0:
@@ -448,6 +453,11 @@ class Broker:
                         return 45, -1, f"45 (seq {first}, last {st.last_seq}, epoch {epoch})"
                 elif first != 0:
                     return 45, -1, f"45 (new epoch {epoch} with seq {first})"
+            elif pid in part.old_broker_pids and first != 0:
+                # This partition answered UNKNOWN_PRODUCER_ID for the producer (an older
+                # broker): it keeps refusing a batch that does not start a sequence, as such a
+                # broker does, rather than writing it ahead of the refused one.
+                return 59, -1, f"59 (no state for pid {pid}, seq {first})"
         base = len(part.log)
         for i, rec in enumerate(batch.records):
             part.log.append(
@@ -469,6 +479,7 @@ class Broker:
             if st is None or st.epoch != epoch:
                 st = part.pstate[pid] = PState(epoch)
             st.batches.append(bm)
+            part.old_broker_pids.discard(pid)
         if acks == -1:
             part.hw = len(part.log)
         else:
