@@ -336,12 +336,16 @@ class Producer:
                 await self._abort_start()
                 if fatal is not None:
                     raise fatal
+                last = self._sender.last_connect_error
+                if self._metadata.cluster.brokers:
+                    raise KafkaTimeoutError(
+                        f"no producer id (InitProducerId) within max_block_ms={cfg.max_block_ms}"
+                    )
                 raise KafkaTimeoutError(
                     f"could not reach any broker of {cfg.bootstrap_servers!r} within "
                     f"max_block_ms={cfg.max_block_ms}"
-                    if not self._metadata.cluster.brokers
-                    else f"no producer id (InitProducerId) within max_block_ms={cfg.max_block_ms}"
-                )
+                    + (f"; last connection error: {last}" if last is not None else "")
+                ) from last
             await self._sender.metadata_changed(left / 1000)
         if self._sender.fatal_error is not None:
             fatal = self._sender.fatal_error

@@ -177,6 +177,8 @@ class Sender:
         )
         #: The last connection failure that no retry can fix (authentication, TLS mismatch).
         self.connect_error: KafkaError | None = None
+        #: The last connection failure of any kind (named when start() gives up).
+        self.last_connect_error: KafkaError | None = None
         self._pid_task: asyncio.Task[None] | None = None
         self._seal_pool: ThreadPoolExecutor | None = None
         #: Per node: produce requests waiting for their batches to be compressed, in order.
@@ -866,6 +868,7 @@ class Sender:
                 exc = err
             if exc.fatal:
                 self.connect_error = exc
+            self.last_connect_error = exc
             failures = self._reconnect.get(node, (0, 0))[0] + 1
             wait = backoff_ms(
                 failures,

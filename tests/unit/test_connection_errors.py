@@ -158,11 +158,6 @@ async def test_the_producer_warns_at_once_and_start_still_times_out(
     assert "closed the connection during the handshake" in hints[0].getMessage()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="start()'s max_block_ms timeout does not carry the sender's last connection error "
-    "yet (Producer.start and Sender._open belong to the lifecycle and sender owners)",
-)
 async def test_start_timeout_says_the_connection_was_closed_during_the_handshake(
     serve: Callable[..., Awaitable[int]],
 ) -> None:
