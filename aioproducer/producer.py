@@ -665,6 +665,8 @@ class Producer:
             else 0,
             "connections": len(self._sender.connections) if self._sender else 0,
             "metadata_version": self._metadata.version,
+            # KIP-219: the largest throttle time of the brokers' last produce answers (ms).
+            "produce_throttle_time_ms": self._sender.max_throttle_time_ms() if self._sender else 0,
         }
 
     # -- internals -------------------------------------------------------------------------------

@@ -563,6 +563,10 @@ class Sender:
         """The throttle time of the last produce response from ``node`` (0: not throttled)."""
         return self._throttle_ms.get(node, 0)
 
+    def max_throttle_time_ms(self) -> int:
+        """The largest throttle time of the brokers' last produce responses."""
+        return max(self._throttle_ms.values(), default=0)
+
     def _succeeded(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None:
         """The broker wrote ``batch`` at ``base_offset``: advance its sequence, complete it."""
         if self.idem is not None and batch.base_sequence >= 0:

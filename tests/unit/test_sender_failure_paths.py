@@ -319,6 +319,7 @@ async def test_a_throttled_broker_gets_nothing_until_the_throttle_has_passed() -
     assert 0 < h.turn() <= 300
     assert len(h.conn.sent) == 1  # held back
     assert h.sender.throttle_time_ms(1) == 300
+    assert h.sender.max_throttle_time_ms() == 300
     h.clock = 300
     h.turn()
     assert len(h.conn.sent) == 2
