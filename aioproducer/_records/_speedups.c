@@ -492,7 +492,8 @@ static PyObject *RecordBuffer_try_append(RecordBuffer *self, PyObject *const *ar
  * A Python object with __slots__ is tracked by the cyclic GC, and a full collection walked
  * them all (an 11-23 ms event-loop stall, measured with 1 MiB zstd batches).  This type is
  * not tracked; no cycle can outlive a batch through it because ProducerBatch.complete() drops
- * the batch's handle list and each handle's callback.  Its methods (done, result, __await__,
+ * the batch's handle list, each handle's callback and the batch's completion (which holds
+ * the event loop): a finished handle reaches only its batch and the batch's results.  Its methods (done, result, __await__,
  * ...) are attached from aioproducer/_core/batch.py, shared with the pure-Python handle.
  */
 typedef struct {

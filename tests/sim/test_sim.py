@@ -14,7 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .runner import run_many, run_params, summarize
-from .schedule import NON_RETRIABLE_CODES, RETRIABLE_CODES, SEQUENCE_CODES, Crash, Params
+from .schedule import (
+    NON_RETRIABLE_CODES,
+    RETRIABLE_CODES,
+    SEQUENCE_CODES,
+    Crash,
+    Params,
+    params_from_seed,
+)
 
 SIM_SEEDS = int(os.environ.get("SIM_SEEDS", "2000"))
 SIM_START = int(os.environ.get("SIM_START", "0"))
@@ -97,3 +104,21 @@ def test_hypothesis_schedules(params: Params) -> None:
         "from tests.sim.runner import run_params; "
         f"run_params({params!r}, trace=True, out=sys.stdout)'"
     )
+
+
+def test_a_finished_run_leaves_nothing_alive() -> None:
+    """A finished world (its loop, brokers and the producer's records) is freed. Before the
+    fix a finished batch kept its completion, and with it the event loop; the compiled record
+    handles are not tracked by the cyclic GC, so the cycle handle -> batch -> completion ->
+    loop -> network -> world -> record -> handle was never collected: every world stayed in
+    memory (the simulator's workers grew to 800 MB and slowed down three times over)."""
+    import gc
+    import weakref
+
+    refs = []
+    for seed in range(3):
+        world, _ = run_params(params_from_seed(seed))
+        refs.append(weakref.ref(world))
+        del world
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
