@@ -67,7 +67,9 @@ class Link:
         if self.stalled or self.dead or self.reset_sent:
             w.trace("net", f"{self} drop {len(data)}B (link stalled/reset)")
             return
-        t = max(w.loop.time() + w.latency(), self.c2b_at, self.muted_until)
+        # Strictly after the previous write: timers due at the same instant may run in any
+        # order (asyncio's heap does not keep insertion order), and TCP keeps order.
+        t = max(w.loop.time() + w.latency(), self.c2b_at + 1e-6, self.muted_until)
         self.c2b_at = t
         w.loop.call_at(t, self._arrive, data)
 
