@@ -9,6 +9,7 @@ Rules:
   batches per partition are in flight.
 * A retried batch (one that already has a sequence) is sent again only when nothing else of
   its partition is in flight, so retries go out in sequence order.
+* A partition follows a new leader only once none of its batches is in flight to the old one.
 * A failed attempt puts the partition back to one batch in flight until its next success
   (``ok_once`` is cleared): the retry goes alone, and no newer batch travels beside it. A
   broker that checks sequences would refuse the newer batch anyway (OUT_OF_ORDER_SEQUENCE);
@@ -77,6 +78,11 @@ class PartitionSequence:
     #: The producer epoch these sequences belong to. Behind the producer's after a bump that
     #: did not rewrite this partition: its retries finish in the old epoch first.
     epoch: int = -1
+    #: The broker the batches in flight went to. After a leader change the partition follows
+    #: the new leader only once nothing is in flight to the old one (franz-go's
+    #: ``inflightOnSink``): a batch sent to the new leader could otherwise be written ahead
+    #: of one still on its way to the old leader, if that one is retried.
+    node: int = -1
 
 
 def add_sequence(seq: int, n: int) -> int:
@@ -125,23 +131,26 @@ class IdempotenceManager:
             ps = self.partitions[tp] = PartitionSequence(epoch=self.epoch)
         return ps
 
-    def can_send(self, tp: TopicPartition, has_sequence: bool) -> bool:
-        """May the head batch of ``tp`` be drained now?"""
+    def can_send(self, tp: TopicPartition, has_sequence: bool, node: int) -> bool:
+        """May the head batch of ``tp`` be drained now, for broker ``node``?"""
         if not self.ready:
             return False
         ps = self.partitions.get(tp)
         if ps is None or ps.in_flight == 0:
             return True
+        if ps.node != node:  # the leader moved: what is in flight to the old one resolves first
+            return False
         if has_sequence:  # a retry waits for everything of its partition to come back
             return False
         if ps.epoch != self.epoch:  # the old epoch's batches come back first
             return False
         return ps.ok_once and ps.in_flight < self.max_in_flight
 
-    def assign(self, tp: TopicPartition, base_sequence: int, record_count: int) -> int:
-        """Count a batch as in flight; give it a base sequence (in the current epoch) if it has
-        none. Returns it."""
+    def assign(self, tp: TopicPartition, base_sequence: int, record_count: int, node: int) -> int:
+        """Count a batch as in flight to broker ``node``; give it a base sequence (in the
+        current epoch) if it has none. Returns it."""
         ps = self._seq(tp)
+        ps.node = node
         if base_sequence < 0:
             if ps.epoch != self.epoch:
                 # Nothing of the old epoch is in flight (can_send): start the new one at 0.

@@ -329,7 +329,9 @@ class Sender:
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         idem = self.idem
-        return idem is None or idem.can_send(batch.tp, batch.base_sequence >= 0)
+        return idem is None or idem.can_send(
+            batch.tp, batch.base_sequence >= 0, self.metadata.cluster.leader_for(batch.tp)
+        )
 
     def _after_drain(self, now: int) -> int:
         """When to turn again after a drain: at once if more is sendable (another request's
@@ -358,10 +360,10 @@ class Sender:
         for b in batches:
             if idem is not None:
                 if b.base_sequence < 0:
-                    b.base_sequence = idem.assign(b.tp, -1, b.record_count)
+                    b.base_sequence = idem.assign(b.tp, -1, b.record_count, conn.node_id)
                     b.producer_id, b.producer_epoch = idem.producer_id, idem.epoch
                 else:  # a retry keeps the producer epoch and sequence it was written with
-                    idem.assign(b.tp, b.base_sequence, b.record_count)
+                    idem.assign(b.tp, b.base_sequence, b.record_count, conn.node_id)
         node = conn.node_id
         queue = self._pending_writes.get(node)
         heavy = any(

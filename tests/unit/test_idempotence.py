@@ -27,7 +27,7 @@ def test_sequences_wrap_after_int32_max() -> None:
     m = ready()
     m.partitions[TP] = m._seq(TP)
     m.partitions[TP].next_sequence = MAX_SEQUENCE - 1
-    assert m.assign(TP, -1, 5) == MAX_SEQUENCE - 1
+    assert m.assign(TP, -1, 5, 1) == MAX_SEQUENCE - 1
     assert m.partitions[TP].next_sequence == 3
     m.returned(TP)
     m.acked(TP, MAX_SEQUENCE - 1, 5, 0)
@@ -44,31 +44,31 @@ def test_epoch_overflow_asks_for_a_new_producer_id() -> None:
 
 def test_bump_waits_until_nothing_is_in_flight() -> None:
     m = ready()
-    m.assign(TP, -1, 1)
+    m.assign(TP, -1, 1, 1)
     m.request_bump(TP, 0)
     assert not m.ready and m.maybe_bump() is None  # one batch still in flight
     m.returned(TP)
     assert m.maybe_bump() == {TP: 0} and m.epoch == 1 and m.ready
-    assert m.assign(TP, -1, 1) == 0 and m.partitions[TP].epoch == 1
+    assert m.assign(TP, -1, 1, 1) == 0 and m.partitions[TP].epoch == 1
 
 
 def test_a_bump_restarts_only_the_partitions_that_asked_for_it() -> None:
     other = TopicPartition("t", 1)
     m = ready()
-    m.assign(TP, -1, 3)
-    m.assign(other, -1, 2)
+    m.assign(TP, -1, 3, 1)
+    m.assign(other, -1, 2, 1)
     m.returned(TP)
     m.returned(other)
     m.acked(other, 0, 2, 0)
     m.request_bump(TP, 0)
     assert m.maybe_bump() == {TP: 0} and m.epoch == 1
-    assert m.can_send(other, True)  # a retry of epoch 0 may still go, alone
-    m.assign(other, 2, 1)
-    assert not m.can_send(other, False)  # a new batch waits for the old epoch to finish
+    assert m.can_send(other, True, 1)  # a retry of epoch 0 may still go, alone
+    m.assign(other, 2, 1, 1)
+    assert not m.can_send(other, False, 1)  # a new batch waits for the old epoch to finish
     m.returned(other)
     m.acked(other, 2, 1, 0)
-    assert m.can_send(other, False)
-    assert m.assign(other, -1, 1) == 0  # then the partition starts epoch 1 at 0
+    assert m.can_send(other, False, 1)
+    assert m.assign(other, -1, 1, 1) == 0  # then the partition starts epoch 1 at 0
     assert m.partitions[other].epoch == 1
 
 

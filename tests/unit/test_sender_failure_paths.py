@@ -510,3 +510,49 @@ async def test_a_lingering_batch_behind_a_drained_one_keeps_its_deadline() -> No
     timeout = h.turn()
     assert len(h.conn.sent) == 1
     assert 0 < timeout <= 5
+
+
+async def test_an_idempotent_partition_moves_to_a_new_leader_only_when_nothing_is_in_flight() -> (
+    None
+):
+    """Seed 3832: batches of t-0 were in flight to the old leader (its link black-holed) when
+    the partition moved; the next batch went to the new leader at once, which (having lost
+    the producer's state) wrote it ahead of them. A partition now follows a new leader only
+    once nothing of it is in flight to the old one (franz-go's ``inflightOnSink``)."""
+    h = await idempotent()
+    conn2 = type(h.conn)(2)
+    h.sender.connections[2] = conn2  # type: ignore[assignment]
+    h.metadata.update(make_cluster({"t": [1, 1]}, brokers=2), 0)
+    a = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 0, 0))  # a success: pipelining allowed
+    await settle()
+    assert a.result().offset == 0
+    b = h.send(b"b")
+    h.turn()
+    assert len(h.conn.sent) == 2  # b in flight to broker 1
+    h.metadata.update(make_cluster({"t": [2, 1]}, brokers=2), 0)  # t-0 moves to broker 2
+    c = h.send(b"c")
+    h.turn()
+    assert conn2.sent == []  # c waits: b is still in flight to the old leader
+    fut = h.conn.sent[1][2]
+    assert fut is not None
+    fut.set_exception(KafkaConnectionError("connection lost"))
+    await settle()
+    h.clock += 1000
+    h.turn()
+    assert len(conn2.sent) == 1 and batch_header_of(conn2, 0)[2] == 1  # b's retry goes first
+    conn2.respond(0, (0, 0, 1))
+    await settle()
+    h.turn()
+    assert batch_header_of(conn2, 1)[2] == 2
+    conn2.respond(1, (0, 0, 2))
+    await settle()
+    assert (b.result().offset, c.result().offset) == (1, 2)
+
+
+def batch_header_of(conn: Any, i: int) -> tuple[int, int, int, int]:
+    from aioproducer._records.batch import read_batches
+
+    [b] = read_batches(conn.sent[i][0].topic_data[0].partition_data[0].records)
+    return b.producer_id, b.producer_epoch, b.base_sequence, len(b.records)
