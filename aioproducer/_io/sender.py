@@ -150,7 +150,9 @@ class Sender:
         self.wakeup = Wakeup()
         self.connections: dict[int, BrokerConnection] = {}
         self._connecting: dict[int, asyncio.Task[None]] = {}
-        self._reconnect: dict[int, tuple[int, int]] = {}  # node -> (failures, not before ms)
+        #: node -> (failures, not before ms, the address that failed): a backoff belongs to
+        #: an address; a broker advertised somewhere else since is tried at once.
+        self._reconnect: dict[int, tuple[int, int, tuple[str, int]]] = {}
         #: Batches out of the accumulator and not yet answered (for delivery-timeout expiry,
         #: and per partition for the one-in-flight ordering rule).
         self.in_flight = InFlightBatches()
@@ -836,12 +838,13 @@ class Sender:
         """Start connecting to ``node`` unless under way or backing off; ms to wait, or 0."""
         if node in self._connecting:
             return 0
-        not_before = self._reconnect.get(node, (0, 0))[1]
-        if now < not_before:
-            return not_before - now
         broker = self.metadata.cluster.broker(node) or next(
             (b for b in self._bootstrap if b.node_id == node), None
         )
+        backoff = self._reconnect.get(node)
+        if backoff is not None and now < backoff[1]:
+            if broker is None or backoff[2] == (broker.host, broker.port):
+                return backoff[1] - now
         if broker is None:
             self.metadata.request_update()
             return 0
@@ -875,14 +878,15 @@ class Sender:
             if exc.fatal:
                 self.connect_error = exc
             self.last_connect_error = exc
-            failures = self._reconnect.get(node, (0, 0))[0] + 1
+            previous = self._reconnect.get(node)
+            failures = 1 if previous is None else previous[0] + 1
             wait = backoff_ms(
                 failures,
                 self.config.reconnect_backoff_ms,
                 self.config.reconnect_backoff_max_ms,
                 self._rand,
             )
-            self._reconnect[node] = (failures, self.now_ms() + wait)
+            self._reconnect[node] = (failures, self.now_ms() + wait, (broker.host, broker.port))
             # Once per outage at WARNING; the retries that follow at DEBUG (no log storm).
             log.log(
                 logging.WARNING if failures == 1 else logging.DEBUG,

@@ -556,3 +556,32 @@ def batch_header_of(conn: Any, i: int) -> tuple[int, int, int, int]:
 
     [b] = read_batches(conn.sent[i][0].topic_data[0].partition_data[0].records)
     return b.producer_id, b.producer_epoch, b.base_sequence, len(b.records)
+
+
+async def test_a_broker_at_a_new_address_is_tried_without_the_old_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seed 6194: a broker was advertised at a bad port, then fixed; the next attempt still
+    went to the stale address, failed, and the refreshed address waited out a full reconnect
+    backoff (longer than the delivery timeout). A backoff belongs to the address that failed."""
+    from aioproducer._io import sender as sender_module
+
+    h = Harness(reconnect_backoff_ms=1000, reconnect_backoff_max_ms=1000)
+    h.sender.connections.clear()
+    tried: list[int] = []
+
+    async def refuse(node: int, host: str, port: int, **kwargs: Any) -> Any:
+        tried.append(port)
+        raise KafkaConnectionError("connection refused")
+
+    monkeypatch.setattr(sender_module.BrokerConnection, "open", refuse)
+    h.send(b"a")
+    h.turn()
+    await settle()
+    assert tried == [9001]
+    moved = make_cluster({"t": [1, 1]})
+    moved.brokers[1] = BrokerInfo(1, "127.0.0.1", 9999)
+    h.metadata.update(moved, 0)
+    h.turn()
+    await settle()
+    assert tried == [9001, 9999]  # at once: the backoff was for 9001
