@@ -842,9 +842,12 @@ class Sender:
             (b for b in self._bootstrap if b.node_id == node), None
         )
         backoff = self._reconnect.get(node)
-        if backoff is not None and now < backoff[1]:
-            if broker is None or backoff[2] == (broker.host, broker.port):
-                return backoff[1] - now
+        if (
+            backoff is not None
+            and now < backoff[1]
+            and (broker is None or backoff[2] == (broker.host, broker.port))
+        ):
+            return backoff[1] - now
         if broker is None:
             self.metadata.request_update()
             return 0
