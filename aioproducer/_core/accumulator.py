@@ -361,6 +361,7 @@ class RecordAccumulator:
                 )
                 current.attempts = batch.attempts
                 current.ordinal = batch.ordinal
+                current.maybe_written = batch.maybe_written
                 new.append(current)
                 od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
             assert current is not None

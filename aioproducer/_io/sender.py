@@ -623,7 +623,14 @@ class Sender:
             self._complete(batch, -1, -1, fenced)
             self._fatal(fenced)
             return
-        if code == _MESSAGE_TOO_LARGE and batch.record_count > 1 and not batch.final:
+        if (
+            code == _MESSAGE_TOO_LARGE
+            and batch.record_count > 1
+            and not batch.final
+            and not batch.maybe_written
+        ):
+            # Split (KIP-126). Not a batch an earlier attempt may have written: its pieces
+            # could not be recognised as resends, so it fails, possibly persisted.
             n = self.acc.split_and_reenqueue(batch, now)
             log.info("split a batch for %s that was too large into %d", detail, n)
             return

@@ -585,3 +585,23 @@ async def test_a_broker_at_a_new_address_is_tried_without_the_old_backoff(
     h.turn()
     await settle()
     assert tried == [9001, 9999]  # at once: the backoff was for 9001
+
+
+async def test_a_batch_that_may_be_written_is_not_split_on_message_too_large() -> None:
+    """Seed 16927: a batch written with NOT_ENOUGH_REPLICAS_AFTER_APPEND was refused as too
+    large on its retry and split; the broker could not recognise the pieces (other sequence
+    ranges), so one was refused and reported NOT_PERSISTED although it was in the log, and
+    the other written twice. Such a batch now fails, possibly persisted."""
+    h = await idempotent()
+    recs = [h.send(b"x"), h.send(b"y")]
+    h.turn()
+    h.conn.respond(0, (0, 20, -1))  # written, outcome unknown: retried
+    await settle()
+    h.clock += 1000
+    h.turn()
+    h.conn.respond(1, (0, 10, -1))  # MESSAGE_TOO_LARGE on the retry
+    await settle()
+    for r in recs:
+        exc = r.exception()
+        assert exc is not None
+        assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
