@@ -113,6 +113,12 @@ def label(w: dict[str, Any]) -> str:
 
 def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any],
                       mode: str = "throughput", records: int | None = None) -> dict[str, Any]:
+    # "aioproducer@DIR": the aioproducer package found in DIR (another checkout, installed with
+    # `pip install --target DIR .`), for a before/after comparison in one run.
+    env = None
+    if client.startswith("aioproducer@"):
+        client, path = client.split("@", 1)
+        env = {**os.environ, "PYTHONPATH": path}
     cmd = [sys.executable, str(HERE / "clients.py"), client, "--bootstrap", bootstrap,
            "--topic", topic, "--mode", mode, "--records", str(records or w["records"]),
            "--size", str(w["size"]), "--acks", w["acks"], "--compression", w["compression"],
@@ -123,7 +129,7 @@ def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any]
         cmd.append("--keyed")
     if not w.get("lag_probe", True):
         cmd.append("--no-lag-probe")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]}
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
