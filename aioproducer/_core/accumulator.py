@@ -321,20 +321,39 @@ class RecordAccumulator:
             i += 1
         dq.insert(i, batch)
 
-    def reset_sequences(self, rewrite: dict[TopicPartition, int] | None = None) -> None:
+    def reset_sequences(
+        self, rewrite: dict[TopicPartition, tuple[int, bool]] | None = None
+    ) -> None:
         """After an epoch bump: the queued batches of each partition of ``rewrite`` from the
         given creation ordinal on get new sequences when next drained (every queued batch
-        when ``rewrite`` is None: a new producer id)."""
+        when ``rewrite`` is None: a new producer id).
+
+        Unless the broker lost the producer's state, a batch an earlier attempt may have
+        written keeps its epoch and sequence, and so does every batch ahead of it: only under
+        them can the broker recognise it (and not write it twice), and an older epoch cannot
+        follow a newer one. If it was not written after all, the broker refuses it
+        (OUT_OF_ORDER_SEQUENCE) and the sender sequences it again then."""
         for tp, dq in self.batches.items():
             if rewrite is None:
-                start = 0
+                start, everything = 0, True
             elif tp in rewrite:
-                start = rewrite[tp]
+                start, everything = rewrite[tp]
             else:
                 continue
+            if not everything:
+                for b in dq:
+                    if b.ordinal >= start and b.maybe_written and b.base_sequence >= 0:
+                        start = b.ordinal + 1
             for b in dq:
                 if b.ordinal >= start:
                     b.base_sequence = -1
+
+    def forget_sequences(self, tp: TopicPartition) -> None:
+        """The broker refused a batch of ``tp`` kept in an older epoch: none of its queued
+        batches was written; they get new sequences when next drained."""
+        for b in self.batches.get(tp, ()):
+            b.base_sequence = -1
+            b.maybe_written = False
 
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
         """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record

@@ -100,8 +100,10 @@ class IdempotenceManager:
         #: An epoch bump was requested; it happens once nothing is in flight.
         self.bump_pending = False
         #: Per partition whose sequences the pending bump restarts: the first batch (by the
-        #: accumulator's creation ordinal) to sequence again; those before it keep theirs.
-        self.rewrite: dict[TopicPartition, int] = {}
+        #: accumulator's creation ordinal) to sequence again, those before it keeping theirs;
+        #: and whether a batch that may have been written is sequenced again too (only when
+        #: the broker lost the producer's state: it could not recognise a resend anyway).
+        self.rewrite: dict[TopicPartition, tuple[int, bool]] = {}
         self.total_in_flight = 0
         self.bumps = 0
 
@@ -193,15 +195,17 @@ class IdempotenceManager:
         last = -1 if ps is None else ps.last_acked
         return base_sequence == add_sequence(last, 1) if last >= 0 else base_sequence == 0
 
-    def request_bump(self, tp: TopicPartition, from_ordinal: int) -> None:
+    def request_bump(self, tp: TopicPartition, from_ordinal: int, state_lost: bool = False) -> None:
         """The sequences of ``tp`` have a gap at the batch of creation ordinal
-        ``from_ordinal``: bump the epoch once nothing is in flight, and sequence that
-        partition's queued batches from that one on again."""
+        ``from_ordinal`` (or the broker lost the producer's state: ``state_lost``): bump the
+        epoch once nothing is in flight, and sequence that partition's queued batches from
+        that one on again."""
         if self.state is ProducerIdState.READY:
             self.bump_pending = True
-            self.rewrite[tp] = min(from_ordinal, self.rewrite.get(tp, from_ordinal))
+            old = self.rewrite.get(tp, (from_ordinal, state_lost))
+            self.rewrite[tp] = (min(from_ordinal, old[0]), state_lost or old[1])
 
-    def maybe_bump(self) -> dict[TopicPartition, int] | None:
+    def maybe_bump(self) -> dict[TopicPartition, tuple[int, bool]] | None:
         """Perform a pending bump if nothing is in flight. Returns, per partition, the
         creation ordinal from which the caller sequences queued batches again (None: no bump).
         A bump past the maximum epoch asks for a new producer id instead (state

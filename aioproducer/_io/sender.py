@@ -601,6 +601,17 @@ class Sender:
                 idem.acked(batch.tp, batch.base_sequence, batch.record_count, batch.producer_epoch)
                 self._complete(batch, -1, -1, None)
                 return
+            if code == _OUT_OF_ORDER_SEQUENCE and batch.producer_epoch != idem.epoch:
+                # A batch kept in an older epoch by a bump because it may have been written:
+                # the broker says it was not, nor any batch after it. Sequence them all in
+                # the current epoch and retry.
+                batch.base_sequence = -1
+                batch.maybe_written = False
+                self.acc.forget_sequences(batch.tp)
+                self._fail_or_retry(
+                    batch, for_code(code, detail), now, force_retriable=True, written=False
+                )
+                return
             if code == _OUT_OF_ORDER_SEQUENCE and not idem.is_next_expected(
                 batch.tp, batch.base_sequence
             ):
@@ -612,7 +623,10 @@ class Sender:
                 # nothing is in flight; the batch is re-sequenced and retried (59) or failed
                 # as not persisted (45, Java's behaviour: the broker refused it).
                 # The broker lost the producer's state (59): the whole partition restarts.
-                idem.request_bump(batch.tp, 0 if code == _UNKNOWN_PRODUCER_ID else batch.ordinal)
+                if code == _UNKNOWN_PRODUCER_ID:
+                    idem.request_bump(batch.tp, 0, state_lost=True)
+                else:
+                    idem.request_bump(batch.tp, batch.ordinal)
                 if code == _UNKNOWN_PRODUCER_ID:
                     self._fail_or_retry(batch, for_code(code, detail), now, force_retriable=True)
                 else:

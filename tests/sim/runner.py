@@ -61,6 +61,12 @@ def run_many(seeds: list[int], jobs: int = 1, progress: bool = True) -> tuple[li
         with ctx.Pool(jobs) as pool:
             for i, o in enumerate(pool.imap_unordered(run_seed, seeds, chunksize=4)):
                 outcomes.append(o)
+                if progress and o.failures:  # at once: a long run can be stopped and replayed
+                    print(
+                        f"  seed {o.seed} fails: {o.failures[0][0]} {o.failures[0][1][:160]}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 if progress and (i + 1) % 100 == 0:
                     _progress(i + 1, len(seeds), t0, outcomes)
     outcomes.sort(key=lambda o: o.seed)

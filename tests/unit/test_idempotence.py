@@ -38,7 +38,7 @@ def test_epoch_overflow_asks_for_a_new_producer_id() -> None:
     m = ready()
     m.epoch = MAX_EPOCH
     m.request_bump(TP, 0)
-    assert m.maybe_bump() == {TP: 0}
+    assert m.maybe_bump() == {TP: (0, False)}
     assert m.state is ProducerIdState.UNINITIALIZED and m.producer_id == -1
 
 
@@ -48,7 +48,7 @@ def test_bump_waits_until_nothing_is_in_flight() -> None:
     m.request_bump(TP, 0)
     assert not m.ready and m.maybe_bump() is None  # one batch still in flight
     m.returned(TP)
-    assert m.maybe_bump() == {TP: 0} and m.epoch == 1 and m.ready
+    assert m.maybe_bump() == {TP: (0, False)} and m.epoch == 1 and m.ready
     assert m.assign(TP, -1, 1, 1) == 0 and m.partitions[TP].epoch == 1
 
 
@@ -61,7 +61,7 @@ def test_a_bump_restarts_only_the_partitions_that_asked_for_it() -> None:
     m.returned(other)
     m.acked(other, 0, 2, 0)
     m.request_bump(TP, 0)
-    assert m.maybe_bump() == {TP: 0} and m.epoch == 1
+    assert m.maybe_bump() == {TP: (0, False)} and m.epoch == 1
     assert m.can_send(other, True, 1)  # a retry of epoch 0 may still go, alone
     m.assign(other, 2, 1, 1)
     assert not m.can_send(other, False, 1)  # a new batch waits for the old epoch to finish

@@ -605,3 +605,44 @@ async def test_a_batch_that_may_be_written_is_not_split_on_message_too_large() -
         exc = r.exception()
         assert exc is not None
         assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
+
+
+async def test_an_epoch_bump_keeps_a_possibly_written_batch_of_its_own_partition() -> None:
+    """Seed 8717: in one partition, batch A expired in flight and batch B's answer was lost
+    (B may be in the log). A's failure bumped the epoch, which re-sequenced B: written twice.
+    B now keeps its epoch and sequence (the broker acknowledges it again as a duplicate); had
+    it not been written, the broker refuses it and it is sequenced in the new epoch then."""
+    h = await idempotent(request_timeout_ms=1000, delivery_timeout_ms=6000)
+    a = h.send(b"a")
+    h.turn()
+    h.conn.respond(0, (0, 0, 0))  # a success: pipelining allowed
+    await settle()
+    h.clock = 100
+    old = h.send(b"x")  # created at 100: expires at 6100
+    h.turn()
+    h.clock = 3000
+    b = h.send(b"y")  # created at 3000
+    h.turn()
+    assert len(h.conn.sent) == 3
+    fut = h.conn.sent[2][2]
+    assert fut is not None
+    fut.set_exception(KafkaTimeoutError("request timed out"))  # B: possibly written
+    await settle()
+    assert b.batch.maybe_written and not b.done()
+    h.clock = 6200
+    h.turn()  # "old" expires in flight: a gap, so a bump once nothing is in flight
+    assert old.exception() is not None and a.result().offset == 0
+    h.conn.sent[1][2].set_exception(KafkaConnectionError("closed"))  # type: ignore[union-attr]
+    await settle()
+    h.turn()
+    h.turn()
+    assert batch_header(h, 3)[1:3] == (0, 2)  # B: still epoch 0, sequence 2
+    h.conn.respond(3, (0, 45, -1))  # not written after all: refused
+    await settle()
+    h.clock += 2000
+    h.turn()
+    h.turn()
+    assert batch_header(h, 4)[1:3] == (1, 0)  # now sequenced in epoch 1
+    h.conn.respond(4, (0, 0, 1))
+    await settle()
+    assert b.result().offset == 1
