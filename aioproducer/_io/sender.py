@@ -14,7 +14,7 @@ import collections
 import copy
 import logging
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,38 +88,31 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-class InFlightBatches:
+class InFlightBatches(dict[ProducerBatch, None]):
     """Batches out of the accumulator and not yet answered, in the order they left it (a dict,
-    so iterating is deterministic for a given run), with a count per partition."""
+    so iterating is deterministic for a given run; truth, length and membership stay C-level
+    operations on the hot path). With ``counting``, also a count per partition (for the
+    one-in-flight ordering rule without idempotence)."""
 
-    __slots__ = ("_batches", "per_partition")
+    __slots__ = ("counting", "per_partition")
 
-    def __init__(self) -> None:
-        self._batches: dict[ProducerBatch, None] = {}
+    def __init__(self, counting: bool) -> None:
+        super().__init__()
+        self.counting = counting
         self.per_partition: dict[TopicPartition, int] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self._batches)
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def __contains__(self, batch: object) -> bool:
-        return batch in self._batches
-
-    def __iter__(self) -> Iterator[ProducerBatch]:
-        return iter(list(self._batches))
-
-    def update(self, batches: Iterable[ProducerBatch]) -> None:
-        own, counts = self._batches, self.per_partition
+    def add(self, batches: Iterable[ProducerBatch]) -> None:
+        if not self.counting:
+            self.update(dict.fromkeys(batches))
+            return
+        counts = self.per_partition
         for b in batches:
-            if b not in own:
-                own[b] = None
+            if b not in self:
+                self[b] = None
                 counts[b.tp] = counts.get(b.tp, 0) + 1
 
-    def discard(self, batch: ProducerBatch) -> None:
-        if batch in self._batches:
-            del self._batches[batch]
+    def remove(self, batch: ProducerBatch) -> None:
+        if self.pop(batch, 0) is None and self.counting:
             counts = self.per_partition
             n = counts[batch.tp] - 1
             if n:
@@ -127,9 +120,14 @@ class InFlightBatches:
             else:
                 del counts[batch.tp]
 
-    def difference_update(self, batches: Iterable[ProducerBatch]) -> None:
+    def remove_all(self, batches: Iterable[ProducerBatch]) -> None:
+        if not self.counting:
+            pop = self.pop
+            for b in batches:
+                pop(b, None)
+            return
         for b in batches:
-            self.discard(b)
+            self.remove(b)
 
 
 class Sender:
@@ -155,7 +153,7 @@ class Sender:
         self._reconnect: dict[int, tuple[int, int, tuple[str, int]]] = {}
         #: Batches out of the accumulator and not yet answered (for delivery-timeout expiry,
         #: and per partition for the one-in-flight ordering rule).
-        self.in_flight = InFlightBatches()
+        self.in_flight = InFlightBatches(config.max_in_flight_requests_per_connection == 1)
 
         self._metadata_task: asyncio.Task[None] | None = None
         self._metadata_waiters: list[asyncio.Future[None]] = []
@@ -385,14 +383,14 @@ class Sender:
         if queue is None:
             queue = self._pending_writes[node] = collections.deque()
         queue.append((batches, fut))
-        self.in_flight.update(batches)  # out of the accumulator, not yet written
+        self.in_flight.add(batches)  # out of the accumulator, not yet written
         fut.add_done_callback(lambda _: self._flush_pending(node))
 
     def _flush_pending(self, node: int) -> None:
         queue = self._pending_writes.get(node)
         while queue and queue[0][1].done():
             batches, fut = queue.popleft()
-            self.in_flight.difference_update(batches)
+            self.in_flight.remove_all(batches)
             if self.idem is not None:
                 # Failed while compressing (expired, or a fatal error): no longer in flight,
                 # and never written — its buffers are already released.
@@ -460,7 +458,7 @@ class Sender:
             for b in batches:
                 self._complete(b, -1, -1, None)
             return
-        self.in_flight.update(batches)
+        self.in_flight.add(batches)
         node = conn.node_id
         fut.add_done_callback(lambda f: self._on_produce_response(f, batches, node))
 
@@ -468,7 +466,7 @@ class Sender:
         self, fut: asyncio.Future[Any], batches: list[ProducerBatch], node: int
     ) -> None:
         now = self.now_ms()
-        self.in_flight.difference_update(batches)
+        self.in_flight.remove_all(batches)
         if self.idem is not None:
             for b in batches:
                 self.idem.returned(b.tp)
@@ -722,7 +720,7 @@ class Sender:
         self.acc.done(batch)
 
     def _fail(self, batch: ProducerBatch, exc: BaseException) -> None:
-        self.in_flight.discard(batch)
+        self.in_flight.remove(batch)
         self._complete(batch, -1, -1, exc)
 
     def _expire_in_flight(self, now: int) -> int:

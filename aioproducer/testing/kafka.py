@@ -120,7 +120,12 @@ def ensure_kafka_jars(version: str | None = None) -> Path:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Like Kafka's Uuid.randomUuid(): never one starting with "-", which the storage tool's
+    # argument parser takes for an option (formatting then failed about once in 64 starts).
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class KafkaNode:

@@ -32,14 +32,14 @@ async def proxied_kafka() -> AsyncIterator[tuple[KafkaCluster, ChaosProxy]]:
     cluster = KafkaCluster(
         1, extra_config={"advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}"}
     )
-    starting = asyncio.ensure_future(asyncio.to_thread(cluster.start))
-    # Its port is chosen in start(), in a thread: poll for it.
-    while not cluster.nodes and not starting.done():  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    if cluster.nodes:
-        proxy.target = ("127.0.0.1", cluster.nodes[0].port)
-    await starting
     try:
+        starting = asyncio.ensure_future(asyncio.to_thread(cluster.start))
+        # Its port is chosen in start(), in a thread: poll for it.
+        while not cluster.nodes and not starting.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if cluster.nodes:
+            proxy.target = ("127.0.0.1", cluster.nodes[0].port)
+        await starting
         yield cluster, proxy
     finally:
         await proxy.close()

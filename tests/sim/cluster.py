@@ -406,6 +406,10 @@ class Broker:
             )
             if injected == 46:  # truthful only: the batch must already be in the log
                 injected = None if not self._is_duplicate(part, batch) else 46
+            elif injected == 45 and self._is_duplicate(part, batch):
+                # A broker recognises a resend before it checks the sequence: it never
+                # refuses a batch it holds as out of order.
+                injected = None
             if injected in (47, 90) and not w.may_fence():
                 injected = None
             if injected == 59:
