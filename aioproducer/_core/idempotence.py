@@ -186,7 +186,15 @@ class IdempotenceManager:
             ps = self._seq(tp)
         if ps.epoch != epoch:
             return
-        ps.last_acked = add_sequence(base_sequence, record_count - 1)
+        last = add_sequence(base_sequence, record_count - 1)
+        # Only forward (Java's maybeUpdateLastAckedSequence): a retried batch can be answered
+        # after later ones, and a step back would make the next batch look out of line.
+        # Sequences wrap, so "forward" is less than half the sequence space ahead.
+        if (
+            ps.last_acked < 0
+            or (last - ps.last_acked) % (MAX_SEQUENCE + 1) < (MAX_SEQUENCE + 1) // 2
+        ):
+            ps.last_acked = last
         ps.ok_once = True
 
     def is_next_expected(self, tp: TopicPartition, base_sequence: int) -> bool:

@@ -79,3 +79,18 @@ def test_state_changes_are_checked() -> None:
     m.transition(ProducerIdState.FATAL)
     with pytest.raises(AssertionError):
         m.transition(ProducerIdState.INITIALIZING)
+
+
+def test_a_late_ack_of_an_older_batch_never_moves_the_last_acked_sequence_back() -> None:
+    """Seed 53144: a retried batch (sequence 20) was acknowledged after batches up to 25
+    were; ``last_acked`` went back to 20, so the next batch's OUT_OF_ORDER_SEQUENCE_NUMBER
+    looked "not head of line" and it was retried until its delivery timeout: a wedge. Java
+    moves the last acknowledged sequence forward only."""
+    m = ready()
+    m.acked(TP, 21, 5, 0)  # up to 25
+    m.acked(TP, 20, 1, 0)  # the late one
+    assert m.partitions[TP].last_acked == 25
+    assert m.is_next_expected(TP, 26)
+    m.partitions[TP].last_acked = MAX_SEQUENCE - 1
+    m.acked(TP, 0, 2, 0)  # wrapped: 0..1 follows 2**31 - 2
+    assert m.partitions[TP].last_acked == 1
