@@ -407,6 +407,9 @@ class RecordAccumulator:
                 seq = add_sequence(seq, len(b.handles))
         for b in new:
             b.retry_at_ms = now_ms
+            # Sealed: a piece may end up last in the deque, where send() appends; a new record
+            # in it would overrun the sequence range it took over.
+            b.builder.seal()
             self._insert_in_order(b)
         # Whoever awaited records of the old batch waits on the new ones: re-point the waiters.
         _Relay.attach(waiting, new)

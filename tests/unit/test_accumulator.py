@@ -376,3 +376,19 @@ def test_a_lingering_batch_beside_a_ready_partition_of_its_node_keeps_its_deadli
     append(acc, T0, b"new", now=4)
     r = acc.ready(cluster, 5)
     assert r.nodes == {1} and r.next_ready_ms == 4
+
+
+def test_a_split_piece_takes_no_new_record() -> None:
+    """Seed 70949: the last piece of a split batch was the deque's last batch, so the next
+    record was appended to it, beyond the sequence range it had taken over: two batches then
+    claimed the same sequences and the partition looped on OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    acc = make_accumulator(batch_size=300, linger_ms=0)
+    for i in range(4):
+        append(acc, T0, b"%02d" % i + b"x" * 40, now=0)
+    [big] = acc.drain(CLUSTER, {1}, 0)[1]
+    big.base_sequence, big.producer_id, big.producer_epoch = 0, 7, 0
+    n = acc.split_and_reenqueue(big, 10)
+    last = acc.batches[T0][-1]
+    count = last.record_count
+    assert acc.try_append(T0, 0, None, b"new", None, None) is None
+    assert last.record_count == count and len(acc.batches[T0]) == n
