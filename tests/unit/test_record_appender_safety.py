@@ -518,3 +518,23 @@ def test_bytes_like_inputs_are_written_as_their_bytes(impl: str, kind: str) -> N
     assert b.try_append(5, obj, obj, [("h", obj)]) == 0
     assert b.uncompressed_size - BATCH_OVERHEAD == size
     assert records_of(b) == [(0, 5, expected, expected, [("h", expected)])]
+
+
+# -- the compiled buffer's growth --------------------------------------------------------------------
+
+
+def test_the_compiled_buffer_grows_by_doubling_and_writes_the_same_bytes() -> None:
+    """bytearray's own growth (1/8) reallocated a 16 KiB batch of 1 KiB records, copying it whole,
+    on nearly every record; the compiled appender doubles its allocation up to the batch's soft
+    limit. The batch it builds is byte for byte the pure-Python one."""
+    c, py = builder_for("c")(batch_size=16384), builder_for("python")(batch_size=16384)
+    allocations = {sys.getsizeof(c._buf)}
+    od = 0
+    while (got := c.try_append(1000 + od, b"key-%d" % od, bytes([od]) * 1000, None)) >= 0:
+        assert py.try_append(1000 + od, b"key-%d" % od, bytes([od]) * 1000, None) == got == od
+        allocations.add(sys.getsizeof(c._buf))
+        od += 1
+    assert od == 16
+    assert len(allocations) <= 7, sorted(allocations)  # 0, then ~1, 2, 4, 8, 16 KiB
+    assert sys.getsizeof(c._buf) < 16384 + 1024  # capped at the soft limit, not doubled past it
+    assert c.build(7, 1, 0) == py.build(7, 1, 0)
