@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ._core.batch import RecordFuture, RecordMetadata
 from ._core.cluster import Cluster, TopicPartition
 from ._core.partitioner import RoundRobinPartitioner
+from ._core.producer_batch import RecordFuture, RecordMetadata
 from .config import ProducerConfig
 from .errors import (
     BadRecordError,

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import Producer, __version__
 from ._core.murmur2 import murmur2
-from ._records import batch
+from ._records import record_batch
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -116,7 +116,7 @@ def demo(args: argparse.Namespace) -> int:
         print(
             f"producing {args.records:,} keyed records with headers to {topic!r} "
             f"({args.partitions} partitions, compression={args.compression or 'none'}, "
-            f"record buffer: {batch.IMPLEMENTATION})"
+            f"record buffer: {record_batch.IMPLEMENTATION})"
         )
         elapsed = asyncio.run(_produce(bootstrap, topic, args.records, args.compression))
         print(

@@ -20,13 +20,13 @@ from types import TracebackType
 from typing import Any, NoReturn
 
 from ._core.accumulator import RecordAccumulator
-from ._core.batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
 from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, TopicSticky
+from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._io.sender import Sender, Wakeup
-from ._records.batch import BATCH_OVERHEAD, RecordBatchBuilder, _hard_limit
 from ._records.codecs import get_codec
+from ._records.record_batch import BATCH_OVERHEAD, RecordBatchBuilder, _hard_limit
 from .config import ProducerConfig
 from .errors import (
     BadRecordError,

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 
-from aioproducer._records.batch import ESTIMATION_FACTOR, RecordBatchBuilder
+from aioproducer._records.record_batch import ESTIMATION_FACTOR, RecordBatchBuilder
 
 BATCH = 16384
 

@@ -78,9 +78,8 @@ def main() -> None:
                 print(f"{client} {size} B: {a:,} / {b:,} instructions -> {per[client]:,.0f} "
                       "per record", flush=True)
             first = per[clients[0]]
-            for client in clients:
-                rows.append(f"| {size} B, {args.compression} | {client} | {per[client]:,.0f} | "
-                            f"{per[client] / first:.3f}x |")
+            rows.extend(f"| {size} B, {args.compression} | {c} | {per[c]:,.0f} | "
+                        f"{per[c] / first:.3f}x |" for c in clients)
     print("\n| workload | client | instructions / record | ratio to first |")
     print("|---|---|---:|---:|")
     print("\n".join(rows))

@@ -27,12 +27,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .._records.batch import RecordBatchBuilder, read_batches
 from .._records.codecs import Codec
-from .batch import Callback, Completion, ProducerBatch, RecordFuture
+from .._records.record_batch import RecordBatchBuilder, read_batches
 from .cluster import Cluster, TopicPartition
 from .idempotence import add_sequence
 from .memory import MemoryPool
+from .producer_batch import Callback, Completion, ProducerBatch, RecordFuture
 
 _NEVER = 1 << 62
 

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._core.accumulator import RecordAccumulator, backoff_ms
-from .._core.batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._core.cluster import BrokerInfo, Metadata, TopicPartition, cluster_from_metadata
 from .._core.idempotence import IdempotenceManager, ProducerIdState
+from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._protocol.messages import InitProducerIdRequest, MetadataRequest, ProduceRequest
 from .._protocol.produce import decode_produce_acks, encode_produce_request
 from ..config import ProducerConfig

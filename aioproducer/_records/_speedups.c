@@ -1,14 +1,14 @@
 /*
  * aioproducer._records._speedups: the compiled record appender.
  *
- * RecordBuffer is the per-record hot path of RecordBatchBuilder (batch.py) in C: it holds the
+ * RecordBuffer is the per-record hot path of RecordBatchBuilder (record_batch.py) in C: it holds the
  * uncompressed records of one RecordBatch v2 in a bytearray and appends one record per call,
  * with the same room check, encoding and results as the pure-Python _PyRecordBuffer in
- * batch.py.  Everything else (sealing, compression, stamping, the CRC) stays in Python, where
+ * record_batch.py.  Everything else (sealing, compression, stamping, the CRC) stays in Python, where
  * it runs once per batch.
  *
  * What it buys: ~3x the pure-Python appender on 100-byte records (benchmarks/
- * bench_batch_builder.py).  Setting AIOPRODUCER_PURE_PYTHON=1 makes batch.py ignore this module,
+ * bench_batch_builder.py).  Setting AIOPRODUCER_PURE_PYTHON=1 makes record_batch.py ignore this module,
  * and the unit tests run both appenders against the same cases.
  *
  * Record layout (KIP-98): length varint | attributes int8 | timestampDelta varlong |
@@ -519,7 +519,7 @@ static PyObject *RecordBuffer_try_append(RecordBuffer *self, PyObject *const *ar
  * not tracked; no cycle can outlive a batch through it because ProducerBatch.complete() drops
  * the batch's handle list, each handle's callback and the batch's completion (which holds
  * the event loop): a finished handle reaches only its batch and the batch's results.  Its methods (done, result, __await__,
- * ...) are attached from aioproducer/_core/batch.py, shared with the pure-Python handle.
+ * ...) are attached from aioproducer/_core/producer_batch.py, shared with the pure-Python handle.
  */
 typedef struct {
     PyObject_HEAD
@@ -766,7 +766,7 @@ static PyType_Spec RecordBuffer_spec = {
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "aioproducer._records._speedups",
-    "The compiled record appender (see batch.py).", -1, NULL,
+    "The compiled record appender (see record_batch.py).", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void)

@@ -17,8 +17,8 @@ from aioproducer._protocol.messages import (
     MetadataRequest,
     ProduceRequest,
 )
-from aioproducer._records.batch import RecordBatchBuilder
 from aioproducer._records.codecs import CODEC_IDS
+from aioproducer._records.record_batch import RecordBatchBuilder
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
 from .wire import WireClient

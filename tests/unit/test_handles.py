@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from aioproducer import RecordFuture, RecordMetadata
-from aioproducer._core import batch as core_batch
-from aioproducer._core.batch import ProducerBatch, PyRecordFuture
+from aioproducer._core import producer_batch as core_batch
 from aioproducer._core.cluster import TopicPartition
-from aioproducer._records import batch as records_batch
+from aioproducer._core.producer_batch import ProducerBatch, PyRecordFuture
+from aioproducer._records import record_batch as records_batch
 from aioproducer.errors import KafkaTimeoutError
 
 from .fakes import FakeCompletion

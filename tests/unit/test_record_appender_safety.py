@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from aioproducer._records import batch as batch_module
-from aioproducer._records.batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
+from aioproducer._records import record_batch as batch_module
+from aioproducer._records.record_batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
 from aioproducer.errors import BadRecordError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -520,7 +520,7 @@ def test_bytes_like_inputs_are_written_as_their_bytes(impl: str, kind: str) -> N
     assert records_of(b) == [(0, 5, expected, expected, [("h", expected)])]
 
 
-# -- the compiled buffer's growth --------------------------------------------------------------------
+# -- the compiled buffer's growth -----------------------------------------------------------------
 
 
 def test_the_compiled_buffer_grows_by_doubling_and_writes_the_same_bytes() -> None:

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aioproducer._records import batch as batch_module
-from aioproducer._records.batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
+from aioproducer._records import record_batch as batch_module
 from aioproducer._records.codecs import CODEC_IDS, get_codec
+from aioproducer._records.record_batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
 from aioproducer.errors import BadRecordError, ConfigError, ProtocolError
 
 CODECS = list(CODEC_IDS)
@@ -322,7 +322,7 @@ def test_environment_selects_the_record_buffer(env: str, expected: str) -> None:
         [
             sys.executable,
             "-c",
-            "from aioproducer._records import batch; print(batch.IMPLEMENTATION)",
+            "from aioproducer._records import record_batch; print(record_batch.IMPLEMENTATION)",
         ],
         env={**os.environ, "AIOPRODUCER_PURE_PYTHON": env},
         capture_output=True,

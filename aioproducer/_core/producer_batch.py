@@ -19,8 +19,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._records import batch as _batch_impl
-from .._records.batch import RecordBatchBuilder
+from .._records import record_batch as _batch_impl
+from .._records.record_batch import RecordBatchBuilder
 from .cluster import TopicPartition
 
 log = logging.getLogger("aioproducer")
