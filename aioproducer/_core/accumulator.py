@@ -59,6 +59,20 @@ def backoff_ms(attempts: int, base_ms: int, max_ms: int, rand: Callable[[], floa
     return int(min(jittered, max_ms))
 
 
+class IncompleteBatches(dict[ProducerBatch, None]):
+    """A set of batches that iterates in the order they were added (a dict's keys): what
+    close() fails, it fails in creation order, and a simulated run does not depend on where
+    the batches happen to sit in memory."""
+
+    __slots__ = ()
+
+    def add(self, batch: ProducerBatch) -> None:
+        self[batch] = None
+
+    def discard(self, batch: ProducerBatch) -> None:
+        self.pop(batch, None)
+
+
 class RecordAccumulator:
     def __init__(
         self,
@@ -86,7 +100,7 @@ class RecordAccumulator:
         self.rand = rand
         self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
         #: Every batch not yet completed (queued or in flight): what flush and close wait for.
-        self.incomplete: set[ProducerBatch] = set()
+        self.incomplete = IncompleteBatches()
         self._ordinal = 0
         #: No incomplete batch reaches its delivery timeout before this (a lower bound): a new
         #: batch's deadline is later than every older one's, so the expiry scans, O(batches),

@@ -592,7 +592,7 @@ class Cluster:
         b.down_mode = mode
         b.incarnation += 1
         w.trace("fault", f"broker {node} crashes ({mode})")
-        for link in list(b.links):
+        for link in sorted(b.links, key=lambda lk: lk.id):
             if mode == "blackhole":
                 link.stall("broker host down")
             else:

@@ -191,4 +191,10 @@ class Network:
         return transport, protocol
 
     def open_links(self) -> list[Link]:
-        return [lk for lk in self.links if not lk.client_closed and not lk.dead]
+        return [lk for lk in _by_id(self.links) if not lk.client_closed and not lk.dead]
+
+
+def _by_id(links: set[Link]) -> list[Link]:
+    """Links in the order they were made: a set's order would depend on memory addresses,
+    which differ between versions of the code, and a seed must replay the same on both."""
+    return sorted(links, key=lambda lk: lk.id)

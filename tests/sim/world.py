@@ -197,7 +197,7 @@ class World:
     def _heal(self) -> None:
         self.trace("fault", "faults heal: every broker up, no new faults")
         self.cluster.bad_port = None
-        for link in list(self.net.links):
+        for link in sorted(self.net.links, key=lambda lk: lk.id):
             if link.stalled and not link.client_closed:
                 # A black-holed connection does not come back by itself: when the network
                 # heals, the peer that forgot it answers the retransmission with a reset.
