@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import logging
 import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .._core import outcome
 from .._core.accumulator import RecordAccumulator, backoff_ms
 from .._core.cluster import BrokerInfo, Metadata, TopicPartition, cluster_from_metadata
 from .._core.idempotence import IdempotenceManager, ProducerIdState
@@ -31,7 +31,6 @@ from ..errors import (
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
-    PersistedStatus,
     for_code,
 )
 from .connection import BrokerConnection
@@ -39,14 +38,6 @@ from .connection import BrokerConnection
 log = logging.getLogger("aioproducer")
 #: Compressed batches at least this big (uncompressed) are compressed off the event loop.
 _OFFLOAD_BYTES = 256 * 1024
-_MESSAGE_TOO_LARGE = 10
-_OUT_OF_ORDER_SEQUENCE = 45
-_DUPLICATE_SEQUENCE = 46
-_UNKNOWN_PRODUCER_ID = 59
-#: Fenced: another producer took over this producer id/epoch. Fatal (Java, §1.9).
-_FENCED = {47, 90}
-#: Broker errors after which the batch may have been appended anyway ("maybe written", §1.9).
-_AMBIGUOUS = {-1, 7, 13, 20}
 _FOREVER = 1 << 30
 _MAX_THROTTLE_MS = 60_000
 #: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
@@ -590,111 +581,43 @@ class Sender:
     def _handle_partition_error(
         self, batch: ProducerBatch, p: Any, now: int, leader_moved: bool = False
     ) -> None:
-        code = p.error_code
-        message = getattr(p, "error_message", None)
-        detail = f"{batch.tp.topic}-{batch.tp.partition}" + (f": {message}" if message else "")
-        idem = self.idem
-        if idem is not None and batch.base_sequence >= 0:
-            if code == _DUPLICATE_SEQUENCE:  # written before: success, offset unknown
-                idem.acked(batch.tp, batch.base_sequence, batch.record_count, batch.producer_epoch)
-                self._complete(batch, -1, -1, None)
-                return
-            if code == _OUT_OF_ORDER_SEQUENCE and batch.producer_epoch != idem.epoch:
-                # A batch kept in an older epoch by a bump because it may have been written:
-                # the broker says it was not, nor any batch after it. Sequence them all in
-                # the current epoch and retry.
-                batch.base_sequence = -1
-                batch.maybe_written = False
-                self.acc.forget_sequences(batch.tp)
-                self._fail_or_retry(
-                    batch, for_code(code, detail), now, force_retriable=True, written=False
-                )
-                return
-            if code == _OUT_OF_ORDER_SEQUENCE and not idem.is_next_expected(
-                batch.tp, batch.base_sequence
-            ):
-                # Not head of line: an earlier batch failed; retry after it, same sequence.
-                self._fail_or_retry(batch, for_code(code, detail), now, force_retriable=True)
-                return
-            if code in (_OUT_OF_ORDER_SEQUENCE, _UNKNOWN_PRODUCER_ID):
-                # Head-of-line desync or lost producer state (KIP-360): bump the epoch once
-                # nothing is in flight; the batch is re-sequenced and retried (59) or failed
-                # as not persisted (45, Java's behaviour: the broker refused it).
-                # The broker lost the producer's state (59): the whole partition restarts.
-                if code == _UNKNOWN_PRODUCER_ID:
-                    idem.request_bump(batch.tp, 0, state_lost=True)
-                else:
-                    idem.request_bump(batch.tp, batch.ordinal)
-                if code == _UNKNOWN_PRODUCER_ID:
-                    self._fail_or_retry(batch, for_code(code, detail), now, force_retriable=True)
-                else:
-                    self._complete(batch, -1, -1, for_code(code, detail))
-                return
-        if code in _FENCED:
-            fenced = for_code(code, f"{detail}: the producer was fenced")
-            self._complete(batch, -1, -1, fenced)
-            self._fatal(fenced)
-            return
-        if (
-            code == _MESSAGE_TOO_LARGE
-            and batch.record_count > 1
-            and not batch.final
-            and not batch.maybe_written
-        ):
-            # Split (KIP-126). Not a batch an earlier attempt may have written: its pieces
-            # could not be recognised as resends, so it fails, possibly persisted.
-            n = self.acc.split_and_reenqueue(batch, now)
-            log.info("split a batch for %s that was too large into %d", detail, n)
-            return
-        exc = for_code(code, detail)
-        record_errors: dict[int, BaseException] | None = None
-        if getattr(p, "record_errors", None):
-            record_errors = {
-                e.batch_index: for_code(code, f"{detail}: {e.batch_index_error_message}")
-                for e in p.record_errors
-            }
-        # A retry to a leader the response itself named skips the backoff (KAFKA-15415).
-        self._fail_or_retry(batch, exc, now, record_errors, skip_backoff=leader_moved)
+        record_errors = getattr(p, "record_errors", None)
+        self._apply(
+            batch,
+            outcome.partition_error(
+                batch,
+                p.error_code,
+                getattr(p, "error_message", None),
+                [(e.batch_index, e.batch_index_error_message) for e in record_errors]
+                if record_errors
+                else None,
+                self._retry_policy(),
+                now,
+                self.idem,
+                leader_moved=leader_moved,
+            ),
+            now,
+        )
+
+    def _retry_policy(self) -> outcome.Retry:
+        cfg = self.config
+        return outcome.Retry(cfg.retries, cfg.delivery_timeout, self.force_close)
 
     def _fail_or_retry(
         self,
         batch: ProducerBatch,
         exc: BaseException,
         now: int,
-        record_errors: dict[int, BaseException] | None = None,
         *,
         written: bool = True,
-        force_retriable: bool = False,
-        skip_backoff: bool = False,
     ) -> None:
-        if written and (
-            isinstance(exc, (KafkaConnectionError, KafkaTimeoutError))
-            or (isinstance(exc, KafkaError) and getattr(exc, "code", None) in _AMBIGUOUS)
-        ):
-            batch.maybe_written = True
-        if batch.final:
-            return  # expired while in flight; the late outcome is ignored
-        retriable = force_retriable or (isinstance(exc, KafkaError) and exc.retriable)
-        if isinstance(exc, KafkaError) and exc.invalid_metadata:
-            self.metadata.request_update()
-        if (
-            retriable
-            and batch.attempts < self.config.retries
-            and now < batch.created_ms + self.config.delivery_timeout
-            and not self.force_close
-        ):
-            log.debug(
-                "retrying %s-%d (attempt %d): %s",
-                batch.tp.topic,
-                batch.tp.partition,
-                batch.attempts + 1,
-                exc,
-            )
-            if self.idem is not None and batch.base_sequence >= 0:
-                self.idem.failed_attempt(batch.tp)
-            self.acc.reenqueue(batch, now, skip_backoff=skip_backoff)
-            return
-        self._complete(batch, -1, -1, exc, record_errors)
+        self._apply(
+            batch,
+            outcome.failed_attempt(
+                batch, exc, self._retry_policy(), now, self.idem, written=written
+            ),
+            now,
+        )
 
     def _complete(
         self,
@@ -702,22 +625,52 @@ class Sender:
         base_offset: int,
         log_append_time: int,
         error: BaseException | None,
-        record_errors: dict[int, BaseException] | None = None,
     ) -> None:
-        if error is not None and not batch.final:
-            if self.idem is not None and batch.base_sequence >= 0:
-                # A batch that was given a sequence failed, whatever the path (a broker
-                # error, an expiry in the queue or in flight, a missing answer): its sequence
-                # may leave a gap the broker would refuse every later batch for. Java bumps
-                # the epoch (KIP-360) in this case; so do we, once nothing is in flight.
-                self.idem.request_bump(batch.tp, batch.ordinal)
-            error = _with_status(error, batch.maybe_written)
-            if record_errors:
-                record_errors = {
-                    i: _with_status(e, batch.maybe_written) for i, e in record_errors.items()
-                }
-        batch.complete(base_offset, log_append_time, error, self.on_ack, record_errors)
+        if error is not None:
+            self._apply(batch, outcome.failure(batch, error, self.idem), self.now_ms())
+            return
+        batch.complete(base_offset, log_append_time, None, self.on_ack, None)
         self.acc.done(batch)
+
+    def _apply(self, batch: ProducerBatch, d: outcome.Decision, now: int) -> None:
+        """Carry out what the response rules (``_core/outcome.py``) decided for ``batch``."""
+        batch.maybe_written = d.maybe_written
+        idem = self.idem
+        if d.forget_sequences:
+            batch.base_sequence = -1
+            self.acc.forget_sequences(batch.tp)
+        if idem is not None:
+            if d.ack_sequence:
+                idem.acked(batch.tp, batch.base_sequence, batch.record_count, batch.producer_epoch)
+            if d.bump is not None:
+                idem.request_bump(batch.tp, *d.bump)
+        if d.refresh_metadata:
+            self.metadata.request_update()
+        action = d.action
+        if action is outcome.Action.RETRY:
+            log.debug(
+                "retrying %s-%d (attempt %d): %s",
+                batch.tp.topic,
+                batch.tp.partition,
+                batch.attempts + 1,
+                d.error,
+            )
+            if d.failed_attempt and idem is not None:
+                idem.failed_attempt(batch.tp)
+            self.acc.reenqueue(batch, now, skip_backoff=d.skip_backoff)
+        elif action is outcome.Action.SPLIT:
+            n = self.acc.split_and_reenqueue(batch, now)
+            log.info(
+                "split a batch for %s-%d that was too large into %d",
+                batch.tp.topic,
+                batch.tp.partition,
+                n,
+            )
+        elif action is not outcome.Action.IGNORE:
+            batch.complete(-1, -1, d.error, self.on_ack, d.record_errors)
+            self.acc.done(batch)
+        if d.fatal is not None:
+            self._fatal(d.fatal)
 
     def _fail(self, batch: ProducerBatch, exc: BaseException) -> None:
         self.in_flight.remove(batch)
@@ -1066,17 +1019,6 @@ class Sender:
 def _seal_all(builders: list[Any]) -> None:
     for b in builders:
         b.seal()
-
-
-def _with_status(error: BaseException, maybe_written: bool) -> BaseException:
-    """A copy of ``error`` for one batch, carrying whether its records may be in the log."""
-    if not isinstance(error, KafkaError):
-        return error
-    err = copy.copy(error)
-    err.persisted_status = (
-        PersistedStatus.POSSIBLY_PERSISTED if maybe_written else PersistedStatus.NOT_PERSISTED
-    )
-    return err
 
 
 __all__ = ["Sender", "Wakeup"]
