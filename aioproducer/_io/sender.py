@@ -10,19 +10,18 @@ fail; the decision rules mirror Java's ``Sender.completeBatch``/``canRetry``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import random
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 from .._core import outcome
 from .._core.accumulator import RecordAccumulator, backoff_ms
-from .._core.cluster import BrokerInfo, Metadata, TopicPartition, cluster_from_metadata
+from .._core.cluster import BrokerInfo, Metadata, TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
+from .._core.in_flight import InFlightBatches
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
-from .._protocol.messages import InitProducerIdRequest, MetadataRequest, ProduceRequest
+from .._protocol.messages import InitProducerIdRequest, ProduceRequest
 from .._protocol.produce import decode_produce_acks, encode_produce_request
 from ..config import ProducerConfig
 from ..errors import (
@@ -33,92 +32,17 @@ from ..errors import (
     KafkaTimeoutError,
     for_code,
 )
+from .compression import CompressionOffload, needs_offload
 from .connection import BrokerConnection
+from .connections import ConnectionPool
+from .metadata_updater import MetadataUpdater
+from .wakeup import FOREVER, Wakeup
 
 log = logging.getLogger("aioproducer")
-#: Compressed batches at least this big (uncompressed) are compressed off the event loop.
-_OFFLOAD_BYTES = 256 * 1024
-_FOREVER = 1 << 30
+#: KIP-219: a broker's throttle time is honoured up to a minute (a bogus value must not stall).
 _MAX_THROTTLE_MS = 60_000
 #: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
 _PRODUCE_MIN_VERSION = 3
-
-
-class Wakeup:
-    """Wakes the sender: ``set()`` from anywhere; ``wait(timeout)`` in the sender only."""
-
-    __slots__ = ("_flag", "_fut", "_loop")
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._fut: asyncio.Future[None] | None = None
-        self._flag = False
-
-    def set(self) -> None:
-        self._flag = True
-        fut = self._fut
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-    async def wait(self, timeout_s: float) -> None:
-        if self._flag:
-            self._flag = False
-            return
-        self._fut = fut = self._loop.create_future()
-        handle = self._loop.call_later(timeout_s, _resolve, fut)
-        try:
-            await fut
-        finally:
-            handle.cancel()
-            self._fut = None
-            self._flag = False
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-class InFlightBatches(dict[ProducerBatch, None]):
-    """Batches out of the accumulator and not yet answered, in the order they left it (a dict,
-    so iterating is deterministic for a given run; truth, length and membership stay C-level
-    operations on the hot path). With ``counting``, also a count per partition (for the
-    one-in-flight ordering rule without idempotence)."""
-
-    __slots__ = ("counting", "per_partition")
-
-    def __init__(self, counting: bool) -> None:
-        super().__init__()
-        self.counting = counting
-        self.per_partition: dict[TopicPartition, int] = {}
-
-    def add(self, batches: Iterable[ProducerBatch]) -> None:
-        if not self.counting:
-            self.update(dict.fromkeys(batches))
-            return
-        counts = self.per_partition
-        for b in batches:
-            if b not in self:
-                self[b] = None
-                counts[b.tp] = counts.get(b.tp, 0) + 1
-
-    def remove(self, batch: ProducerBatch) -> None:
-        if self.pop(batch, 0) is None and self.counting:
-            counts = self.per_partition
-            n = counts[batch.tp] - 1
-            if n:
-                counts[batch.tp] = n
-            else:
-                del counts[batch.tp]
-
-    def remove_all(self, batches: Iterable[ProducerBatch]) -> None:
-        if not self.counting:
-            pop = self.pop
-            for b in batches:
-                pop(b, None)
-            return
-        for b in batches:
-            self.remove(b)
 
 
 class Sender:
@@ -137,22 +61,19 @@ class Sender:
         self.on_ack = on_ack
         self.acks = config.acks_value
         self.wakeup = Wakeup()
-        self.connections: dict[int, BrokerConnection] = {}
-        self._connecting: dict[int, asyncio.Task[None]] = {}
-        #: node -> (failures, not before ms, the address that failed): a backoff belongs to
-        #: an address; a broker advertised somewhere else since is tried at once.
-        self._reconnect: dict[int, tuple[int, int, tuple[str, int]]] = {}
+        self.pool = ConnectionPool(
+            config, metadata, now_ms, self.wakeup, lambda: self.updater.notify_waiters()
+        )
+        #: The pool's: one dict, cleared in place.
+        self.connections = self.pool.connections
+        self.updater = MetadataUpdater(metadata, self.pool, now_ms, self.wakeup)
+        self.offload = CompressionOffload(self._flush_pending)
         #: Batches out of the accumulator and not yet answered (for delivery-timeout expiry,
         #: and per partition for the one-in-flight ordering rule).
         self.in_flight = InFlightBatches(config.max_in_flight_requests_per_connection == 1)
 
-        self._metadata_task: asyncio.Task[None] | None = None
-        self._metadata_waiters: list[asyncio.Future[None]] = []
-        self._bootstrap = [
-            BrokerInfo(-1 - i, host, port) for i, (host, port) in enumerate(config.bootstrap_list)
-        ]
-        self.running = True
-        self.force_close = False
+        self._running = True
+        self._force_close = False
         self.fatal_error: BaseException | None = None
         self._rand = random.random
         self.idem = (
@@ -160,28 +81,45 @@ class Sender:
             if config.idempotence
             else None
         )
-        self._ssl_context = config.make_ssl_context()
-        self._sasl_plain = (
-            (config.sasl_plain_username or "", config.sasl_plain_password or "")
-            if config.security_protocol.startswith("SASL")
-            else None
-        )
-        #: The last connection failure that no retry can fix (authentication, TLS mismatch).
-        self.connect_error: KafkaError | None = None
-        #: The last connection failure of any kind (named when start() gives up).
-        self.last_connect_error: KafkaError | None = None
         self._pid_task: asyncio.Task[None] | None = None
-        self._seal_pool: ThreadPoolExecutor | None = None
-        #: Per node: produce requests waiting for their batches to be compressed, in order.
-        self._pending_writes: dict[
-            int, collections.deque[tuple[list[ProducerBatch], asyncio.Future[None]]]
-        ] = {}
         self._pid_retry_at = 0
         self._pid_failures = 0
         #: KIP-219: per node, no produce request before this time (ms), and the last throttle
         #: time the broker asked for.
         self._throttled_until: dict[int, int] = {}
         self._throttle_ms: dict[int, int] = {}
+
+    @property
+    def running(self) -> bool:
+        """False once the producer takes no more records (close() began)."""
+        return self._running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self._running = self.pool.running = value
+
+    @property
+    def force_close(self) -> bool:
+        """Close without waiting for delivery: nothing more is retried or sent."""
+        return self._force_close
+
+    @force_close.setter
+    def force_close(self, value: bool) -> None:
+        self._force_close = self.pool.force_close = value
+
+    @property
+    def connect_error(self) -> KafkaError | None:
+        """The last connection failure that no retry can fix (authentication, TLS)."""
+        return self.pool.connect_error
+
+    @property
+    def last_connect_error(self) -> KafkaError | None:
+        """The last connection failure of any kind (named when start() gives up)."""
+        return self.pool.last_connect_error
+
+    async def metadata_changed(self, timeout_s: float) -> None:
+        """Wait for the next metadata update attempt (success or failure), or the timeout."""
+        await self.updater.changed(timeout_s)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -219,7 +157,7 @@ class Sender:
     def run_once(self, now: int) -> int:
         """One turn: expire, refresh metadata, drain and send. Returns ms until next turn."""
         acc = self.acc
-        timeout = _FOREVER
+        timeout = FOREVER
         for batch in acc.expire(now):
             self._fail(
                 batch,
@@ -230,7 +168,7 @@ class Sender:
                 ),
             )
         timeout = min(timeout, self._expire_in_flight(now))
-        timeout = min(timeout, self._maybe_refresh_metadata(now))
+        timeout = min(timeout, self.updater.maybe_refresh(now))
         idem = self.idem
         if idem is not None:
             rewrite = idem.maybe_bump()
@@ -254,7 +192,7 @@ class Sender:
         ready = acc.ready(cluster, now)
         if ready.unknown_leader_topics:
             self.metadata.request_update()
-            timeout = min(timeout, self._maybe_refresh_metadata(now))
+            timeout = min(timeout, self.updater.maybe_refresh(now))
         timeout = min(timeout, ready.next_ready_ms, acc.next_expiry_ms(now))
         sendable: set[int] = set()
         max_in_flight = self.config.max_in_flight_requests_per_connection
@@ -262,7 +200,7 @@ class Sender:
         for node in ready.nodes:
             conn = self.connections.get(node)
             if conn is None or conn.closed:
-                wait = self._connect(node, now)
+                wait = self.pool.connect(node, now)
                 if wait > 0:
                     timeout = min(timeout, wait)
                 continue
@@ -308,11 +246,9 @@ class Sender:
     def _requests_out(self, conn: BrokerConnection) -> int:
         """Produce requests of ``conn`` in flight, counting those still being compressed:
         ``max_in_flight_requests_per_connection`` bounds both."""
-        pending = self._pending_writes
-        if pending:
-            queued = pending.get(conn.node_id)
-            if queued:
-                return conn.in_flight + len(queued)
+        queued = self.offload.pending.get(conn.node_id)
+        if queued:
+            return conn.in_flight + len(queued)
         return conn.in_flight
 
     def _not_in_flight(self, batch: ProducerBatch) -> bool:
@@ -356,31 +292,18 @@ class Sender:
                 else:  # a retry keeps the producer epoch and sequence it was written with
                     idem.assign(b.tp, b.base_sequence, b.record_count, conn.node_id)
         node = conn.node_id
-        queue = self._pending_writes.get(node)
-        heavy = any(
-            b.builder.codec.id and b.builder.uncompressed_size >= _OFFLOAD_BYTES for b in batches
-        )
-        if not heavy and not queue:
+        if not self.offload.queued(node) and not needs_offload(batches):
             for b in batches:
                 b.builder.seal()
                 self.acc.observe_ratio(b)
             self._write_produce(conn, batches, now)
             return
-        if self._seal_pool is None:
-            self._seal_pool = ThreadPoolExecutor(1, thread_name_prefix="aioproducer-compress")
-        fut = asyncio.get_running_loop().run_in_executor(
-            self._seal_pool, _seal_all, [b.builder for b in batches]
-        )
-        if queue is None:
-            queue = self._pending_writes[node] = collections.deque()
-        queue.append((batches, fut))
+        self.offload.submit(node, batches)
         self.in_flight.add(batches)  # out of the accumulator, not yet written
-        fut.add_done_callback(lambda _: self._flush_pending(node))
 
     def _flush_pending(self, node: int) -> None:
-        queue = self._pending_writes.get(node)
-        while queue and queue[0][1].done():
-            batches, fut = queue.popleft()
+        """Write the requests for ``node`` whose compression ended, in order."""
+        for batches, error in self.offload.pop_done(node):
             self.in_flight.remove_all(batches)
             if self.idem is not None:
                 # Failed while compressing (expired, or a fatal error): no longer in flight,
@@ -392,13 +315,8 @@ class Sender:
             if not batches:
                 continue
             now = self.now_ms()
-            conn = self.connections.get(node)
-            error: KafkaError | None = None
-            if fut.cancelled():
-                error = KafkaConnectionError("compressing a batch was cancelled")
-            elif fut.exception() is not None:
-                error = KafkaError(f"compressing a batch failed: {fut.exception()!r}")
-            elif conn is None or conn.closed:
+            conn = self.pool.open_connection(node)
+            if error is None and conn is None:
                 error = KafkaConnectionError(f"connection to broker {node} closed")
             if error is not None:
                 for b in batches:
@@ -410,8 +328,6 @@ class Sender:
             for b in batches:
                 self.acc.observe_ratio(b)
             self._write_produce(conn, batches, now)
-        if not queue:
-            self._pending_writes.pop(node, None)
         self.wakeup.set()
 
     def _write_produce(
@@ -678,11 +594,11 @@ class Sender:
 
     def _expire_in_flight(self, now: int) -> int:
         if not self.in_flight:
-            return _FOREVER
+            return FOREVER
         if now < self.acc.expiry_floor_ms:  # nothing can have expired (see the accumulator)
             return self.acc.expiry_floor_ms - now
         timeout = self.config.delivery_timeout
-        nxt = _FOREVER
+        nxt = FOREVER
         for batch in list(self.in_flight):
             deadline = batch.created_ms + timeout
             if deadline <= now:
@@ -706,10 +622,10 @@ class Sender:
         idem = self.idem
         assert idem is not None
         if self._pid_task is not None:
-            return _FOREVER
+            return FOREVER
         if now < self._pid_retry_at:
             return self._pid_retry_at - now
-        conn, wait = self._any_connection(now)
+        conn, wait = self.pool.any_connection(now)
         if conn is None:
             return wait  # woken when a connection opens, or when a backoff ends
         if InitProducerIdRequest.API_KEY not in conn.versions:
@@ -718,7 +634,7 @@ class Sender:
         version = conn.version_for(InitProducerIdRequest.API_KEY)
         idem.transition(ProducerIdState.INITIALIZING)
         self._pid_task = asyncio.get_running_loop().create_task(self._init_pid(conn, version))
-        return _FOREVER
+        return FOREVER
 
     async def _init_pid(self, conn: BrokerConnection, version: int) -> None:
         idem = self.idem
@@ -756,11 +672,11 @@ class Sender:
                 self._pid_failures,
                 self.config.retry_backoff_ms,
                 self.config.retry_backoff_max_ms,
-                self._rand,
+                self.pool.rand,
             )
         else:
             self._idempotence_unavailable(str(error))
-        self._notify_metadata_waiters()
+        self.updater.notify_waiters()
         self.wakeup.set()
 
     def _idempotence_unavailable(self, reason: str) -> None:
@@ -792,189 +708,17 @@ class Sender:
         for batch in self.acc.abort_undrained():
             self._complete(batch, -1, -1, exc)
         self._fail_in_flight(exc)
-        self._notify_metadata_waiters()
+        self.updater.notify_waiters()
         self.wakeup.set()
 
     def _fail_in_flight(self, exc: BaseException) -> None:
         """Fail every batch out of the accumulator. One that was written and not answered may
         be in the log (POSSIBLY_PERSISTED); one still being compressed was never written."""
-        compressing = {b for q in self._pending_writes.values() for bs, _ in q for b in bs}
+        compressing = self.offload.compressing()
         for batch in list(self.in_flight):
             if batch not in compressing:
                 batch.maybe_written = True
             self._fail(batch, exc)
-
-    # -- connections -----------------------------------------------------------------------------
-
-    def _connect(self, node: int, now: int) -> int:
-        """Start connecting to ``node`` unless under way or backing off; ms to wait, or 0."""
-        if node in self._connecting:
-            return 0
-        broker = self.metadata.cluster.broker(node) or next(
-            (b for b in self._bootstrap if b.node_id == node), None
-        )
-        backoff = self._reconnect.get(node)
-        if (
-            backoff is not None
-            and now < backoff[1]
-            and (broker is None or backoff[2] == (broker.host, broker.port))
-        ):
-            return backoff[1] - now
-        if broker is None:
-            self.metadata.request_update()
-            return 0
-        task = asyncio.get_running_loop().create_task(self._open(broker))
-        self._connecting[node] = task
-        return 0
-
-    async def _open(self, broker: BrokerInfo) -> None:
-        node = broker.node_id
-        try:
-            conn = await BrokerConnection.open(
-                node,
-                broker.host,
-                broker.port,
-                client_id=self.config.client_id,
-                request_timeout_ms=self.config.request_timeout_ms,
-                setup_timeout_ms=self.config.socket_connection_setup_timeout_ms,
-                on_close=self._on_connection_closed,
-                ssl_context=self._ssl_context,
-                sasl_plain=self._sasl_plain,
-            )
-        except Exception as exc:
-            if not isinstance(exc, KafkaError):
-                # BrokerConnection.open types what it knows; anything else (a bad advertised
-                # address, say) still goes through the backoff, never a tight retry loop.
-                err = KafkaConnectionError(
-                    f"cannot connect to broker {node} at {broker.host}:{broker.port}: {exc!r}"
-                )
-                err.__cause__ = exc
-                exc = err
-            if exc.fatal:
-                self.connect_error = exc
-            self.last_connect_error = exc
-            previous = self._reconnect.get(node)
-            failures = 1 if previous is None else previous[0] + 1
-            wait = backoff_ms(
-                failures,
-                self.config.reconnect_backoff_ms,
-                self.config.reconnect_backoff_max_ms,
-                self._rand,
-            )
-            self._reconnect[node] = (failures, self.now_ms() + wait, (broker.host, broker.port))
-            # Once per outage at WARNING; the retries that follow at DEBUG (no log storm).
-            log.log(
-                logging.WARNING if failures == 1 else logging.DEBUG,
-                "%s (retrying in %d ms)",
-                exc,
-                wait,
-            )
-            self.metadata.request_update()
-            self._notify_metadata_waiters()
-        else:
-            self._reconnect.pop(node, None)
-            if not self.running and self.force_close:
-                conn.close()
-            else:
-                self.connections[node] = conn
-        finally:
-            self._connecting.pop(node, None)
-            self.wakeup.set()
-
-    def _on_connection_closed(self, conn: BrokerConnection, error: BaseException | None) -> None:
-        if self.connections.get(conn.node_id) is conn:
-            del self.connections[conn.node_id]
-            if self.running:
-                log.info("connection to broker %d closed: %s", conn.node_id, error)
-                self.metadata.request_update()
-        self.wakeup.set()
-
-    def _any_connection(self, now: int) -> tuple[BrokerConnection | None, int]:
-        """The least loaded open connection, connecting to a known broker when none is open.
-
-        Without one, also returns how long to wait: 0 when a connection attempt is under way
-        (its end wakes the sender), else the shortest reconnect backoff left, so a broker that
-        refused us is tried again when its backoff ends (never a sleep without a deadline)."""
-        live = [c for c in self.connections.values() if not c.closed]
-        if live:
-            return min(live, key=lambda c: c.in_flight), _FOREVER
-        known = list(self.metadata.cluster.brokers.values()) or self._bootstrap
-        candidates = [b for b in known if b.node_id not in self._connecting]
-        random.shuffle(candidates)
-        wait = _FOREVER
-        for b in candidates:
-            w = self._connect(b.node_id, now)
-            if w == 0:
-                return None, _FOREVER
-            wait = min(wait, w)
-        if not self._connecting and known is not self._bootstrap:
-            for b in self._bootstrap:  # every known broker is backing off: try bootstrap
-                w = self._connect(b.node_id, now)
-                if w == 0:
-                    return None, _FOREVER
-                wait = min(wait, w)
-        return None, (_FOREVER if self._connecting else wait)
-
-    # -- metadata --------------------------------------------------------------------------------
-
-    def _maybe_refresh_metadata(self, now: int) -> int:
-        md = self.metadata
-        # With no topic of interest yet, one request (for no topic) learns the brokers.
-        if self._metadata_task is not None or (not md.topics and md.cluster.brokers):
-            return _FOREVER
-        wait = md.time_to_next_update(now)
-        if wait > 0:
-            return wait
-        conn, wait = self._any_connection(now)
-        if conn is None:
-            return wait  # woken when a connection opens, or when a backoff ends
-        md.attempt(now)
-        topics, partial = md.topics_to_request(now)
-        version = conn.version_for(MetadataRequest.API_KEY, 1)
-        req = MetadataRequest(
-            topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
-            allow_auto_topic_creation=True,
-        )
-        self._metadata_task = asyncio.get_running_loop().create_task(
-            self._refresh(conn, req, version, topics if partial else None)
-        )
-        return _FOREVER
-
-    async def _refresh(
-        self,
-        conn: BrokerConnection,
-        req: MetadataRequest,
-        version: int,
-        partial: list[str] | None,
-    ) -> None:
-        try:
-            resp = await conn.request(req, version)
-            cluster = cluster_from_metadata(resp)
-        except KafkaError as exc:
-            log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
-            self.metadata.failed(self.now_ms())
-        else:
-            self.metadata.update(cluster, self.now_ms(), partial)
-        finally:
-            self._metadata_task = None
-            self._notify_metadata_waiters()
-            self.wakeup.set()
-
-    def _notify_metadata_waiters(self) -> None:
-        waiters, self._metadata_waiters = self._metadata_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
-
-    async def metadata_changed(self, timeout_s: float) -> None:
-        """Wait for the next metadata update attempt (success or failure), or the timeout."""
-        fut = asyncio.get_running_loop().create_future()
-        self._metadata_waiters.append(fut)
-        self.wakeup.set()
-        try:
-            await asyncio.wait_for(fut, timeout_s)
-        except asyncio.TimeoutError:
-            pass
 
     # -- shutdown --------------------------------------------------------------------------------
 
@@ -994,31 +738,18 @@ class Sender:
         self._fail_in_flight(error)
         for batch in list(self.acc.incomplete):  # e.g. split leftovers
             self._complete(batch, -1, -1, error)
-        for task in list(self._connecting.values()):
-            task.cancel()
-        if self._metadata_task is not None:
-            self._metadata_task.cancel()
         if self._pid_task is not None:
             self._pid_task.cancel()
-        for conn in list(self.connections.values()):
-            conn.close()
-        self.connections.clear()
-        self._pending_writes.clear()
-        if self._seal_pool is not None:
-            self._seal_pool.shutdown(wait=False)
-        self._notify_metadata_waiters()
+        self.pool.close()
+        self.offload.close()
+        self.updater.close()
 
     async def wait_background(self) -> None:
         """Let cancelled connection and metadata tasks finish (so none outlives close)."""
-        tasks = [*self._connecting.values()]
-        tasks.extend(t for t in (self._metadata_task, self._pid_task) if t is not None)
+        tasks = [*self.pool.connecting.values()]
+        tasks.extend(t for t in (self.updater.task, self._pid_task) if t is not None)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _seal_all(builders: list[Any]) -> None:
-    for b in builders:
-        b.seal()
-
-
-__all__ = ["Sender", "Wakeup"]
+__all__ = ["InFlightBatches", "Sender", "Wakeup"]

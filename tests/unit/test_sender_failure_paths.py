@@ -156,7 +156,7 @@ async def test_a_late_ack_after_in_flight_expiry_keeps_the_sequence_state() -> N
 async def _big_batch_in_the_compressor(h: Harness) -> list[Any]:
     recs = [h.send(b"%06d" % i + b"x" * 994) for i in range(400)]
     h.turn()
-    assert h.conn.sent == [] and h.sender._pending_writes
+    assert h.conn.sent == [] and h.sender.offload.pending
     return recs
 
 
@@ -176,9 +176,9 @@ async def test_a_batch_that_expired_while_compressing_is_not_written() -> None:
     assert isinstance(recs[0].exception(), KafkaTimeoutError)
     for _ in range(100):
         await asyncio.sleep(0.01)
-        if not h.sender._pending_writes:
+        if not h.sender.offload.pending:
             break
-    assert not h.sender._pending_writes
+    assert not h.sender.offload.pending
     assert h.conn.sent == []
 
 
@@ -187,10 +187,10 @@ async def test_a_cancelled_compression_retries_the_batch() -> None:
     raised inside the callback: the batch was left neither written nor failed."""
     h = Harness(compression_type="zstd", batch_size=1 << 20, max_request_size=4 << 20)
     recs = await _big_batch_in_the_compressor(h)
-    [(_, fut)] = h.sender._pending_writes[1]
+    [(_, fut)] = h.sender.offload.pending[1]
     fut.cancel()
     await settle()
-    assert not h.sender._pending_writes and not h.sender.in_flight
+    assert not h.sender.offload.pending and not h.sender.in_flight
     assert not recs[0].done() and recs[0].batch.attempts == 1
 
 
@@ -217,18 +217,19 @@ async def test_the_bootstrap_connection_is_retried_after_its_backoff(
 ) -> None:
     """Before the fix a failed bootstrap connection left the sender asleep with no deadline:
     no second attempt was ever made."""
-    from aioproducer._io import sender as sender_module
+    from aioproducer._io import connections as connections_module
 
     h = Harness(reconnect_backoff_ms=50, reconnect_backoff_max_ms=50)
     h.sender.connections.clear()
-    h.metadata = h.sender.metadata = type(h.metadata)(300000, 300000, 100)
+    h.metadata = type(h.metadata)(300000, 300000, 100)
+    h.sender.metadata = h.sender.pool.metadata = h.sender.updater.metadata = h.metadata
     attempts: list[int] = []
 
     async def refuse(*args: Any, **kwargs: Any) -> Any:
         attempts.append(h.clock)
         raise KafkaConnectionError("connection refused")
 
-    monkeypatch.setattr(sender_module.BrokerConnection, "open", refuse)
+    monkeypatch.setattr(connections_module.BrokerConnection, "open", refuse)
     h.metadata.request_update()
     h.turn()
     await settle()
@@ -254,9 +255,9 @@ async def test_an_unexpected_error_opening_a_connection_backs_off() -> None:
     h.turn()
     for _ in range(20):
         await asyncio.sleep(0)
-    assert 1 in h.sender._reconnect  # backing off
+    assert 1 in h.sender.pool.reconnect  # backing off
     assert h.turn() > 0
-    assert not h.sender._connecting
+    assert not h.sender.pool.connecting
 
 
 # -- item 16: a KIP-951 leader hint skips the retry backoff ----------------------------------------
@@ -435,7 +436,7 @@ async def test_a_request_being_compressed_counts_against_max_in_flight() -> None
     h.turn()
     for _ in range(200):
         await asyncio.sleep(0.01)
-        if not h.sender._pending_writes:
+        if not h.sender.offload.pending:
             break
     h.turn()
     assert len(h.conn.sent) == 1  # the big one; the small one waits for its answer
@@ -564,7 +565,7 @@ async def test_a_broker_at_a_new_address_is_tried_without_the_old_backoff(
     """Seed 6194: a broker was advertised at a bad port, then fixed; the next attempt still
     went to the stale address, failed, and the refreshed address waited out a full reconnect
     backoff (longer than the delivery timeout). A backoff belongs to the address that failed."""
-    from aioproducer._io import sender as sender_module
+    from aioproducer._io import connections as connections_module
 
     h = Harness(reconnect_backoff_ms=1000, reconnect_backoff_max_ms=1000)
     h.sender.connections.clear()
@@ -574,7 +575,7 @@ async def test_a_broker_at_a_new_address_is_tried_without_the_old_backoff(
         tried.append(port)
         raise KafkaConnectionError("connection refused")
 
-    monkeypatch.setattr(sender_module.BrokerConnection, "open", refuse)
+    monkeypatch.setattr(connections_module.BrokerConnection, "open", refuse)
     h.send(b"a")
     h.turn()
     await settle()

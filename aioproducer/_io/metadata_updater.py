@@ -1,0 +1,107 @@
+"""The metadata updater: one Metadata request at a time, when the cluster view is due.
+
+When to ask and for which topics is the core's (``_core/cluster.py``'s ``Metadata``: the
+refresh interval, the backoff after a failure, topics expiring after ``metadata_max_idle_ms``);
+this module sends the request on the least loaded connection and tells waiters (``send()`` of
+a topic with no metadata yet) that an attempt ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from .._core.cluster import Metadata, cluster_from_metadata
+from .._protocol.messages import MetadataRequest
+from ..errors import KafkaError
+from .connection import BrokerConnection
+from .connections import ConnectionPool
+from .wakeup import FOREVER, Wakeup
+
+log = logging.getLogger("aioproducer")
+
+
+class MetadataUpdater:
+    def __init__(
+        self,
+        metadata: Metadata,
+        pool: ConnectionPool,
+        now_ms: Callable[[], int],
+        wakeup: Wakeup,
+    ) -> None:
+        self.metadata = metadata
+        self.pool = pool
+        self.now_ms = now_ms
+        self.wakeup = wakeup
+        self.task: asyncio.Task[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def maybe_refresh(self, now: int) -> int:
+        """Send a Metadata request if one is due; ms until the next is due (or FOREVER)."""
+        md = self.metadata
+        # With no topic of interest yet, one request (for no topic) learns the brokers.
+        if self.task is not None or (not md.topics and md.cluster.brokers):
+            return FOREVER
+        wait = md.time_to_next_update(now)
+        if wait > 0:
+            return wait
+        conn, wait = self.pool.any_connection(now)
+        if conn is None:
+            return wait  # woken when a connection opens, or when a backoff ends
+        md.attempt(now)
+        topics, partial = md.topics_to_request(now)
+        version = conn.version_for(MetadataRequest.API_KEY, 1)
+        req = MetadataRequest(
+            topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
+            allow_auto_topic_creation=True,
+        )
+        self.task = asyncio.get_running_loop().create_task(
+            self._refresh(conn, req, version, topics if partial else None)
+        )
+        return FOREVER
+
+    async def _refresh(
+        self,
+        conn: BrokerConnection,
+        req: MetadataRequest,
+        version: int,
+        partial: list[str] | None,
+    ) -> None:
+        try:
+            resp = await conn.request(req, version)
+            cluster = cluster_from_metadata(resp)
+        except KafkaError as exc:
+            log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
+            self.metadata.failed(self.now_ms())
+        else:
+            self.metadata.update(cluster, self.now_ms(), partial)
+        finally:
+            self.task = None
+            self.notify_waiters()
+            self.wakeup.set()
+
+    def notify_waiters(self) -> None:
+        """Wake everyone waiting in :meth:`changed` (an attempt ended, or the producer stops)."""
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def changed(self, timeout_s: float) -> None:
+        """Wait for the next metadata update attempt (success or failure), or the timeout."""
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self.wakeup.set()
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except asyncio.TimeoutError:
+            pass
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.notify_waiters()
+
+
+__all__ = ["MetadataUpdater"]
