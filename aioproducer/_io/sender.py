@@ -11,31 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
 from .._core import outcome
-from .._core.accumulator import RecordAccumulator, backoff_ms
+from .._core.accumulator import RecordAccumulator
 from .._core.cluster import BrokerInfo, Metadata, TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
-from .._protocol.messages import InitProducerIdRequest, ProduceRequest
+from .._protocol.messages import ProduceRequest
 from .._protocol.produce import decode_produce_acks, encode_produce_request
 from ..config import ProducerConfig
 from ..errors import (
     BrokerProtocolError,
-    IdempotenceUnavailableError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
-    for_code,
 )
 from .compression import CompressionOffload, needs_offload
 from .connection import BrokerConnection
 from .connections import ConnectionPool
 from .metadata_updater import MetadataUpdater
+from .producer_id import ProducerIdInit
 from .wakeup import FOREVER, Wakeup
 
 log = logging.getLogger("aioproducer")
@@ -75,15 +73,24 @@ class Sender:
         self._running = True
         self._force_close = False
         self.fatal_error: BaseException | None = None
-        self._rand = random.random
         self.idem = (
             IdempotenceManager(config.max_in_flight_requests_per_connection)
             if config.idempotence
             else None
         )
-        self._pid_task: asyncio.Task[None] | None = None
-        self._pid_retry_at = 0
-        self._pid_failures = 0
+        self.producer_id = (
+            ProducerIdInit(
+                self.idem,
+                config,
+                accumulator,
+                self.pool,
+                now_ms,
+                self._after_producer_id,
+                self._fatal,
+            )
+            if self.idem is not None
+            else None
+        )
         #: KIP-219: per node, no produce request before this time (ms), and the last throttle
         #: time the broker asked for.
         self._throttled_until: dict[int, int] = {}
@@ -180,7 +187,7 @@ class Sender:
                     idem.epoch,
                 )
             if idem.state is ProducerIdState.UNINITIALIZED:
-                timeout = min(timeout, self._maybe_init_producer_id(now))
+                timeout = min(timeout, self.producer_id.maybe_init(now))  # type: ignore[union-attr]
             if idem.state is ProducerIdState.DISABLED:
                 self.idem = idem = None
         cluster = self.metadata.cluster
@@ -616,87 +623,10 @@ class Sender:
                 nxt = min(nxt, deadline - now)
         return nxt
 
-    # -- idempotence -----------------------------------------------------------------------------
-
-    def _maybe_init_producer_id(self, now: int) -> int:
-        idem = self.idem
-        assert idem is not None
-        if self._pid_task is not None:
-            return FOREVER
-        if now < self._pid_retry_at:
-            return self._pid_retry_at - now
-        conn, wait = self.pool.any_connection(now)
-        if conn is None:
-            return wait  # woken when a connection opens, or when a backoff ends
-        if InitProducerIdRequest.API_KEY not in conn.versions:
-            self._idempotence_unavailable(f"broker {conn.node_id} does not support InitProducerId")
-            return 0
-        version = conn.version_for(InitProducerIdRequest.API_KEY)
-        idem.transition(ProducerIdState.INITIALIZING)
-        self._pid_task = asyncio.get_running_loop().create_task(self._init_pid(conn, version))
-        return FOREVER
-
-    async def _init_pid(self, conn: BrokerConnection, version: int) -> None:
-        idem = self.idem
-        assert idem is not None
-        req = InitProducerIdRequest(
-            transactional_id=None, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1
-        )
-        resp: Any = None
-        error: KafkaError | None
-        try:
-            resp = await conn.request(req, version)
-            error = None if resp.error_code == 0 else for_code(resp.error_code, "InitProducerId")
-        except KafkaError as exc:
-            error = exc
-        finally:
-            self._pid_task = None
-        if error is None:
-            idem.set_producer_id(resp.producer_id, resp.producer_epoch)
-            self.acc.reset_sequences()
-            self._pid_failures = 0
-            log.debug("producer id %d epoch %d", resp.producer_id, resp.producer_epoch)
-        elif getattr(error, "code", None) == 31:  # CLUSTER_AUTHORIZATION_FAILED: fatal (§1.9)
-            idem.transition(ProducerIdState.FATAL)
-            self._fatal(
-                for_code(
-                    31,
-                    "InitProducerId needs the IdempotentWrite permission on "
-                    "the cluster (or set enable_idempotence=False)",
-                )
-            )
-        elif error.retriable:
-            idem.transition(ProducerIdState.UNINITIALIZED)
-            self._pid_failures += 1
-            self._pid_retry_at = self.now_ms() + backoff_ms(
-                self._pid_failures,
-                self.config.retry_backoff_ms,
-                self.config.retry_backoff_max_ms,
-                self.pool.rand,
-            )
-        else:
-            self._idempotence_unavailable(str(error))
+    def _after_producer_id(self) -> None:
+        """An InitProducerId request ended (granted, refused or failed)."""
         self.updater.notify_waiters()
         self.wakeup.set()
-
-    def _idempotence_unavailable(self, reason: str) -> None:
-        idem = self.idem
-        assert idem is not None
-        if self.config.enable_idempotence:
-            idem.transition(ProducerIdState.FATAL)
-            self._fatal(
-                IdempotenceUnavailableError(
-                    f"enable_idempotence=True, but the cluster cannot grant a producer id: {reason}"
-                )
-            )
-        else:
-            idem.transition(ProducerIdState.DISABLED)
-            log.warning(
-                "idempotence is off: the cluster cannot grant a producer id (%s); set "
-                "enable_idempotence=False to silence this warning",
-                reason,
-            )
-            self.acc.reset_sequences()
 
     def _fatal(self, exc: BaseException) -> None:
         """The producer cannot go on: fail everything pending; new sends raise ``exc``."""
@@ -738,8 +668,8 @@ class Sender:
         self._fail_in_flight(error)
         for batch in list(self.acc.incomplete):  # e.g. split leftovers
             self._complete(batch, -1, -1, error)
-        if self._pid_task is not None:
-            self._pid_task.cancel()
+        if self.producer_id is not None:
+            self.producer_id.close()
         self.pool.close()
         self.offload.close()
         self.updater.close()
@@ -747,7 +677,10 @@ class Sender:
     async def wait_background(self) -> None:
         """Let cancelled connection and metadata tasks finish (so none outlives close)."""
         tasks = [*self.pool.connecting.values()]
-        tasks.extend(t for t in (self.updater.task, self._pid_task) if t is not None)
+        if self.updater.task is not None:
+            tasks.append(self.updater.task)
+        if self.producer_id is not None and self.producer_id.task is not None:
+            tasks.append(self.producer_id.task)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
