@@ -9,7 +9,7 @@ always v0 so that a client can read the error of a version the broker does not k
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TypeVar
 
 from ..errors import ProtocolError
 from . import _primitives as p
@@ -17,6 +17,7 @@ from ._primitives import Reader
 from ._schema import Message
 from .messages import ApiVersionsResponse
 
+_M = TypeVar("_M", bound=Message)
 _size = struct.Struct(">i")
 API_VERSIONS_KEY = 18
 #: Largest response frame accepted unless a connection sets another limit (Java: 100 MB).
@@ -50,8 +51,8 @@ def read_correlation_id(frame: bytes | bytearray | memoryview) -> int:
 
 
 def decode_response(
-    frame: bytes | bytearray | memoryview, response_cls: type[Message], version: int
-) -> tuple[int, Any]:
+    frame: bytes | bytearray | memoryview, response_cls: type[_M], version: int
+) -> tuple[int, _M]:
     """Decode a response frame (size prefix removed) into ``(correlation_id, message)``.
 
     Trailing bytes after the body are ignored (see below); anything malformed before that is a
@@ -69,7 +70,7 @@ def decode_response(
     return correlation_id, body
 
 
-def decode_api_versions_fallback(frame: bytes | bytearray | memoryview) -> Any:
+def decode_api_versions_fallback(frame: bytes | bytearray | memoryview) -> ApiVersionsResponse:
     """An ApiVersions response read at v0, whatever version was asked (KIP-511 fallback)."""
     r = Reader(frame)
     r.read_int32()
