@@ -50,6 +50,18 @@ class BrokerResponseError(KafkaError):
     #: What the code means for this client, when the name alone does not say it (which
     #: limit refused a batch, say); the text ends with it.
     hint: ClassVar[str] = ""
+    # The producer's policy traits (the codes of each are listed in ERROR_TRAITS in
+    # tools/gen_protocol.py, which sets them on the generated classes).
+    #: Another producer took over this producer id and epoch (INVALID_PRODUCER_EPOCH,
+    #: PRODUCER_FENCED): fatal for the producer.
+    producer_fenced: ClassVar[bool] = False
+    #: The broker may have appended the batch although it answered with this error
+    #: (UNKNOWN_SERVER_ERROR, REQUEST_TIMED_OUT, NETWORK_EXCEPTION,
+    #: NOT_ENOUGH_REPLICAS_AFTER_APPEND): the batch is possibly persisted.
+    maybe_persisted: ClassVar[bool] = False
+    #: As a topic's metadata error, fails ``send()`` to the topic at once rather than after
+    #: ``max_block_ms`` (INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED).
+    fatal_for_topic: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None) -> None:
         # The args hold the detail alone and the text is made by __str__: copy.copy (one copy
@@ -69,6 +81,8 @@ class BrokerResponseError(KafkaError):
 class UnknownBrokerError(BrokerResponseError):
     """A broker error code this client does not know (handled as UNKNOWN_SERVER_ERROR, -1:
     not retriable, and the batch may have been written)."""
+
+    maybe_persisted = True
 
     def __init__(self, code: int, message: str | None = None) -> None:
         KafkaError.__init__(self, code, *(() if message is None else (message,)))

@@ -227,6 +227,41 @@ ERROR_BASES: dict[int, tuple[str, str]] = {
 }
 
 
+#: aioproducer's policy for broker error codes: a class-level flag per trait, True on the
+#: classes of the codes listed (False on ``BrokerResponseError`` and every other class), so the
+#: producer reads ``error_class(code).<trait>`` instead of comparing codes. Kafka's own
+#: classification (``retriable``, ``invalid_metadata``) comes from ``error-codes.tsv``; these
+#: are the producer's decisions (after the Java client's, RELIABILITY.md §1.9).
+ERROR_TRAITS: dict[str, frozenset[int]] = {
+    # Another producer took over this producer id and epoch: fatal for the producer (Java:
+    # InvalidProducerEpochException, ProducerFencedException).
+    "producer_fenced": frozenset(
+        {
+            47,  # INVALID_PRODUCER_EPOCH
+            90,  # PRODUCER_FENCED
+        }
+    ),
+    # The request failed, but the broker may have appended the batch anyway: a failed record
+    # is POSSIBLY_PERSISTED, and a resend must not be told apart from a new batch.
+    "maybe_persisted": frozenset(
+        {
+            -1,  # UNKNOWN_SERVER_ERROR
+            7,  # REQUEST_TIMED_OUT
+            13,  # NETWORK_EXCEPTION
+            20,  # NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        }
+    ),
+    # A topic's metadata error that fails send() at once instead of waiting up to max_block_ms
+    # for the topic to appear (Java: InvalidTopicException, TopicAuthorizationException).
+    "fatal_for_topic": frozenset(
+        {
+            17,  # INVALID_TOPIC_EXCEPTION
+            29,  # TOPIC_AUTHORIZATION_FAILED
+        }
+    ),
+}
+
+
 def gen_errors(tsv: Path) -> str:
     extra_bases = sorted({base for base, _ in ERROR_BASES.values()})
     lines = [
@@ -237,8 +272,12 @@ def gen_errors(tsv: Path) -> str:
         "",
     ]
     names = []
-    for row in tsv.read_text().splitlines()[1:]:
-        code_s, name, traits, _java = row.split("\t")
+    rows = [row.split("\t") for row in tsv.read_text().splitlines()[1:]]
+    known = {int(row[0]) for row in rows} - {0}  # 0, NONE, has no class
+    for trait, codes in ERROR_TRAITS.items():
+        if not codes <= known:
+            raise SystemExit(f"ERROR_TRAITS[{trait!r}] names unknown codes {sorted(codes - known)}")
+    for code_s, name, traits, _java in rows:
         code = int(code_s)
         if code == 0:
             continue
@@ -262,6 +301,7 @@ def gen_errors(tsv: Path) -> str:
             lines.append("    retriable = True")
         if refresh:
             lines.append("    invalid_metadata = True")
+        lines += [f"    {trait} = True" for trait, codes in ERROR_TRAITS.items() if code in codes]
         names.append((code, cls))
     lines += ["", "", "BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {"]
     lines += [f"    {code}: {cls}," for code, cls in names]

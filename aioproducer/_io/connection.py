@@ -41,6 +41,8 @@ from ..errors import (
     SaslAuthenticationError,
     SecurityProtocolMismatchError,
     SslAuthenticationError,
+    UnsupportedVersionError,
+    for_code,
 )
 
 log = logging.getLogger("aioproducer")
@@ -203,13 +205,12 @@ class BrokerConnection(asyncio.Protocol):
             client_software_name="aioproducer", client_software_version="0.1.0"
         )
         resp: ApiVersionsResponse = await self.request(req, 3)
-        if resp.error_code == 35:  # UNSUPPORTED_VERSION (KIP-511): retry at a version it knows
+        if resp.error_code == UnsupportedVersionError.code:
+            # KIP-511: the broker does not know v3; retry at a version it knows.
             ranges = broker_ranges(resp)
             version = pick_version(18, ranges) if 18 in ranges else 0
             resp = await self.request(req, version)
         if resp.error_code != 0:
-            from ..errors import for_code
-
             raise for_code(resp.error_code, "ApiVersions failed")
         self.versions = broker_ranges(resp)
 
@@ -462,4 +463,4 @@ def _decode_api_versions(frame: bytes, version: int) -> ApiVersionsResponse:
     try:
         return framing.decode_api_versions_fallback(frame)
     except ProtocolError:
-        return ApiVersionsResponse(error_code=35)
+        return ApiVersionsResponse(error_code=UnsupportedVersionError.code)

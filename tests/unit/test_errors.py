@@ -10,6 +10,7 @@ import pickle
 import pytest
 
 from aioproducer.errors import (
+    BROKER_ERRORS,
     BrokerResponseError,
     KafkaError,
     NotLeaderOrFollowerError,
@@ -17,6 +18,7 @@ from aioproducer.errors import (
     RecordTooLargeError,
     UnknownBrokerError,
     UnsupportedVersion,
+    error_class,
     for_code,
 )
 
@@ -91,3 +93,33 @@ async def test_record_list_too_large_from_the_broker_is_a_record_too_large_error
 def test_the_client_side_limit_names_max_request_size() -> None:
     err = RecordTooLargeError("the record for t-0 is 2000 bytes, more than max_request_size=1000")
     assert not isinstance(err, BrokerResponseError) and "max_request_size" in str(err)
+
+
+def codes_with(trait: str) -> set[int]:
+    """The broker error codes whose class has ``trait`` set."""
+    assert getattr(BrokerResponseError, trait) is False  # the default, on the base class
+    return {code for code, cls in BROKER_ERRORS.items() if getattr(cls, trait)}
+
+
+def test_producer_fenced_codes() -> None:
+    # INVALID_PRODUCER_EPOCH, PRODUCER_FENCED
+    assert codes_with("producer_fenced") == {47, 90}
+
+
+def test_maybe_persisted_codes() -> None:
+    # UNKNOWN_SERVER_ERROR, REQUEST_TIMED_OUT, NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    assert codes_with("maybe_persisted") == {-1, 7, 13, 20}
+    # A code this client does not know is handled as UNKNOWN_SERVER_ERROR.
+    assert error_class(9999).maybe_persisted and for_code(9999).maybe_persisted
+
+
+def test_fatal_for_topic_codes() -> None:
+    # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED
+    assert codes_with("fatal_for_topic") == {17, 29}
+    assert not error_class(9999).fatal_for_topic and not error_class(9999).producer_fenced
+
+
+def test_kafkas_own_traits_are_unchanged() -> None:
+    assert codes_with("invalid_metadata") == {3, 5, 6, 9, 13, 56, 72, 74, 80, 83, 84, 100, 103}
+    assert {3, 5, 6, 7, 13, 19, 20} <= codes_with("retriable")
+    assert not {-1, 10, 17, 29, 47, 90} & codes_with("retriable")
