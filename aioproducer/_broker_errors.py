@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import BrokerResponseError, RecordTooLargeError
+from ._error_base import BrokerResponseError, RecordTooLargeError
 
 
 class UnknownServerError(BrokerResponseError):

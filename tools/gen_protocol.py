@@ -8,7 +8,10 @@ vendored from Apache Kafka (its README names the commit), or from the directory 
 * ``aioproducer/_protocol/messages/<api>.py`` — one module per API: a slotted dataclass per
   message and per nested struct, spanning every version, with the schema as data;
 * ``aioproducer/_protocol/messages/__init__.py`` — the registry by API key;
-* ``aioproducer/_broker_errors.py`` — one exception class per broker error code.
+* ``aioproducer/_broker_errors.py`` — one exception class per broker error code, subclassing
+  ``_error_base.BrokerResponseError`` (``errors.py`` imports and exports them all; the generated
+  module never imports ``errors.py``), with Kafka's traits from the table and the producer's
+  from ``ERROR_TRAITS``.
 
 ``--check`` writes nothing and exits 1 when a checked-in file differs from what would be
 generated (the test suite runs this).
@@ -210,9 +213,10 @@ def gen_api(paths: list[Path]) -> tuple[str, list[tuple[str, str, int]]]:
     return "\n".join(lines) + "\n", entries
 
 
-#: Broker error codes whose class also subclasses a client-side error class of ``errors.py``
-#: (so one ``except`` catches the client's and the broker's refusal, as Java's exception
-#: classes do), and the hint its text ends with: which limit of the broker refused the batch.
+#: Broker error codes whose class also subclasses a client-side error class (so one ``except``
+#: catches the client's and the broker's refusal, as Java's exception classes do), and the hint
+#: its text ends with: which limit of the broker refused the batch. The class must be defined
+#: in ``_error_base.py``, the only module of ours the generated code imports.
 ERROR_BASES: dict[int, tuple[str, str]] = {
     10: (  # Java: RecordTooLargeException
         "RecordTooLargeError",
@@ -268,7 +272,8 @@ def gen_errors(tsv: Path) -> str:
         HEADER,
         "from __future__ import annotations",
         "",
-        f"from .errors import {', '.join(['BrokerResponseError', *extra_bases])}",
+        # Not from .errors, which imports this module: _error_base imports nothing of ours.
+        f"from ._error_base import {', '.join(['BrokerResponseError', *extra_bases])}",
         "",
     ]
     names = []

@@ -4,11 +4,17 @@ same as the original."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import importlib
+import inspect
 import pickle
+import pkgutil
 
 import pytest
 
+import aioproducer
+from aioproducer import _broker_errors, _error_base, errors
 from aioproducer.errors import (
     BROKER_ERRORS,
     BrokerResponseError,
@@ -18,6 +24,7 @@ from aioproducer.errors import (
     RecordTooLargeError,
     UnknownBrokerError,
     UnsupportedVersion,
+    UnsupportedVersionError,
     error_class,
     for_code,
 )
@@ -68,7 +75,11 @@ def test_text_without_a_detail_and_of_the_client_side_version_error() -> None:
     assert str(UnknownBrokerError(9999)) == "unknown error code 9999"
     err = UnsupportedVersion("the broker does not support Produce at all")
     assert str(err) == str(copy.copy(err)) == "the broker does not support Produce at all"
-    assert isinstance(err, BrokerResponseError) and isinstance(err, KafkaError)
+    assert str(pickle.loads(pickle.dumps(err))) == str(err) and err.message == str(err)
+    # A client-side error: not the broker's UNSUPPORTED_VERSION (35), nor any broker error.
+    assert isinstance(err, KafkaError) and not err.retriable and not err.fatal
+    assert not isinstance(err, (BrokerResponseError, UnsupportedVersionError))
+    assert not issubclass(UnsupportedVersionError, UnsupportedVersion)
 
 
 @pytest.mark.asyncio
@@ -123,3 +134,31 @@ def test_kafkas_own_traits_are_unchanged() -> None:
     assert codes_with("invalid_metadata") == {3, 5, 6, 9, 13, 56, 72, 74, 80, 83, 84, 100, 103}
     assert {3, 5, 6, 7, 13, 19, 20} <= codes_with("retriable")
     assert not {-1, 10, 17, 29, 47, 90} & codes_with("retriable")
+
+
+def test_the_generated_errors_do_not_import_the_errors_module() -> None:
+    """errors imports _broker_errors; the generated module and the base classes it subclasses
+    must not import errors back."""
+    for module in (_broker_errors, _error_base):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {"errors", "aioproducer.errors"} & imported, module.__name__
+
+
+def test_every_error_class_is_importable_from_errors() -> None:
+    for info in pkgutil.walk_packages(aioproducer.__path__, "aioproducer."):
+        if not info.name.startswith("aioproducer.testing"):  # the harness: needs extras
+            importlib.import_module(info.name)
+    classes, todo = set(), [KafkaError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__.startswith("aioproducer") and cls not in classes:
+            classes.add(cls)
+            todo.extend(cls.__subclasses__())
+    assert len(classes) > 140
+    for cls in classes:
+        assert getattr(errors, cls.__name__) is cls and cls.__name__ in errors.__all__
+        # The base classes live in _error_base and say aioproducer.errors, for tracebacks.
+        assert cls.__module__ in ("aioproducer.errors", "aioproducer._broker_errors")
+    assert PersistedStatus.__module__ == "aioproducer.errors"
