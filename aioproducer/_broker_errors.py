@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import BrokerResponseError, RecordTooLargeError
+from ._error_base import BrokerResponseError, RecordTooLargeError
 
 
 class UnknownServerError(BrokerResponseError):
@@ -10,6 +10,7 @@ class UnknownServerError(BrokerResponseError):
 
     code = -1
     name = "UNKNOWN_SERVER_ERROR"
+    maybe_persisted = True
 
 
 class OffsetOutOfRangeError(BrokerResponseError):
@@ -67,6 +68,7 @@ class RequestTimedOutError(BrokerResponseError):
     code = 7
     name = "REQUEST_TIMED_OUT"
     retriable = True
+    maybe_persisted = True
 
 
 class BrokerNotAvailableError(BrokerResponseError):
@@ -117,6 +119,7 @@ class NetworkError(BrokerResponseError):
     name = "NETWORK_EXCEPTION"
     retriable = True
     invalid_metadata = True
+    maybe_persisted = True
 
 
 class CoordinatorLoadInProgressError(BrokerResponseError):
@@ -148,6 +151,7 @@ class InvalidTopicError(BrokerResponseError):
 
     code = 17
     name = "INVALID_TOPIC_EXCEPTION"
+    fatal_for_topic = True
 
 
 class RecordListTooLargeError(BrokerResponseError, RecordTooLargeError):
@@ -175,6 +179,7 @@ class NotEnoughReplicasAfterAppendError(BrokerResponseError):
     code = 20
     name = "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
     retriable = True
+    maybe_persisted = True
 
 
 class InvalidRequiredAcksError(BrokerResponseError):
@@ -238,6 +243,7 @@ class TopicAuthorizationFailedError(BrokerResponseError):
 
     code = 29
     name = "TOPIC_AUTHORIZATION_FAILED"
+    fatal_for_topic = True
 
 
 class GroupAuthorizationFailedError(BrokerResponseError):
@@ -365,6 +371,7 @@ class InvalidProducerEpochError(BrokerResponseError):
 
     code = 47
     name = "INVALID_PRODUCER_EPOCH"
+    producer_fenced = True
 
 
 class InvalidTxnStateError(BrokerResponseError):
@@ -685,6 +692,7 @@ class ProducerFencedError(BrokerResponseError):
 
     code = 90
     name = "PRODUCER_FENCED"
+    producer_fenced = True
 
 
 class ResourceNotFoundError(BrokerResponseError):

@@ -1,74 +1,54 @@
-"""The typed error tree: one root, :class:`KafkaError`.
+"""The typed error tree: one root, :class:`KafkaError`. Every error aioproducer raises is
+importable from here.
 
 * :class:`BrokerResponseError` and its subclasses — one per broker error code, generated from
   Kafka's error table (``_broker_errors.py``); each knows its ``code``, whether it is
-  ``retriable`` and whether it means our metadata is stale (``invalid_metadata``).
+  ``retriable``, whether it means our metadata is stale (``invalid_metadata``), and the
+  producer's policy for it (``producer_fenced``, ``maybe_persisted``, ``fatal_for_topic``).
 * Client-side errors — what went wrong on our side of the wire, with messages naming the
   topic, partition or setting involved.
 """
 
 from __future__ import annotations
 
-import enum
-from typing import ClassVar
+from . import _broker_errors
+from ._broker_errors import *  # noqa: F403
+from ._broker_errors import BROKER_ERRORS
+from ._error_base import BrokerResponseError, KafkaError, PersistedStatus, RecordTooLargeError
 
-
-class PersistedStatus(enum.Enum):
-    """For a record that failed: could it be in the log anyway? (librdkafka's message status)"""
-
-    #: The broker never had the record: it is certainly not in the log.
-    NOT_PERSISTED = "not_persisted"
-    #: The record was written to a broker and the outcome is unknown (e.g. the request timed
-    #: out or the connection dropped after the write): it may be in the log.
-    POSSIBLY_PERSISTED = "possibly_persisted"
-
-
-class KafkaError(Exception):
-    """Root of every error aioproducer raises."""
-
-    #: True when the same operation may succeed if retried.
-    retriable: ClassVar[bool] = False
-    #: True when the error means the client's cluster metadata is stale and must be refreshed.
-    invalid_metadata: ClassVar[bool] = False
-    #: True when the producer cannot go on (fenced, unsupported, unauthorized cluster-wide).
-    fatal: ClassVar[bool] = False
-    #: Set on the error a failed record's future raises: NOT_PERSISTED or POSSIBLY_PERSISTED.
-    persisted_status: PersistedStatus | None = None
-
-
-class RecordTooLargeError(KafkaError, ValueError):
-    """A record is too large: larger than ``max_request_size`` or ``buffer_memory`` allows
-    (raised by ``send()``), or refused by the broker as larger than its limit
-    (``MessageTooLargeError``, ``RecordListTooLargeError``: on the record's future)."""
-
-
-class BrokerResponseError(KafkaError):
-    """An error code a broker returned. Subclasses exist for every known code."""
-
-    code: ClassVar[int] = -1
-    name: ClassVar[str] = "UNKNOWN"
-    #: What the code means for this client, when the name alone does not say it (which
-    #: limit refused a batch, say); the text ends with it.
-    hint: ClassVar[str] = ""
-
-    def __init__(self, message: str | None = None) -> None:
-        # The args hold the detail alone and the text is made by __str__: copy.copy (one copy
-        # per failed batch) and pickle rebuild an error from its args, and a text made here
-        # came back with the code and name twice.
-        super().__init__(*(() if message is None else (message,)))
-        #: The detail: the topic-partition, and the broker's error message when it sent one.
-        self.message = message
-
-    def __str__(self) -> str:
-        text = f"[Error {self.code}] {self.name}"
-        if self.message:
-            text = f"{text}: {self.message}"
-        return f"{text}: {self.hint}" if self.hint else text
+__all__ = [
+    "AuthenticationError",
+    "BadRecordError",
+    "BadRecordTypeError",
+    "BrokerProtocolError",
+    "BrokerResponseError",
+    "ConfigError",
+    "IdempotenceUnavailableError",
+    "KafkaConnectionError",
+    "KafkaError",
+    "KafkaTimeoutError",
+    "PersistedStatus",
+    "ProducerClosedError",
+    "ProtocolError",
+    "RecordTooLargeError",
+    "SaslAuthenticationError",
+    "SecurityProtocolMismatchError",
+    "SerializationError",
+    "SslAuthenticationError",
+    "UnknownBrokerError",
+    "UnsupportedVersion",
+    "WrongEventLoopError",
+    "error_class",
+    "for_code",
+]
+__all__ += _broker_errors.__all__  # BROKER_ERRORS and one class per broker error code
 
 
 class UnknownBrokerError(BrokerResponseError):
     """A broker error code this client does not know (handled as UNKNOWN_SERVER_ERROR, -1:
     not retriable, and the batch may have been written)."""
+
+    maybe_persisted = True
 
     def __init__(self, code: int, message: str | None = None) -> None:
         KafkaError.__init__(self, code, *(() if message is None else (message,)))
@@ -78,10 +58,6 @@ class UnknownBrokerError(BrokerResponseError):
     def __str__(self) -> str:
         text = f"unknown error code {self.unknown_code}"
         return f"{text}: {self.message}" if self.message else text
-
-
-from ._broker_errors import *  # noqa: E402, F403
-from ._broker_errors import BROKER_ERRORS, UnsupportedVersionError  # noqa: E402
 
 
 def for_code(code: int, message: str | None = None) -> BrokerResponseError:
@@ -103,11 +79,13 @@ class ProtocolError(KafkaError):
     """The bytes on the wire were malformed: truncated, oversized, or otherwise invalid."""
 
 
-class UnsupportedVersion(UnsupportedVersionError):
-    """No version of an API is supported by both this client and the broker."""
+class UnsupportedVersion(KafkaError):
+    """No version of an API is supported by both this client and the broker: found by the
+    client before it sends anything. (A broker's own refusal of a version is the broker error
+    :class:`UnsupportedVersionError`, code 35; the two are unrelated classes.)"""
 
     def __init__(self, message: str) -> None:
-        KafkaError.__init__(self, message)
+        super().__init__(message)
         self.message: str = message
 
     def __str__(self) -> str:

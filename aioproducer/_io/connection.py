@@ -22,7 +22,15 @@ from typing import Any, cast
 
 from .._protocol import framing
 from .._protocol._schema import Message
-from .._protocol.messages import RESPONSES, ApiVersionsRequest
+from .._protocol.messages import (
+    RESPONSES,
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+)
 from .._protocol.versions import broker_ranges, pick_version
 from ..errors import (
     BrokerProtocolError,
@@ -33,6 +41,8 @@ from ..errors import (
     SaslAuthenticationError,
     SecurityProtocolMismatchError,
     SslAuthenticationError,
+    UnsupportedVersionError,
+    for_code,
 )
 
 log = logging.getLogger("aioproducer")
@@ -194,25 +204,22 @@ class BrokerConnection(asyncio.Protocol):
         req = ApiVersionsRequest(
             client_software_name="aioproducer", client_software_version="0.1.0"
         )
-        resp = await self.request(req, 3)
-        if resp.error_code == 35:  # UNSUPPORTED_VERSION (KIP-511): retry at a version it knows
+        resp: ApiVersionsResponse = await self.request(req, 3)
+        if resp.error_code == UnsupportedVersionError.code:
+            # KIP-511: the broker does not know v3; retry at a version it knows.
             ranges = broker_ranges(resp)
             version = pick_version(18, ranges) if 18 in ranges else 0
             resp = await self.request(req, version)
         if resp.error_code != 0:
-            from ..errors import for_code
-
             raise for_code(resp.error_code, "ApiVersions failed")
         self.versions = broker_ranges(resp)
 
     async def _sasl_plain(self, username: str, password: str) -> None:
-        from .._protocol.messages import SaslAuthenticateRequest, SaslHandshakeRequest
-
         if 17 not in self.versions or self.versions[17][1] < 1 or 36 not in self.versions:
             raise SaslAuthenticationError(
                 f"broker {self.node_id} does not support SaslHandshake v1/SaslAuthenticate"
             )
-        hs = await self.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        hs: SaslHandshakeResponse = await self.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
         if hs.error_code != 0:
             raise SaslAuthenticationError(
                 f"broker {self.node_id} does not accept SASL mechanism PLAIN "
@@ -220,7 +227,9 @@ class BrokerConnection(asyncio.Protocol):
             )
         # The token holds the password: it is never logged, and not kept after this call.
         token = b"\0" + username.encode() + b"\0" + password.encode()
-        resp = await self.request(SaslAuthenticateRequest(auth_bytes=token), self.version_for(36))
+        resp: SaslAuthenticateResponse = await self.request(
+            SaslAuthenticateRequest(auth_bytes=token), self.version_for(36)
+        )
         if resp.error_code != 0:
             raise SaslAuthenticationError(
                 f"SASL/PLAIN authentication of user {username!r} failed at broker "
@@ -442,13 +451,11 @@ def _closed_in_tls_handshake(where: str, exc: BaseException) -> KafkaConnectionE
     )
 
 
-def _decode_api_versions(frame: bytes, version: int) -> Any:
+def _decode_api_versions(frame: bytes, version: int) -> ApiVersionsResponse:
     """An ApiVersions response at the version asked, else at v0 (KIP-511: a broker that does
     not know our version answers UNSUPPORTED_VERSION in an older format). When neither
     decodes — librdkafka's mock writes a non-standard body — report UNSUPPORTED_VERSION with
     no versions, so the caller retries at v0."""
-    from .._protocol.messages import ApiVersionsResponse
-
     try:
         return framing.decode_response(frame, ApiVersionsResponse, version)[1]
     except ProtocolError:
@@ -456,4 +463,4 @@ def _decode_api_versions(frame: bytes, version: int) -> Any:
     try:
         return framing.decode_api_versions_fallback(frame)
     except ProtocolError:
-        return ApiVersionsResponse(error_code=35)
+        return ApiVersionsResponse(error_code=UnsupportedVersionError.code)

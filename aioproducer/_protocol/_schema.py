@@ -11,10 +11,11 @@ tagged-field section to every struct. Tagged fields whose tag is unknown to us a
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from ..errors import ProtocolError, UnsupportedVersion
 from . import _primitives as p
@@ -51,6 +52,8 @@ class Field:
 
 Encoder = Callable[[bytearray, Any], None]
 Decoder = Callable[[Reader], Any]
+_S = TypeVar("_S", bound="Struct")
+_M = TypeVar("_M", bound="Message")
 
 
 class Struct:
@@ -58,13 +61,18 @@ class Struct:
 
     __slots__ = ()
     FIELDS: ClassVar[tuple[Field, ...]] = ()
+    #: The versions in which this struct is flexible (its message's ``FLEXIBLE_VERSIONS``).
+    _flexible_: ClassVar[Versions] = NO_VERSIONS
+    # Set by @dataclass on every generated subclass.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
     unknown_tags: dict[int, bytes]
 
     def encode_into(self, buf: bytearray, version: int) -> None:
         _plan(type(self), version).encode(buf, self)
 
     @classmethod
-    def decode_from(cls, r: Reader, version: int) -> Any:
+    def decode_from(cls: type[_S], r: Reader, version: int) -> _S:
+        """Read one ``cls`` at ``version`` from ``r``, leaving ``r`` after it."""
         return _plan(cls, version).decode(r)
 
 
@@ -83,7 +91,7 @@ class Message(Struct):
         return bytes(buf)
 
     @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, version: int) -> Any:
+    def decode(cls: type[_M], data: bytes | bytearray | memoryview, version: int) -> _M:
         """Decode a whole buffer; trailing bytes are a :class:`ProtocolError`."""
         cls.check_version(version)
         r = Reader(data)
@@ -108,10 +116,10 @@ class Message(Struct):
 # -- plans ---------------------------------------------------------------------------------------
 
 
-class _Plan:
+class _Plan(Generic[_S]):
     __slots__ = ("cls", "decode_regular", "encode_regular", "flexible", "tagged", "version")
 
-    def __init__(self, cls: type[Struct], version: int, flexible: bool) -> None:
+    def __init__(self, cls: type[_S], version: int, flexible: bool) -> None:
         self.cls = cls
         self.version = version
         self.flexible = flexible
@@ -130,7 +138,7 @@ class _Plan:
                 self.encode_regular.append((f.attr, enc))
                 self.decode_regular.append((f.attr, dec))
 
-    def encode(self, buf: bytearray, obj: Any) -> None:
+    def encode(self, buf: bytearray, obj: _S) -> None:
         for attr, enc in self.encode_regular:
             enc(buf, getattr(obj, attr))
         if not self.flexible:
@@ -151,7 +159,7 @@ class _Plan:
             p.write_uvarint(buf, len(data))
             buf += data
 
-    def decode(self, r: Reader) -> Any:
+    def decode(self, r: Reader) -> _S:
         kwargs: dict[str, Any] = {}
         for attr, dec in self.decode_regular:
             kwargs[attr] = dec(r)
@@ -181,21 +189,20 @@ class _Plan:
         return self.cls(**kwargs)
 
 
-_PLANS: dict[tuple[type[Struct], int], _Plan] = {}
+_PLANS: dict[tuple[type[Struct], int], _Plan[Any]] = {}
 
 
-def _plan(cls: type[Struct], version: int) -> _Plan:
+def _plan(cls: type[_S], version: int) -> _Plan[_S]:
     plan = _PLANS.get((cls, version))
     if plan is None:
-        flexible = getattr(cls, "_flexible_", NO_VERSIONS)
-        plan = _PLANS[(cls, version)] = _Plan(cls, version, version in flexible)
+        plan = _PLANS[(cls, version)] = _Plan(cls, version, version in cls._flexible_)
     return plan
 
 
 def _default_factory(cls: type[Struct], attr: str) -> Callable[[], Any]:
-    f = cls.__dataclass_fields__[attr]  # type: ignore[attr-defined]
+    f = cls.__dataclass_fields__[attr]
     if f.default_factory is not MISSING:
-        return f.default_factory  # type: ignore[no-any-return]
+        return f.default_factory
     default = f.default
     return lambda: default
 

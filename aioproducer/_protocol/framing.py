@@ -4,19 +4,23 @@ A request goes out as ``int32 size`` + request header + body. The request header
 (with a tagged-field section) when the API version is flexible, else v1. The response header
 is v1 (tagged fields) for flexible versions, except ApiVersions, whose response header is
 always v0 so that a client can read the error of a version the broker does not know (KIP-511).
+
+The client writes requests and reads responses; :func:`decode_request` is the other side, for
+the brokers the tests run (the simulator's, the fake broker).
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import NamedTuple, TypeVar
 
 from ..errors import ProtocolError
 from . import _primitives as p
 from ._primitives import Reader
 from ._schema import Message
-from .messages import ApiVersionsResponse
+from .messages import REQUESTS, ApiVersionsResponse
 
+_M = TypeVar("_M", bound=Message)
 _size = struct.Struct(">i")
 API_VERSIONS_KEY = 18
 #: Largest response frame accepted unless a connection sets another limit (Java: 100 MB).
@@ -40,6 +44,44 @@ def encode_request(
     return bytes(buf)
 
 
+class RequestHeader(NamedTuple):
+    """A request's header (v1, or v2 for flexible versions, whose tagged fields are skipped)."""
+
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+
+
+def decode_request(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader, Message]:
+    """Decode a request frame (size prefix removed) as a broker does: the header, then the
+    body with the generated request class of its API key, at its version.
+
+    Raises :class:`ProtocolError` for a malformed frame, an API key with no request class here
+    or bytes after the body, and :class:`~aioproducer.errors.UnsupportedVersion` for a version
+    the class does not have."""
+    r = Reader(frame)
+    api_key, version, correlation_id = r.read_int16(), r.read_int16(), r.read_int32()
+    client_id = r.read_string(compact=False)  # never compact, even in header v2
+    cls = REQUESTS.get(api_key)
+    if cls is None:
+        raise ProtocolError(f"request with API key {api_key}, which has no request class here")
+    cls.check_version(version)
+    if cls.is_flexible(version):
+        _skip_tagged_fields(r)
+    body = cls.decode_from(r, version)
+    if r.remaining:
+        raise ProtocolError(f"{cls.__name__} v{version}: {r.remaining} bytes after the body")
+    return RequestHeader(api_key, version, correlation_id, client_id), body
+
+
+def _skip_tagged_fields(r: Reader) -> None:
+    """Skip a header's tagged-field section (no header field is tagged yet)."""
+    for _ in range(r.read_uvarint()):
+        r.read_uvarint()
+        r.skip(r.read_uvarint())
+
+
 def response_header_flexible(response_cls: type[Message], version: int) -> bool:
     return response_cls.API_KEY != API_VERSIONS_KEY and response_cls.is_flexible(version)
 
@@ -50,8 +92,8 @@ def read_correlation_id(frame: bytes | bytearray | memoryview) -> int:
 
 
 def decode_response(
-    frame: bytes | bytearray | memoryview, response_cls: type[Message], version: int
-) -> tuple[int, Any]:
+    frame: bytes | bytearray | memoryview, response_cls: type[_M], version: int
+) -> tuple[int, _M]:
     """Decode a response frame (size prefix removed) into ``(correlation_id, message)``.
 
     Trailing bytes after the body are ignored (see below); anything malformed before that is a
@@ -59,17 +101,14 @@ def decode_response(
     r = Reader(frame)
     correlation_id = r.read_int32()
     if response_header_flexible(response_cls, version):
-        count = r.read_uvarint()
-        for _ in range(count):
-            r.read_uvarint()
-            r.skip(r.read_uvarint())
+        _skip_tagged_fields(r)
     body = response_cls.decode_from(r, version)
     # Trailing bytes are tolerated, as the Java client does: some brokers (librdkafka's mock
     # at Metadata v12, for one) append fields the version does not define.
     return correlation_id, body
 
 
-def decode_api_versions_fallback(frame: bytes | bytearray | memoryview) -> Any:
+def decode_api_versions_fallback(frame: bytes | bytearray | memoryview) -> ApiVersionsResponse:
     """An ApiVersions response read at v0, whatever version was asked (KIP-511 fallback)."""
     r = Reader(frame)
     r.read_int32()

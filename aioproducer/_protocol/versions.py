@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ..errors import UnsupportedVersion
-from .messages import REQUESTS
+from .messages import REQUESTS, ApiVersionsResponse
 
 #: API key -> API name, for error messages.
 API_NAMES = {key: cls.__name__.removesuffix("Request") for key, cls in REQUESTS.items()}
 
 
-def broker_ranges(api_versions_response: Any) -> dict[int, tuple[int, int]]:
+def broker_ranges(api_versions_response: ApiVersionsResponse) -> dict[int, tuple[int, int]]:
     """``{api_key: (min, max)}`` from an ApiVersions response."""
     return {a.api_key: (a.min_version, a.max_version) for a in api_versions_response.api_keys}
 

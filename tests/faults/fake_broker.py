@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import deque
+from typing import Any
 
-from aioproducer._protocol._primitives import Reader
+from aioproducer._protocol.framing import decode_request
 from aioproducer._protocol.messages import (
-    REQUESTS,
     ApiVersionsResponse,
     InitProducerIdResponse,
     MetadataResponse,
@@ -84,16 +84,10 @@ class FakeBroker:
             writer.close()
 
     async def _answer(self, frame: bytes, writer: asyncio.StreamWriter) -> bool:
-        r = Reader(frame)
-        api_key, version, cid = r.read_int16(), r.read_int16(), r.read_int32()
-        r.read_string(False)
-        cls = REQUESTS[api_key]
-        flexible = cls.is_flexible(version)
-        if flexible:
-            for _ in range(r.read_uvarint()):
-                r.read_uvarint()
-                r.skip(r.read_uvarint())
-        request = cls.decode_from(r, version)
+        header, message = decode_request(frame)
+        api_key, version, cid = header.api_key, header.api_version, header.correlation_id
+        flexible = message.is_flexible(version)
+        request: Any = message  # its class follows from api_key, on which the code below turns
         if api_key == 18:
             apis = [(0, 3, 9), (3, 1, 9), (18, 0, 3), (22, 0, 4)]
             if self.sasl_users is not None:

@@ -38,9 +38,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aioproducer._protocol._primitives import Reader
+from aioproducer._protocol.framing import decode_request
 from aioproducer._protocol.messages import (
-    REQUESTS,
     ApiVersionsResponse,
     InitProducerIdResponse,
     MetadataResponse,
@@ -184,16 +183,9 @@ class Broker:
 
     def on_frame(self, link: Link, frame: bytes) -> None:
         w = self.world
-        r = Reader(frame)
-        api_key, version, cid = r.read_int16(), r.read_int16(), r.read_int32()
-        r.read_string(False)
-        cls = REQUESTS[api_key]
-        flexible = cls.is_flexible(version)
-        if flexible:
-            for _ in range(r.read_uvarint()):
-                r.read_uvarint()
-                r.skip(r.read_uvarint())
-        request = cls.decode_from(r, version)
+        header, request = decode_request(frame)
+        api_key, version, cid = header.api_key, header.api_version, header.correlation_id
+        flexible = request.is_flexible(version)
         name = API_NAMES.get(api_key, str(api_key))
         faulty = w.in_fault_window()
         p = w.params

@@ -4,12 +4,19 @@ same as the original."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import importlib
+import inspect
 import pickle
+import pkgutil
 
 import pytest
 
+import aioproducer
+from aioproducer import _broker_errors, _error_base, errors
 from aioproducer.errors import (
+    BROKER_ERRORS,
     BrokerResponseError,
     KafkaError,
     NotLeaderOrFollowerError,
@@ -17,6 +24,8 @@ from aioproducer.errors import (
     RecordTooLargeError,
     UnknownBrokerError,
     UnsupportedVersion,
+    UnsupportedVersionError,
+    error_class,
     for_code,
 )
 
@@ -66,7 +75,11 @@ def test_text_without_a_detail_and_of_the_client_side_version_error() -> None:
     assert str(UnknownBrokerError(9999)) == "unknown error code 9999"
     err = UnsupportedVersion("the broker does not support Produce at all")
     assert str(err) == str(copy.copy(err)) == "the broker does not support Produce at all"
-    assert isinstance(err, BrokerResponseError) and isinstance(err, KafkaError)
+    assert str(pickle.loads(pickle.dumps(err))) == str(err) and err.message == str(err)
+    # A client-side error: not the broker's UNSUPPORTED_VERSION (35), nor any broker error.
+    assert isinstance(err, KafkaError) and not err.retriable and not err.fatal
+    assert not isinstance(err, (BrokerResponseError, UnsupportedVersionError))
+    assert not issubclass(UnsupportedVersionError, UnsupportedVersion)
 
 
 @pytest.mark.asyncio
@@ -91,3 +104,61 @@ async def test_record_list_too_large_from_the_broker_is_a_record_too_large_error
 def test_the_client_side_limit_names_max_request_size() -> None:
     err = RecordTooLargeError("the record for t-0 is 2000 bytes, more than max_request_size=1000")
     assert not isinstance(err, BrokerResponseError) and "max_request_size" in str(err)
+
+
+def codes_with(trait: str) -> set[int]:
+    """The broker error codes whose class has ``trait`` set."""
+    assert getattr(BrokerResponseError, trait) is False  # the default, on the base class
+    return {code for code, cls in BROKER_ERRORS.items() if getattr(cls, trait)}
+
+
+def test_producer_fenced_codes() -> None:
+    # INVALID_PRODUCER_EPOCH, PRODUCER_FENCED
+    assert codes_with("producer_fenced") == {47, 90}
+
+
+def test_maybe_persisted_codes() -> None:
+    # UNKNOWN_SERVER_ERROR, REQUEST_TIMED_OUT, NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    assert codes_with("maybe_persisted") == {-1, 7, 13, 20}
+    # A code this client does not know is handled as UNKNOWN_SERVER_ERROR.
+    assert error_class(9999).maybe_persisted and for_code(9999).maybe_persisted
+
+
+def test_fatal_for_topic_codes() -> None:
+    # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED
+    assert codes_with("fatal_for_topic") == {17, 29}
+    assert not error_class(9999).fatal_for_topic and not error_class(9999).producer_fenced
+
+
+def test_kafkas_own_traits_are_unchanged() -> None:
+    assert codes_with("invalid_metadata") == {3, 5, 6, 9, 13, 56, 72, 74, 80, 83, 84, 100, 103}
+    assert {3, 5, 6, 7, 13, 19, 20} <= codes_with("retriable")
+    assert not {-1, 10, 17, 29, 47, 90} & codes_with("retriable")
+
+
+def test_the_generated_errors_do_not_import_the_errors_module() -> None:
+    """errors imports _broker_errors; the generated module and the base classes it subclasses
+    must not import errors back."""
+    for module in (_broker_errors, _error_base):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {"errors", "aioproducer.errors"} & imported, module.__name__
+
+
+def test_every_error_class_is_importable_from_errors() -> None:
+    for info in pkgutil.walk_packages(aioproducer.__path__, "aioproducer."):
+        if not info.name.startswith("aioproducer.testing"):  # the harness: needs extras
+            importlib.import_module(info.name)
+    classes, todo = set(), [KafkaError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__.startswith("aioproducer") and cls not in classes:
+            classes.add(cls)
+            todo.extend(cls.__subclasses__())
+    assert len(classes) > 140
+    for cls in classes:
+        assert getattr(errors, cls.__name__) is cls and cls.__name__ in errors.__all__
+        # The base classes live in _error_base and say aioproducer.errors, for tracebacks.
+        assert cls.__module__ in ("aioproducer.errors", "aioproducer._broker_errors")
+    assert PersistedStatus.__module__ == "aioproducer.errors"

@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 
 from aioproducer import KafkaTimeoutError, Producer
-from aioproducer._protocol._primitives import Reader
-from aioproducer._protocol.messages import REQUESTS, MetadataResponse
+from aioproducer._protocol.framing import decode_request
+from aioproducer._protocol.messages import MetadataRequest, MetadataResponse
 from tests.faults.fake_broker import FakeBroker, _frame
 
 pytestmark = pytest.mark.asyncio
@@ -26,23 +26,16 @@ class NoAutoCreateBroker(FakeBroker):
     off."""
 
     async def _answer(self, frame: bytes, writer: asyncio.StreamWriter) -> bool:
-        r = Reader(frame)
-        api_key, version, cid = r.read_int16(), r.read_int16(), r.read_int32()
-        if api_key != 3:
+        header, request = decode_request(frame)
+        if not isinstance(request, MetadataRequest):
             return await super()._answer(frame, writer)
-        r.read_string(False)
-        cls = REQUESTS[api_key]
-        flexible = cls.is_flexible(version)
-        if flexible:
-            for _ in range(r.read_uvarint()):
-                r.read_uvarint()
-                r.skip(r.read_uvarint())
-        request = cls.decode_from(r, version)
+        version, cid = header.api_version, header.correlation_id
+        flexible = request.is_flexible(version)
         T = MetadataResponse.MetadataResponseTopic
         P = T.MetadataResponsePartition
         topics = [
             T(name=t.name, error_code=3)
-            if t.name.startswith("missing")
+            if (t.name or "").startswith("missing")
             else T(
                 name=t.name,
                 partitions=[P(partition_index=0, leader_id=1, replica_nodes=[1], isr_nodes=[1])],
