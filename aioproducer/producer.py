@@ -36,6 +36,7 @@ from .errors import (
     ProducerClosedError,
     RecordTooLargeError,
     SerializationError,
+    UnknownTopicOrPartitionError,
     WrongEventLoopError,
     error_class,
     for_code,
@@ -46,8 +47,7 @@ log = logging.getLogger("aioproducer")
 #: asyncio.get_running_loop() costs ~120 ns (it calls getpid() each time) — a tenth of a send.
 _get_ident = _thread.get_ident
 _BYTES = (bytes, bytearray, memoryview)
-_FATAL_TOPIC_ERRORS = {17, 29}  # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED
-_UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
+_UNKNOWN_TOPIC = UnknownTopicOrPartitionError.code
 
 
 def _topic_error_text(code: int) -> str:
@@ -828,7 +828,7 @@ class Producer:
                     f"partition {partition} is not in the range [0...{count}) of topic {topic!r}"
                 )
             err = cluster.topic_errors.get(topic)
-            if err in _FATAL_TOPIC_ERRORS:
+            if err is not None and error_class(err).fatal_for_topic:
                 raise for_code(err, f"topic {topic!r}")
             if (
                 err is not None

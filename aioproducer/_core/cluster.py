@@ -194,7 +194,7 @@ def cluster_from_metadata(response: Any) -> Cluster:
         topics[t.name] = TopicInfo(
             t.name, parts, [p.partition for p in parts if p.leader >= 0 and p.leader in brokers]
         )
-    return Cluster(brokers, topics, getattr(response, "cluster_id", None), errors)
+    return Cluster(brokers, topics, response.cluster_id, errors)
 
 
 class Metadata:

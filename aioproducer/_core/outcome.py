@@ -25,17 +25,12 @@ from typing import Protocol
 
 from .._broker_errors import (
     DuplicateSequenceNumberError,
-    InvalidProducerEpochError,
     MessageTooLargeError,
-    NetworkError,
-    NotEnoughReplicasAfterAppendError,
     OutOfOrderSequenceNumberError,
-    ProducerFencedError,
-    RequestTimedOutError,
     UnknownProducerIdError,
-    UnknownServerError,
 )
 from ..errors import (
+    BrokerResponseError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -51,23 +46,14 @@ _UNKNOWN_PRODUCER_ID = UnknownProducerIdError.code
 _MESSAGE_TOO_LARGE = MessageTooLargeError.code
 
 
-_FENCED = (InvalidProducerEpochError, ProducerFencedError)
-_MAYBE_PERSISTED = (
-    UnknownServerError,
-    RequestTimedOutError,
-    NetworkError,
-    NotEnoughReplicasAfterAppendError,
-)
-
-
 def _fenced(exc: BaseException) -> bool:
     """Another producer took over this producer id and epoch: fatal (Java)."""
-    return isinstance(exc, _FENCED)
+    return isinstance(exc, BrokerResponseError) and exc.producer_fenced
 
 
 def _maybe_persisted(exc: BaseException) -> bool:
     """A broker error after which the batch may have been appended anyway."""
-    return isinstance(exc, _MAYBE_PERSISTED)
+    return isinstance(exc, BrokerResponseError) and exc.maybe_persisted
 
 
 class Action(enum.Enum):

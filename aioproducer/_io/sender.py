@@ -20,7 +20,7 @@ from .._core.cluster import BrokerInfo, Metadata, TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
-from .._protocol.messages import ProduceRequest
+from .._protocol.messages import ProduceRequest, ProduceResponse
 from .._protocol.produce import decode_produce_acks, encode_produce_request
 from ..config import ProducerConfig
 from ..errors import (
@@ -37,6 +37,7 @@ from .producer_id import ProducerIdInit
 from .wakeup import FOREVER, Wakeup
 
 log = logging.getLogger("aioproducer")
+_PartitionAnswer = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
 #: KIP-219: a broker's throttle time is honoured up to a minute (a bogus value must not stall).
 _MAX_THROTTLE_MS = 60_000
 #: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
@@ -419,11 +420,11 @@ class Sender:
         self.wakeup.set()
 
     def _on_partition_responses(
-        self, resp: Any, by_tp: dict[TopicPartition, ProducerBatch], now: int, node: int
+        self, resp: ProduceResponse, by_tp: dict[TopicPartition, ProducerBatch], now: int, node: int
     ) -> None:
         """A produce response read by the generic codec (it holds an error, or a field the
         fast path does not read): complete, retry or fail each batch it answers, and pop it."""
-        endpoints = {e.node_id: e for e in getattr(resp, "node_endpoints", None) or []}
+        endpoints = {e.node_id: e for e in resp.node_endpoints}
         self._note_throttle(resp, node)
         seen: dict[TopicPartition, int] = {}
         for topic in resp.responses:
@@ -459,18 +460,18 @@ class Sender:
                 if p.error_code == 0:
                     self._succeeded(batch, p.base_offset, p.log_append_time_ms)
                     continue
-                leader = getattr(p, "current_leader", None)
+                leader = p.current_leader
                 moved = False
-                if leader is not None and leader.leader_id >= 0:
+                if leader.leader_id >= 0:
                     moved = self._apply_leader_hint(
                         tp, leader.leader_id, leader.leader_epoch, endpoints
                     )
                 self._handle_partition_error(batch, p, now, moved)
 
-    def _note_throttle(self, resp: Any, node: int) -> None:
+    def _note_throttle(self, resp: ProduceResponse, node: int) -> None:
         """KIP-219: the broker answered at once but asks us to send nothing more to it for
         ``throttle_time_ms`` (capped at a minute: a bogus value must not stall a broker)."""
-        ms = getattr(resp, "throttle_time_ms", 0) or 0
+        ms = resp.throttle_time_ms
         self._throttle_ms[node] = ms
         if ms > 0:
             self._throttled_until[node] = self.now_ms() + min(ms, _MAX_THROTTLE_MS)
@@ -502,15 +503,15 @@ class Sender:
         return after >= 0 and after != before
 
     def _handle_partition_error(
-        self, batch: ProducerBatch, p: Any, now: int, leader_moved: bool = False
+        self, batch: ProducerBatch, p: _PartitionAnswer, now: int, leader_moved: bool = False
     ) -> None:
-        record_errors = getattr(p, "record_errors", None)
+        record_errors = p.record_errors
         self._apply(
             batch,
             outcome.partition_error(
                 batch,
                 p.error_code,
-                getattr(p, "error_message", None),
+                p.error_message,
                 [(e.batch_index, e.batch_index_error_message) for e in record_errors]
                 if record_errors
                 else None,
