@@ -14,7 +14,7 @@ import random
 import time
 import warnings
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, NoReturn
@@ -22,151 +22,32 @@ from typing import Any, NoReturn
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
-from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, TopicSticky
+from ._core.partitioner import BuiltInPartitioner
 from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._io.sender import Sender, Wakeup
 from ._records.codecs import get_codec
-from ._records.record_batch import BATCH_OVERHEAD, RecordBatchBuilder, _hard_limit
+from ._records.record_batch import BATCH_OVERHEAD, _hard_limit
+from ._send_path import SendPath, TopicSend
+from ._validate import (
+    check_headers,
+    check_partition,
+    check_timestamp,
+    serialize,
+    show,
+)
 from .config import ProducerConfig
 from .errors import (
-    BadRecordError,
     BadRecordTypeError,
     KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
-    RecordTooLargeError,
-    SerializationError,
-    UnknownTopicOrPartitionError,
     WrongEventLoopError,
-    error_class,
-    for_code,
 )
 
 log = logging.getLogger("aioproducer")
 #: The calling thread, for send()'s check that it runs on the producer's loop: ~30 ns, where
 #: asyncio.get_running_loop() costs ~120 ns (it calls getpid() each time) — a tenth of a send.
 _get_ident = _thread.get_ident
-_BYTES = (bytes, bytearray, memoryview)
-_UNKNOWN_TOPIC = UnknownTopicOrPartitionError.code
-
-
-def _topic_error_text(code: int) -> str:
-    """What a topic's metadata error means, for its warning and its timeout error."""
-    if code == _UNKNOWN_TOPIC:
-        return (
-            "the cluster answered UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist, and the "
-            "cluster does not create topics on first use (auto.create.topics.enable=false?); "
-            "create it, or check its name"
-        )
-    return f"the cluster's last metadata answer for it is {for_code(code)}"
-
-
-_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-
-
-def _check_topic(topic: object) -> None:
-    """Kafka's topic name rules (``Topic.validate``): 1-249 of ``[a-zA-Z0-9._-]``, not . or .."""
-    if not isinstance(topic, str):
-        raise BadRecordTypeError(f"topic must be a str, got {_show(topic)}")
-    if not topic:
-        raise BadRecordError("topic must be a non-empty string, got ''")
-    if len(topic) > 249:
-        raise BadRecordError(f"topic name of {len(topic)} characters is longer than 249")
-    if topic in (".", "..") or not set(topic) <= _TOPIC_CHARS:
-        raise BadRecordError(
-            f"topic {topic!r} is not a legal name: use ASCII letters, digits, '.', '_', '-'"
-        )
-
-
-def _show(obj: object) -> str:
-    """An argument in an error message: its type and a bounded repr."""
-    text = repr(obj)
-    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-def _int_arg(obj: object, what: str, topic: object) -> int:
-    """``obj`` as an int, for an argument that was not exactly an int: an int subclass (an
-    IntEnum, say) or an integer type with ``__index__`` (numpy's) is taken; bool is not an int
-    here, and neither is a float or a str."""
-    if type(obj) is not int:
-        index = getattr(type(obj), "__index__", None)
-        if isinstance(obj, bool) or index is None:
-            raise BadRecordTypeError(
-                f"{what} must be an int, got {_show(obj)} (for topic {topic!r})"
-            )
-        obj = index(obj)
-        assert type(obj) is int
-    return obj
-
-
-def _check_partition(partition: object, topic: object) -> int:
-    p = _int_arg(partition, "partition", topic)
-    if p < 0:
-        raise BadRecordError(f"partition={p} for topic {topic!r} must be >= 0")
-    return p
-
-
-def _check_timestamp(timestamp_ms: object, topic: object) -> int:
-    ts = _int_arg(timestamp_ms, "timestamp_ms", topic)
-    if not 0 <= ts < 1 << 63:
-        raise BadRecordError(
-            f"timestamp_ms={ts} for topic {topic!r} must be in [0, 2**63) "
-            "(milliseconds since the epoch)"
-        )
-    return ts
-
-
-def _check_headers(headers: object, topic: object) -> list[tuple[str, bytes | None]] | None:
-    """The headers as (str, bytes | None) tuples for the record builder, None when empty.
-    A list or tuple of pairs, or another iterable of them; not a str, bytes or mapping."""
-    if type(headers) is not list and type(headers) is not tuple:
-        if isinstance(headers, (str, *_BYTES, Mapping)) or not hasattr(headers, "__iter__"):
-            raise BadRecordTypeError(
-                f"headers for topic {topic!r} must be a list of (str, bytes | None) pairs, "
-                f"got {_show(headers)}"
-            )
-        headers = list(headers)
-    assert isinstance(headers, (list, tuple))
-    out: list[tuple[str, bytes | None]] = []
-    for h in headers:
-        # The common header, (ASCII str, bytes or None), is taken as it is.
-        if type(h) is tuple and len(h) == 2:
-            k, v = h
-            if type(k) is str and k.isascii() and (v is None or type(v) is bytes):
-                out.append(h)
-                continue
-        out.append(_check_header(h, len(out), topic))
-    return out or None
-
-
-def _check_header(h: object, i: int, topic: object) -> tuple[str, bytes | None]:
-    """``headers[i]`` as a (str, bytes | None) tuple, or the error naming what is wrong."""
-    if not isinstance(h, (tuple, list)) or len(h) != 2:
-        raise BadRecordTypeError(
-            f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair, got {_show(h)}"
-        )
-    k, v = h
-    if not isinstance(k, str):
-        raise BadRecordTypeError(
-            f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair: its header "
-            f"key is {_show(k)}, not a str"
-        )
-    if not k.isascii():
-        try:
-            k.encode()  # Kafka's header keys are UTF-8: a lone surrogate has no encoding
-        except UnicodeEncodeError as exc:
-            raise BadRecordError(
-                f"headers[{i}] for topic {topic!r}: the header key {k!r} cannot be encoded as "
-                f"UTF-8 ({exc.reason} at position {exc.start})"
-            ) from None
-    if v is not None and type(v) is not bytes:
-        if not isinstance(v, _BYTES):
-            raise BadRecordTypeError(
-                f"headers[{i}] for topic {topic!r} must be a (str, bytes | None) pair: its "
-                f"header value is {_show(v)}, not bytes-like or None"
-            )
-        v = bytes(v)
-    return (k, v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,19 +87,7 @@ class _Completion:
                     f.set_result(None)
 
 
-class _TopicSend:
-    """What ``send`` needs of one topic, valid while ``cluster`` is the current snapshot."""
-
-    __slots__ = ("cluster", "count", "sticky", "tps")
-
-    def __init__(self, tps: list[TopicPartition], cluster: Any, sticky: TopicSticky) -> None:
-        self.tps = tps
-        self.count = len(tps)
-        self.cluster = cluster
-        self.sticky = sticky
-
-
-class Producer:
+class Producer(SendPath):
     """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields.
 
     Use ``async with Producer(...) as producer:`` or ``await producer.start()`` /
@@ -267,7 +136,7 @@ class Producer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._started = False
-        self._topic_sends: dict[str, _TopicSend] = {}
+        self._topic_sends: dict[str, TopicSend] = {}
         self._ignore_keys = config.partitioner_ignore_keys
         # Set by start(): the accumulator's partition queues and the sender's wake-up event.
         self._batches: dict[TopicPartition, deque[ProducerBatch]] = {}
@@ -510,9 +379,9 @@ class Producer:
         if callback is not None and not callable(callback):
             raise BadRecordTypeError(
                 f"callback for topic {topic!r} must be callable as callback(metadata, "
-                f"exception), got {_show(callback)}"
+                f"exception), got {show(callback)}"
             )
-        hdrs = _check_headers(headers, topic) if headers is not None else None
+        hdrs = check_headers(headers, topic) if headers is not None else None
         # Per topic, the state a send needs (partition keys, count, sticky state), valid while
         # the metadata snapshot is the same object: one dict lookup and one identity check per
         # record, whatever the number of topics.
@@ -527,24 +396,24 @@ class Producer:
             )
         ):
             if partition is not None:
-                partition = _check_partition(partition, topic)
+                partition = check_partition(partition, topic)
             st = await self._topic_send(topic, partition)
             cluster = st.cluster
         # Serializers: the common case (bytes or None, no serializer) costs two type checks.
         key_bytes = (
             key
             if (key is None or type(key) is bytes) and not self._key_ser
-            else (self._serialize(self.config.key_serializer, key, topic, "key"))
+            else (serialize(self.config.key_serializer, key, topic, "key"))
         )
         value_bytes = (
             value
             if (value is None or type(value) is bytes) and not self._value_ser
-            else self._serialize(self.config.value_serializer, value, topic, "value")
+            else serialize(self.config.value_serializer, value, topic, "value")
         )
         if timestamp_ms is None:
             timestamp_ms = time.time_ns() // 1_000_000
         elif type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63:
-            timestamp_ms = _check_timestamp(timestamp_ms, topic)
+            timestamp_ms = check_timestamp(timestamp_ms, topic)
         sticky = st.sticky if partition is None else None
         if sticky is not None:
             if (key_bytes is None or self._ignore_keys) and self._partitioner is None:
@@ -699,51 +568,6 @@ class Producer:
             except Exception:
                 log.exception("interceptor on_acknowledgement failed")
 
-    @staticmethod
-    def _serialize(serializer: Any, obj: Any, topic: str, what: str) -> bytes | None:
-        if serializer is not None:
-            try:
-                data = serializer(obj)
-            except Exception as exc:
-                raise SerializationError(
-                    f"cannot serialize the {what} for topic {topic!r}: {exc!r}"
-                ) from exc
-            obj = data
-        if obj is None or isinstance(obj, bytes):
-            return obj
-        if isinstance(obj, _BYTES):
-            return bytes(obj)
-        raise SerializationError(
-            f"the {what} for topic {topic!r} must be bytes-like or None, got "
-            f"{type(obj).__name__} (set {what}_serializer to send other types)"
-        )
-
-    def _choose_partition(
-        self,
-        topic: str,
-        key: Any,
-        key_bytes: bytes | None,
-        value: Any,
-        value_bytes: bytes | None,
-        cluster: Any,
-        count: int,
-    ) -> tuple[int, bool]:
-        """``(partition, sticky)``: sticky is True when the built-in sticky path chose it."""
-        if self._partitioner is not None:
-            p = self._partitioner.partition(topic, key, key_bytes, value, value_bytes, cluster)
-            if p is None or p == UNKNOWN_PARTITION:
-                pass
-            elif not isinstance(p, int) or not 0 <= p < count:
-                raise BadRecordError(
-                    f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
-                )
-            else:
-                return p, False
-        p = self._builtin.keyed(key_bytes, count)
-        if p >= 0:
-            return p, False
-        return self._new_sticky_partition(topic, cluster), True
-
     def _sender_ended(self, task: asyncio.Task[None]) -> None:
         self._accepting = False
 
@@ -775,180 +599,6 @@ class Producer:
         raise ProducerClosedError(
             f"the producer hit a fatal error and takes no more records: {fatal}"
         ) from fatal
-
-    async def _topic_send(self, topic: str, partition: int | None) -> _TopicSend:
-        """The per-topic send state, (re)built: the topic name checked, its metadata waited for
-        (up to ``max_block_ms``) when unknown or when ``partition`` is beyond its count."""
-        self._check_loop()
-        st = self._topic_sends.get(topic) if type(topic) is str else None
-        if st is None:
-            _check_topic(topic)
-        md = self._metadata
-        cluster = md.cluster
-        count = cluster.partition_count(topic)
-        if count is None or (partition is not None and partition >= count):
-            count = await self._wait_on_metadata(
-                topic, partition, self._now_ms() + self.config.max_block_ms
-            )
-            cluster = md.cluster
-        if st is None or st.count != count:
-            tps = [TopicPartition(topic, p) for p in range(count)]
-            st = _TopicSend(tps, cluster, self._builtin.state(topic))
-            self._topic_sends[topic] = st
-        st.cluster = cluster
-        return st
-
-    def _new_sticky_partition(self, topic: str, cluster: Any) -> int:
-        acc = self._accumulator
-        assert acc is not None
-        st = self._topic_sends.get(topic)
-        tps = st.tps if st is not None else None
-        return self._builtin.sticky_partition(
-            topic,
-            cluster,
-            lambda: acc.load_stats(
-                topic, cluster, self.config.partitioner_availability_timeout_ms, tps
-            ),
-            self._now_ms(),
-        )
-
-    async def _wait_on_metadata(self, topic: str, partition: int | None, deadline: int) -> int:
-        md = self._metadata
-        sender = self._sender
-        assert sender is not None
-        if not md.add_topic(topic, self._now_ms()):  # a new topic is asked for at once
-            md.request_topic(topic)
-        while True:
-            cluster = md.cluster
-            count = cluster.partition_count(topic)
-            if count is not None:
-                if partition is None or partition < count:
-                    return count
-                raise BadRecordError(
-                    f"partition {partition} is not in the range [0...{count}) of topic {topic!r}"
-                )
-            err = cluster.topic_errors.get(topic)
-            if err is not None and error_class(err).fatal_for_topic:
-                raise for_code(err, f"topic {topic!r}")
-            if (
-                err is not None
-                and (err == _UNKNOWN_TOPIC or not error_class(err).retriable)
-                and topic not in self._warned_topics
-            ):
-                # Once per topic, as soon as the cluster said it, not after max_block_ms of
-                # silence (Java logs it at every metadata answer).
-                self._warned_topics = self._warned_topics | {topic}
-                log.warning(
-                    "topic %r: %s (send() waits for it up to max_block_ms=%d)",
-                    topic,
-                    _topic_error_text(err),
-                    self.config.max_block_ms,
-                )
-            if self._closed:
-                raise ProducerClosedError("the producer closed while waiting for metadata")
-            left = deadline - self._now_ms()
-            if left <= 0:
-                raise KafkaTimeoutError(
-                    f"topic {topic!r} not present in metadata after "
-                    f"{self.config.max_block_ms} ms (max_block_ms)"
-                    + (f": {_topic_error_text(err)}" if err is not None else "")
-                )
-            md.request_topic(topic)
-            await sender.metadata_changed(left / 1000)
-
-    async def _append_new_batch(
-        self,
-        tp: TopicPartition,
-        ts: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]] | None,
-        callback: Callback | None,
-        deadline: int,
-    ) -> RecordFuture:
-        self._check_loop()  # once per new batch: another loop of the same thread, say
-        acc, sender = self._accumulator, self._sender
-        assert acc is not None and sender is not None
-        if (
-            headers is None
-            and (0 if key is None else len(key)) + (0 if value is None else len(value))
-            <= self._small_record
-        ):
-            # Within batch_size with room to spare: the exact size changes no decision below
-            # (the reservation is batch_size), so skip computing it.
-            size = self._small_record
-        else:
-            size = RecordBatchBuilder.record_size(0, 0, key, value, headers)
-        if size > self._hard_limit:
-            raise RecordTooLargeError(
-                f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
-                f"when serialized, more than max_request_size={self.config.max_request_size}"
-                + (
-                    f" allows with compression_type={self.config.compression_type}"
-                    if self._codec.id
-                    else ""
-                )
-            )
-        if size + BATCH_OVERHEAD > self._pool.total:
-            raise RecordTooLargeError(
-                f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
-                f"when serialized, more than buffer_memory={self._pool.total}"
-            )
-        reserve = min(acc.reservation_for(size), self._pool.total)
-        waited = not self._pool.try_allocate(reserve)
-        if waited:
-            await self._allocate(reserve, deadline, tp)
-            if self._closed:
-                self._pool.release(reserve)
-                raise ProducerClosedError("the producer closed while this send waited for memory")
-        try:
-            handle, give_back = acc.append_new_batch(
-                tp, ts, key, value, headers, callback, self._now_ms(), reserve, waited
-            )
-        except BaseException:
-            self._pool.release(reserve)
-            raise
-        if give_back:
-            self._pool.release(give_back)
-        else:
-            sender.wakeup.set()  # a new batch: the sender schedules its linger deadline
-        return handle
-
-    async def _allocate(self, size: int, deadline: int, tp: TopicPartition) -> None:
-        pool = self._pool
-        if pool.try_allocate(size):
-            return
-        assert self._loop is not None and self._sender is not None
-        waiter = self._loop.create_future()
-        pool.enqueue(size, waiter)
-        if waiter.done():
-            return
-        self._sender.wakeup.set()  # memory is exhausted: everything queued becomes sendable
-        timed_out = False
-
-        def on_timeout() -> None:
-            nonlocal timed_out
-            if not waiter.done():
-                timed_out = True
-                waiter.cancel()
-
-        handle = self._loop.call_at(deadline / 1000, on_timeout)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.cancelled():
-                pool.withdraw(waiter)
-            else:  # granted, but our task was cancelled: give the bytes back
-                pool.release(size)
-            if timed_out:
-                raise KafkaTimeoutError(
-                    f"failed to allocate {size} bytes for {tp.topic}-{tp.partition} within "
-                    f"max_block_ms={self.config.max_block_ms} (buffer_memory="
-                    f"{self.config.buffer_memory} is in use)"
-                ) from None
-            raise
-        finally:
-            handle.cancel()
 
 
 __all__ = ["KafkaError", "Producer", "ProducerRecord"]

@@ -1,0 +1,245 @@
+"""The slow paths of ``send()``: a topic's metadata, a sticky partition, a new batch.
+
+``Producer.send`` (in ``producer.py``) is the per-record hot path; what it does only once per
+topic, per sticky stint or per new batch lives here, as a mixin of :class:`Producer` whose
+declared attributes name the state it shares: waiting for a topic's metadata (up to
+``max_block_ms``, with a warning as soon as the cluster says the topic does not exist), the
+partitioner (a user's, else Java's built-in one: murmur2 for keys, KIP-794 sticky partitions
+otherwise), and opening a batch, which waits for buffer memory (``_io/memory.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ._core.accumulator import RecordAccumulator
+from ._core.cluster import Metadata, TopicPartition
+from ._core.memory import MemoryPool
+from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, Partitioner, TopicSticky
+from ._core.producer_batch import Callback, RecordFuture
+from ._io.memory import allocate
+from ._io.sender import Sender
+from ._records.codecs import Codec
+from ._records.record_batch import BATCH_OVERHEAD, RecordBatchBuilder
+from ._validate import UNKNOWN_TOPIC, check_topic, topic_error_text
+from .config import ProducerConfig
+from .errors import (
+    BadRecordError,
+    KafkaTimeoutError,
+    ProducerClosedError,
+    RecordTooLargeError,
+    error_class,
+    for_code,
+)
+
+log = logging.getLogger("aioproducer")
+
+
+class TopicSend:
+    """What ``send`` needs of one topic, valid while ``cluster`` is the current snapshot."""
+
+    __slots__ = ("cluster", "count", "sticky", "tps")
+
+    def __init__(self, tps: list[TopicPartition], cluster: Any, sticky: TopicSticky) -> None:
+        self.tps = tps
+        self.count = len(tps)
+        self.cluster = cluster
+        self.sticky = sticky
+
+
+class SendPath:
+    # The producer's state these paths read and change (see Producer.__init__).
+    config: ProducerConfig
+    _metadata: Metadata
+    _sender: Sender | None
+    _accumulator: RecordAccumulator | None
+    _pool: MemoryPool
+    _topic_sends: dict[str, TopicSend]
+    _builtin: BuiltInPartitioner
+    _partitioner: Partitioner | None
+    _closed: bool
+    _warned_topics: frozenset[str]
+    _small_record: int
+    _hard_limit: int
+    _codec: Codec
+
+    def _now_ms(self) -> int:
+        raise NotImplementedError
+
+    def _check_loop(self) -> None:
+        raise NotImplementedError
+
+    def _choose_partition(
+        self,
+        topic: str,
+        key: Any,
+        key_bytes: bytes | None,
+        value: Any,
+        value_bytes: bytes | None,
+        cluster: Any,
+        count: int,
+    ) -> tuple[int, bool]:
+        """``(partition, sticky)``: sticky is True when the built-in sticky path chose it."""
+        if self._partitioner is not None:
+            p = self._partitioner.partition(topic, key, key_bytes, value, value_bytes, cluster)
+            if p is None or p == UNKNOWN_PARTITION:
+                pass
+            elif not isinstance(p, int) or not 0 <= p < count:
+                raise BadRecordError(
+                    f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
+                )
+            else:
+                return p, False
+        p = self._builtin.keyed(key_bytes, count)
+        if p >= 0:
+            return p, False
+        return self._new_sticky_partition(topic, cluster), True
+
+    async def _topic_send(self, topic: str, partition: int | None) -> TopicSend:
+        """The per-topic send state, (re)built: the topic name checked, its metadata waited for
+        (up to ``max_block_ms``) when unknown or when ``partition`` is beyond its count."""
+        self._check_loop()
+        st = self._topic_sends.get(topic) if type(topic) is str else None
+        if st is None:
+            check_topic(topic)
+        md = self._metadata
+        cluster = md.cluster
+        count = cluster.partition_count(topic)
+        if count is None or (partition is not None and partition >= count):
+            count = await self._wait_on_metadata(
+                topic, partition, self._now_ms() + self.config.max_block_ms
+            )
+            cluster = md.cluster
+        if st is None or st.count != count:
+            tps = [TopicPartition(topic, p) for p in range(count)]
+            st = TopicSend(tps, cluster, self._builtin.state(topic))
+            self._topic_sends[topic] = st
+        st.cluster = cluster
+        return st
+
+    def _new_sticky_partition(self, topic: str, cluster: Any) -> int:
+        acc = self._accumulator
+        assert acc is not None
+        st = self._topic_sends.get(topic)
+        tps = st.tps if st is not None else None
+        return self._builtin.sticky_partition(
+            topic,
+            cluster,
+            lambda: acc.load_stats(
+                topic, cluster, self.config.partitioner_availability_timeout_ms, tps
+            ),
+            self._now_ms(),
+        )
+
+    async def _wait_on_metadata(self, topic: str, partition: int | None, deadline: int) -> int:
+        md = self._metadata
+        sender = self._sender
+        assert sender is not None
+        if not md.add_topic(topic, self._now_ms()):  # a new topic is asked for at once
+            md.request_topic(topic)
+        while True:
+            cluster = md.cluster
+            count = cluster.partition_count(topic)
+            if count is not None:
+                if partition is None or partition < count:
+                    return count
+                raise BadRecordError(
+                    f"partition {partition} is not in the range [0...{count}) of topic {topic!r}"
+                )
+            err = cluster.topic_errors.get(topic)
+            if err is not None and error_class(err).fatal_for_topic:
+                raise for_code(err, f"topic {topic!r}")
+            if (
+                err is not None
+                and (err == UNKNOWN_TOPIC or not error_class(err).retriable)
+                and topic not in self._warned_topics
+            ):
+                # Once per topic, as soon as the cluster said it, not after max_block_ms of
+                # silence (Java logs it at every metadata answer).
+                self._warned_topics = self._warned_topics | {topic}
+                log.warning(
+                    "topic %r: %s (send() waits for it up to max_block_ms=%d)",
+                    topic,
+                    topic_error_text(err),
+                    self.config.max_block_ms,
+                )
+            if self._closed:
+                raise ProducerClosedError("the producer closed while waiting for metadata")
+            left = deadline - self._now_ms()
+            if left <= 0:
+                raise KafkaTimeoutError(
+                    f"topic {topic!r} not present in metadata after "
+                    f"{self.config.max_block_ms} ms (max_block_ms)"
+                    + (f": {topic_error_text(err)}" if err is not None else "")
+                )
+            md.request_topic(topic)
+            await sender.metadata_changed(left / 1000)
+
+    async def _append_new_batch(
+        self,
+        tp: TopicPartition,
+        ts: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+        deadline: int,
+    ) -> RecordFuture:
+        self._check_loop()  # once per new batch: another loop of the same thread, say
+        acc, sender = self._accumulator, self._sender
+        assert acc is not None and sender is not None
+        if (
+            headers is None
+            and (0 if key is None else len(key)) + (0 if value is None else len(value))
+            <= self._small_record
+        ):
+            # Within batch_size with room to spare: the exact size changes no decision below
+            # (the reservation is batch_size), so skip computing it.
+            size = self._small_record
+        else:
+            size = RecordBatchBuilder.record_size(0, 0, key, value, headers)
+        if size > self._hard_limit:
+            raise RecordTooLargeError(
+                f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
+                f"when serialized, more than max_request_size={self.config.max_request_size}"
+                + (
+                    f" allows with compression_type={self.config.compression_type}"
+                    if self._codec.id
+                    else ""
+                )
+            )
+        if size + BATCH_OVERHEAD > self._pool.total:
+            raise RecordTooLargeError(
+                f"the record for {tp.topic}-{tp.partition} is {size + BATCH_OVERHEAD} bytes "
+                f"when serialized, more than buffer_memory={self._pool.total}"
+            )
+        reserve = min(acc.reservation_for(size), self._pool.total)
+        waited = not self._pool.try_allocate(reserve)
+        if waited:
+            await allocate(
+                self._pool,
+                reserve,
+                deadline,
+                self.config.max_block_ms,
+                sender.wakeup.set,
+                f"{tp.topic}-{tp.partition}",
+            )
+            if self._closed:
+                self._pool.release(reserve)
+                raise ProducerClosedError("the producer closed while this send waited for memory")
+        try:
+            handle, give_back = acc.append_new_batch(
+                tp, ts, key, value, headers, callback, self._now_ms(), reserve, waited
+            )
+        except BaseException:
+            self._pool.release(reserve)
+            raise
+        if give_back:
+            self._pool.release(give_back)
+        else:
+            sender.wakeup.set()  # a new batch: the sender schedules its linger deadline
+        return handle
+
+
+__all__ = ["SendPath", "TopicSend"]
