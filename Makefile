@@ -27,9 +27,12 @@ SIM_SEEDS ?= 2000
 sim: setup
 	$(PY) -m tests.sim --seeds $(SIM_SEEDS)
 
+## ruff (rules and formatting) over the code, benchmarks and tools; mypy --strict over the
+## package and the tests (pyproject's [tool.mypy]). .ci/run runs it beside `make test`.
+LINT_PATHS := aioproducer tests benchmarks tools
 lint: setup
-	$(VENV)/bin/ruff check aioproducer tests benchmarks tools
-	$(VENV)/bin/ruff format --check aioproducer
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
 clean:

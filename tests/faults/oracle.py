@@ -172,13 +172,13 @@ def check(
     # O2: per partition, acknowledged records appear in send order.
     acked = {s.pid for s in history.ok()}
     for partition, batches in log.items() if order else ():
-        order = [
+        in_log = [
             payload_id(r.value)
             for b in (collapse(batches) if mock else batches)
             for r in b.records
             if payload_id(r.value) in acked
         ]
-        assert order == sorted(order), f"O2: partition {partition} out of send order"
+        assert in_log == sorted(in_log), f"O2: partition {partition} out of send order"
     # O5: failures are typed, with a persisted status; NOT_PERSISTED ones are not in the log.
     for s in history.failed():
         exc = s.future.exception()

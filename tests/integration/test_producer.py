@@ -42,7 +42,10 @@ async def test_every_codec_keys_nulls_headers_timestamps(
     broker: Broker, new_topic: Callable[..., str], codec: str | None
 ) -> None:
     topic = new_topic(broker, partitions=3)
-    sent = []
+    # key, value, headers, timestamp, partition (None: the partitioner's choice)
+    sent: list[
+        tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int, int | None]
+    ] = []
     async with Producer(
         bootstrap_servers=broker.bootstrap_servers, compression_type=codec, linger_ms=20
     ) as p:
@@ -62,9 +65,9 @@ async def test_every_codec_keys_nulls_headers_timestamps(
         mds: list[RecordMetadata] = [await f for f in futs]
     got = {(r.partition, r.offset): r for r in read_topic(broker.bootstrap_servers, topic)}
     assert len(got) == len(sent)
-    for (key, value, headers, ts, partition), md in zip(sent, mds, strict=True):
+    for (key, value, sent_headers, ts, partition), md in zip(sent, mds, strict=True):
         r = got[(md.partition, md.offset)]
-        assert (r.key, r.value, r.headers, r.timestamp) == (key, value, headers, ts)
+        assert (r.key, r.value, r.headers, r.timestamp) == (key, value, sent_headers, ts)
         assert md.topic == topic and md.timestamp == ts
         assert md.serialized_key_size == (-1 if key is None else len(key))
         assert md.serialized_value_size == (-1 if value is None else len(value))

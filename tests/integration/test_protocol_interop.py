@@ -24,6 +24,8 @@ from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 from .wire import WireClient
 
 Broker = KafkaCluster | TansuBroker
+#: One record as sent and as read back: key, value, headers, timestamp.
+Sent = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
 
 
 @pytest.fixture(params=["kafka", "tansu"])
@@ -118,13 +120,15 @@ def _init_producer_id(c: WireClient, version: int) -> Any:
         time.sleep(0.2)
 
 
-def _batch(codec: str, n: int, tag: str, pid: int = -1, seq: int = -1) -> tuple[bytes, list]:
+def _batch(codec: str, n: int, tag: str, pid: int = -1, seq: int = -1) -> tuple[bytes, list[Sent]]:
     b = RecordBatchBuilder(codec, batch_size=1 << 20)
-    sent = []
+    sent: list[Sent] = []
     for i in range(n):
         key = None if i % 5 == 0 else f"{tag}-k{i}".encode()
         value = None if i % 7 == 3 else bytes([i % 251]) * (i * 13)
-        headers = [("idx", str(i).encode()), ("null", None)] if i % 2 else []
+        headers: list[tuple[str, bytes | None]] = (
+            [("idx", str(i).encode()), ("null", None)] if i % 2 else []
+        )
         ts = 1_700_000_000_000 + i * 1000 - (500 if i % 3 == 0 else 0)
         b.append(ts, key, value, headers)
         sent.append((key, value, tuple(headers), ts))
@@ -156,7 +160,7 @@ def _produce(
 
 def test_produce_every_version_read_back(broker: Broker, new_topic: Callable[..., str]) -> None:
     topic = new_topic(broker, partitions=1)
-    expected = []
+    expected: list[Sent] = []
     with WireClient(broker.bootstrap_servers) as c:
         # Produce v0-2 carry message format v0/v1 only; RecordBatch v2 needs v3+.
         versions = [v for v in c.common_versions(ProduceRequest) if v >= 3]
@@ -177,7 +181,7 @@ def test_produce_every_codec_read_back(
     topic = new_topic(broker, partitions=2)
     with WireClient(broker.bootstrap_servers) as c:
         version = c.common_versions(ProduceRequest)[-1]
-        expected = {}
+        expected: dict[int, list[Sent]] = {}
         for partition in (0, 1):
             data, sent = _batch(codec, 300, f"{codec}-{partition}")
             assert _produce(c, version, topic, partition, data) == (0, 0)

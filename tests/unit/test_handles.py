@@ -96,7 +96,10 @@ def test_awaiting_a_handle_waits_for_the_batch(builder_cls: Any) -> None:
 def test_compiled_handles_are_not_tracked_by_the_gc() -> None:
     if records_batch.CRecordBatchBuilder is None:
         pytest.fail("the compiled record buffer is not built")
-    batch = ProducerBatch(TP, records_batch.CRecordBatchBuilder(), FakeCompletion(), 0, 0)
+    # ProducerBatch's builder is annotated RecordBatchBuilder, the pure class under
+    # TYPE_CHECKING, though it takes either builder (a product annotation): hence the ignore.
+    builder = records_batch.CRecordBatchBuilder()
+    batch = ProducerBatch(TP, builder, FakeCompletion(), 0, 0)  # type: ignore[arg-type]
     h = batch.try_append(1, None, b"v", None, None)
     assert h is not None and not gc.is_tracked(h)
     if records_batch.IMPLEMENTATION == "c":
