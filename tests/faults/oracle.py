@@ -69,6 +69,12 @@ class History:
         return [s for s in self.sent if s.future.done() and s.future.exception() is not None]
 
 
+def resolution_bound_s(delivery_timeout_ms: int, request_timeout_ms: int) -> float:
+    """O4's bound: the latest a record's future may resolve after send() returned (a request
+    sent just before the delivery timeout may run its full request timeout), +10 % + 0.2 s."""
+    return (delivery_timeout_ms + request_timeout_ms) / 1000 * 1.1 + 0.2
+
+
 def payload_id(value: bytes | None) -> int:
     assert value is not None and value.startswith(b"payload-"), value
     return int(value[8:16])

@@ -23,6 +23,8 @@ from aioproducer import (
 from aioproducer._core.murmur2 import murmur2
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
+from ..helpers import wait_until
+
 pytestmark = pytest.mark.asyncio
 Broker = KafkaCluster | TansuBroker
 
@@ -255,7 +257,14 @@ async def test_cancelling_a_waiting_send_loses_no_other_record(
         first = [await p.send(topic, b"%d" % i) for i in range(10)]
         # These wait for memory (two 16 KiB batches fill the pool), then one is cancelled.
         tasks = [asyncio.create_task(p.send(topic, b"y" * 17000)) for _ in range(3)]
-        await asyncio.sleep(0)
+        # The pool serves waiters in order: with two of the three waiting, the second is.
+        await wait_until(
+            lambda: p.metrics()["waiting_threads"] >= 2,
+            "the sends to wait for memory",
+            interval=0,
+            state=p.metrics,
+        )
+        assert not tasks[1].done()
         tasks[1].cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert isinstance(results[1], asyncio.CancelledError)

@@ -21,9 +21,13 @@ from aioproducer._records.codecs import CODEC_IDS
 from aioproducer._records.record_batch import RecordBatchBuilder
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
+from ..helpers import wait_until_sync
 from .wire import WireClient
 
 Broker = KafkaCluster | TansuBroker
+#: Produce answers of a broker that does not lead a new partition yet: LEADER_NOT_AVAILABLE,
+#: NOT_LEADER_OR_FOLLOWER. Nothing was appended; the same request is sent again.
+_NOT_LED_YET = (5, 6)
 #: One record as sent and as read back: key, value, headers, timestamp.
 Sent = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
 
@@ -152,10 +156,27 @@ def _produce(
             )
         ],
     )
-    resp = c.call(req, version)
-    [t] = resp.responses
-    [p] = t.partition_responses
-    return p.error_code, p.base_offset
+    errors: list[int] = []
+
+    def attempt() -> tuple[int, int] | None:
+        resp = c.call(req, version)
+        [t] = resp.responses
+        [p] = t.partition_responses
+        if p.error_code in _NOT_LED_YET:
+            errors.append(p.error_code)
+            return None
+        return p.error_code, p.base_offset
+
+    # new_topic waits until the metadata names a leader for every partition; the leader
+    # itself may take a moment more to load the new partition, and answers NOT_LEADER
+    # (nothing appended) meanwhile.
+    return wait_until_sync(
+        attempt,
+        f"the leader of {topic}-{partition} to take a Produce",
+        timeout=30,
+        interval=0.1,
+        state=lambda: errors[-1:],
+    )
 
 
 def test_produce_every_version_read_back(broker: Broker, new_topic: Callable[..., str]) -> None:

@@ -14,6 +14,8 @@ from aioproducer._io.connection import BrokerConnection
 from aioproducer._protocol.framing import encode_request
 from aioproducer._protocol.messages import ApiVersionsResponse, MetadataRequest, MetadataResponse
 
+from ..helpers import wait_until
+
 pytestmark = pytest.mark.asyncio
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 #: The ``serve`` fixture: start a loopback server that answers ApiVersions, then runs a handler.
@@ -119,8 +121,7 @@ async def test_a_misbehaving_broker_fails_the_connection_cleanly(serve: Serve, f
     assert fut is not None  # a request that expects a response
     if fault == "unsolicited":
         await fut  # the first answer is fine
-        await asyncio.sleep(0.1)
-        assert conn.closed
+        await wait_until(lambda: conn.closed, "the connection to close on the unsolicited frame")
     else:
         with pytest.raises(ProtocolError):
             await fut
