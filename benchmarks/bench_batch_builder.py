@@ -96,8 +96,10 @@ def main() -> None:
         f"aiokafka builder implementation: {impl} (AIOKAFKA_NO_EXTENSIONS="
         f"{os.environ.get('AIOKAFKA_NO_EXTENSIONS', '')})\n"
     )
-    print("| record | codec | records/batch (ours, aiokafka) | aioproducer rec/s | "
-          "aiokafka rec/s | ratio |")
+    print(
+        "| record | codec | records/batch (ours, aiokafka) | aioproducer rec/s | "
+        "aiokafka rec/s | ratio |"
+    )
     print("|---|---|---|---:|---:|---:|")
     for size in (100, 1024):
         value = bytes(range(256)) * (size // 256) + bytes(size % 256)

@@ -36,8 +36,13 @@ async def run_aioproducer(bootstrap: str, topic: str, n: int, value: bytes) -> f
 async def run_aiokafka(bootstrap: str, topic: str, n: int, value: bytes) -> float:
     from aiokafka import AIOKafkaProducer
 
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=16384,
-                         acks="all", enable_idempotence=False)
+    p = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_batch_size=16384,
+        acks="all",
+        enable_idempotence=False,
+    )
     await p.start()
     try:
         await p.send_and_wait(topic, value)
@@ -55,6 +60,7 @@ def broker(kind: str, bootstrap: str | None) -> Iterator[Any]:
     from aioproducer.testing import KafkaCluster, TansuBroker
 
     if bootstrap:
+
         class External:
             bootstrap_servers = bootstrap
 
@@ -91,8 +97,10 @@ def main() -> None:
                 results[name].append(rate)
     ours = statistics.median(results["aioproducer"])
     peer = statistics.median(results["aiokafka"])
-    print(f"\n{args.records:,} records of {args.size} B, broker={args.broker}, "
-          f"median of {args.rounds} rounds\n")
+    print(
+        f"\n{args.records:,} records of {args.size} B, broker={args.broker}, "
+        f"median of {args.rounds} rounds\n"
+    )
     print("| client | records/s | ratio to aiokafka |")
     print("|---|---:|---:|")
     print(f"| aioproducer | {ours:,.0f} | {ours / peer:.2f}x |")

@@ -49,8 +49,10 @@ class LagProbe:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         s = sorted(self.samples) or [0.0]
-        return {"lag_p99_ms": round(s[int(len(s) * 0.99) - 1 if len(s) > 1 else 0], 2),
-                "lag_max_ms": round(s[-1], 2)}
+        return {
+            "lag_p99_ms": round(s[int(len(s) * 0.99) - 1 if len(s) > 1 else 0], 2),
+            "lag_max_ms": round(s[-1], 2),
+        }
 
 
 def idem(args: argparse.Namespace) -> bool | None:
@@ -62,8 +64,9 @@ def topics_of(args: argparse.Namespace) -> list[str]:
     return [args.topic] if args.topics == 1 else [f"{args.topic}-{j}" for j in range(args.topics)]
 
 
-async def timed_async_loop(send: Any, flush: Any, args: argparse.Namespace,
-                           value: bytes) -> dict[str, Any]:
+async def timed_async_loop(
+    send: Any, flush: Any, args: argparse.Namespace, value: bytes
+) -> dict[str, Any]:
     """The throughput run of an asyncio client: ``await send(topic, value, key)`` per record,
     then ``await flush()``; with the loop's lag, and its CPU time per record.
 
@@ -83,23 +86,30 @@ async def timed_async_loop(send: Any, flush: Any, args: argparse.Namespace,
     chunk = args.chunk
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.records):
-        await send(topics[(i // chunk) % len(topics)], value,
-                   b"%d" % (i % 10_000) if args.keyed else None)
+        await send(
+            topics[(i // chunk) % len(topics)], value, b"%d" % (i % 10_000) if args.keyed else None
+        )
         if i % YIELD_EVERY == 0:
             await asyncio.sleep(0)
     await flush()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"seconds": elapsed, "us_per_record": round(cpu / args.records * 1e6, 3),
-            **(await probe.stop() if probe is not None else {})}
+    return {
+        "seconds": elapsed,
+        "us_per_record": round(cpu / args.records * 1e6, 3),
+        **(await probe.stop() if probe is not None else {}),
+    }
 
 
 async def aioproducer_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]:
     from aioproducer import Producer
 
-    kw: dict[str, Any] = dict(bootstrap_servers=args.bootstrap, acks=args.acks,
-                              linger_ms=args.linger_ms, batch_size=args.batch_size,
-                              compression_type=None if args.compression == "none"
-                              else args.compression)
+    kw: dict[str, Any] = dict(
+        bootstrap_servers=args.bootstrap,
+        acks=args.acks,
+        linger_ms=args.linger_ms,
+        batch_size=args.batch_size,
+        compression_type=None if args.compression == "none" else args.compression,
+    )
     if idem(args) is not None:
         kw["enable_idempotence"] = idem(args)
     async with Producer(**kw) as p:
@@ -117,11 +127,14 @@ async def aiokafka_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]
     from aiokafka import AIOKafkaProducer
 
     acks: Any = "all" if args.acks == "all" else int(args.acks)
-    p = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks=acks, linger_ms=args.linger_ms,
-                         max_batch_size=args.batch_size,
-                         compression_type=None if args.compression == "none"
-                         else args.compression,
-                         enable_idempotence=bool(idem(args)))
+    p = AIOKafkaProducer(
+        bootstrap_servers=args.bootstrap,
+        acks=acks,
+        linger_ms=args.linger_ms,
+        max_batch_size=args.batch_size,
+        compression_type=None if args.compression == "none" else args.compression,
+        enable_idempotence=bool(idem(args)),
+    )
     await p.start()
     try:
         await p.send_and_wait(topics_of(args)[0], value)
@@ -137,10 +150,14 @@ async def aiokafka_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]
 
 
 def confluent_conf(args: argparse.Namespace) -> dict[str, Any]:
-    conf: dict[str, Any] = {"bootstrap.servers": args.bootstrap, "acks": args.acks,
-                            "linger.ms": args.linger_ms, "batch.size": args.batch_size,
-                            "compression.type": args.compression,
-                            "broker.address.family": "v4"}
+    conf: dict[str, Any] = {
+        "bootstrap.servers": args.bootstrap,
+        "acks": args.acks,
+        "linger.ms": args.linger_ms,
+        "batch.size": args.batch_size,
+        "compression.type": args.compression,
+        "broker.address.family": "v4",
+    }
     if idem(args) is not None:
         conf["enable.idempotence"] = idem(args)
     return conf
@@ -181,6 +198,7 @@ async def confluent_aio_run(args: argparse.Namespace, value: bytes) -> dict[str,
     try:
         await (await p.produce(args.topic, value))
         if args.mode == "latency":
+
             async def one() -> None:
                 fut = await p.produce(args.topic, value)
                 await p.flush()
@@ -192,8 +210,9 @@ async def confluent_aio_run(args: argparse.Namespace, value: bytes) -> dict[str,
         t0 = time.perf_counter()
         futs = []
         for i in range(args.records):
-            futs.append(await p.produce(args.topic, value,
-                                        key=b"%d" % (i % 10_000) if args.keyed else None))
+            futs.append(
+                await p.produce(args.topic, value, key=b"%d" % (i % 10_000) if args.keyed else None)
+            )
             if i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         await p.flush()
@@ -208,10 +227,13 @@ def kafka_python_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]:
     from kafka import KafkaProducer
 
     acks: Any = "all" if args.acks == "all" else int(args.acks)
-    kw: dict[str, Any] = dict(bootstrap_servers=args.bootstrap, acks=acks,
-                              linger_ms=args.linger_ms, batch_size=args.batch_size,
-                              compression_type=None if args.compression == "none"
-                              else args.compression)
+    kw: dict[str, Any] = dict(
+        bootstrap_servers=args.bootstrap,
+        acks=acks,
+        linger_ms=args.linger_ms,
+        batch_size=args.batch_size,
+        compression_type=None if args.compression == "none" else args.compression,
+    )
     if idem(args) is not None:
         kw["enable_idempotence"] = idem(args)
     p = KafkaProducer(**kw)
@@ -247,9 +269,13 @@ def percentiles(samples: list[float]) -> dict[str, Any]:
     return {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(s[int(len(s) * 0.99) - 1], 3)}
 
 
-RUNNERS = {"aioproducer": aioproducer_run, "aiokafka": aiokafka_run,
-           "confluent": confluent_run, "confluent-aio": confluent_aio_run,
-           "kafka-python": kafka_python_run}
+RUNNERS = {
+    "aioproducer": aioproducer_run,
+    "aiokafka": aiokafka_run,
+    "confluent": confluent_run,
+    "confluent-aio": confluent_aio_run,
+    "kafka-python": kafka_python_run,
+}
 
 
 def main() -> None:
@@ -259,8 +285,12 @@ def main() -> None:
     ap.add_argument("--topic", required=True)
     ap.add_argument("--mode", choices=["throughput", "latency"], default="throughput")
     ap.add_argument("--records", type=int, default=100_000)
-    ap.add_argument("--no-lag-probe", dest="lag_probe", action="store_false",
-                    help="asyncio clients: no 1 ms ticker measuring the loop's lag")
+    ap.add_argument(
+        "--no-lag-probe",
+        dest="lag_probe",
+        action="store_false",
+        help="asyncio clients: no 1 ms ticker measuring the loop's lag",
+    )
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--acks", default="all")
     ap.add_argument("--compression", default="none")
@@ -269,8 +299,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16384)
     ap.add_argument("--linger-ms", type=int, default=5)
     ap.add_argument("--topics", type=int, default=1, help="scaling runs: send to N topics")
-    ap.add_argument("--chunk", type=int, default=1,
-                    help="with --topics: consecutive records per topic")
+    ap.add_argument(
+        "--chunk", type=int, default=1, help="with --topics: consecutive records per topic"
+    )
     args = ap.parse_args()
     value = (bytes(range(256)) * (args.size // 256 + 1))[: args.size]
     runner = RUNNERS[args.client]

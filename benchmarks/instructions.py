@@ -28,8 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def instructions(client: str, bootstrap: str, size: int, records: int,
-                 compression: str) -> int:
+def instructions(client: str, bootstrap: str, size: int, records: int, compression: str) -> int:
     from aioproducer.testing import create_topic
 
     env = dict(os.environ)
@@ -40,10 +39,25 @@ def instructions(client: str, bootstrap: str, size: int, records: int,
     topic = f"instr-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, 6)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
-               sys.executable, str(HERE / "clients.py"), name, "--bootstrap", bootstrap,
-               "--topic", topic, "--records", str(records), "--size", str(size),
-               "--compression", compression, "--no-lag-probe"]
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={tmp}/cg.out",
+            sys.executable,
+            str(HERE / "clients.py"),
+            name,
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--records",
+            str(records),
+            "--size",
+            str(size),
+            "--compression",
+            compression,
+            "--no-lag-probe",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
     m = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not m:
@@ -56,8 +70,12 @@ def main() -> None:
     ap.add_argument("--clients", default="aioproducer")
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--compression", default="none")
-    ap.add_argument("--records", type=int, default=20_000,
-                    help="the smaller record count; the larger is three times it")
+    ap.add_argument(
+        "--records",
+        type=int,
+        default=20_000,
+        help="the smaller record count; the larger is three times it",
+    )
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -75,11 +93,16 @@ def main() -> None:
                 a = instructions(client, broker.bootstrap_servers, size, low, args.compression)
                 b = instructions(client, broker.bootstrap_servers, size, high, args.compression)
                 per[client] = (b - a) / (high - low)
-                print(f"{client} {size} B: {a:,} / {b:,} instructions -> {per[client]:,.0f} "
-                      "per record", flush=True)
+                print(
+                    f"{client} {size} B: {a:,} / {b:,} instructions -> {per[client]:,.0f} "
+                    "per record",
+                    flush=True,
+                )
             first = per[clients[0]]
-            rows.extend(f"| {size} B, {args.compression} | {c} | {per[c]:,.0f} | "
-                        f"{per[c] / first:.3f}x |" for c in clients)
+            rows.extend(
+                f"| {size} B, {args.compression} | {c} | {per[c]:,.0f} | {per[c] / first:.3f}x |"
+                for c in clients
+            )
     print("\n| workload | client | instructions / record | ratio to first |")
     print("|---|---|---:|---:|")
     print("\n".join(rows))

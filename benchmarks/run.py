@@ -35,17 +35,32 @@ def workloads(full: bool) -> list[dict[str, Any]]:
         {"size": 100, "records": 200_000, "compression": "lz4", "acks": "all"},
         # 300,000 records: at ~500k rec/s a shorter run gives the loop-lag p99 from ~150
         # ticks, i.e. its second-largest sample.
-        {"size": 1024, "records": 300_000, "compression": "zstd", "acks": "all",
-         "batch_size": 1 << 20},
+        {
+            "size": 1024,
+            "records": 300_000,
+            "compression": "zstd",
+            "acks": "all",
+            "batch_size": 1 << 20,
+        },
     ]
     if full:
         base += [
             {"size": 100, "records": 200_000, "compression": "none", "acks": "1"},
             {"size": 100, "records": 200_000, "compression": "none", "acks": "all", "keyed": True},
-            {"size": 1024, "records": 100_000, "compression": "none", "acks": "all",
-             "batch_size": 1 << 20},
-            {"size": 100, "records": 200_000, "compression": "none", "acks": "all",
-             "idempotence": "on"},
+            {
+                "size": 1024,
+                "records": 100_000,
+                "compression": "none",
+                "acks": "all",
+                "batch_size": 1 << 20,
+            },
+            {
+                "size": 100,
+                "records": 200_000,
+                "compression": "none",
+                "acks": "all",
+                "idempotence": "on",
+            },
         ]
     return base
 
@@ -81,8 +96,7 @@ def warm_up(bootstrap: str, names: list[str], partitions: int, records: int) -> 
 def _warm_up(bootstrap: str, names: list[str], partitions: int, records: int) -> None:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
-                  "broker.address.family": "v4"})
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "broker.address.family": "v4"})
     targets = [(n, part) for n in names for part in range(partitions)]
     for i in range(max(records, len(targets))):
         name, part = targets[i % len(targets)]
@@ -111,20 +125,47 @@ def label(w: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any],
-                      mode: str = "throughput", records: int | None = None) -> dict[str, Any]:
+def run_python_client(
+    client: str,
+    bootstrap: str,
+    topic: str,
+    w: dict[str, Any],
+    mode: str = "throughput",
+    records: int | None = None,
+) -> dict[str, Any]:
     # "aioproducer@DIR": the aioproducer package found in DIR (another checkout, installed with
     # `pip install --target DIR .`), for a before/after comparison in one run.
     env = None
     if client.startswith("aioproducer@"):
         client, path = client.split("@", 1)
         env = {**os.environ, "PYTHONPATH": path}
-    cmd = [sys.executable, str(HERE / "clients.py"), client, "--bootstrap", bootstrap,
-           "--topic", topic, "--mode", mode, "--records", str(records or w["records"]),
-           "--size", str(w["size"]), "--acks", w["acks"], "--compression", w["compression"],
-           "--batch-size", str(w.get("batch_size", 16384)),
-           "--idempotence", w.get("idempotence", "default"),
-           "--topics", str(w.get("topics", 1)), "--chunk", str(w.get("chunk", 1))]
+    cmd = [
+        sys.executable,
+        str(HERE / "clients.py"),
+        client,
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--mode",
+        mode,
+        "--records",
+        str(records or w["records"]),
+        "--size",
+        str(w["size"]),
+        "--acks",
+        w["acks"],
+        "--compression",
+        w["compression"],
+        "--batch-size",
+        str(w.get("batch_size", 16384)),
+        "--idempotence",
+        w.get("idempotence", "default"),
+        "--topics",
+        str(w.get("topics", 1)),
+        "--chunk",
+        str(w.get("chunk", 1)),
+    ]
     if w.get("keyed"):
         cmd.append("--keyed")
     if not w.get("lag_probe", True):
@@ -136,21 +177,43 @@ def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any]
 
 
 def run_java(libs: Path, bootstrap: str, topic: str, w: dict[str, Any]) -> dict[str, Any]:
-    props = [f"bootstrap.servers={bootstrap}", f"acks={w['acks']}", "linger.ms=5",
-             f"batch.size={w.get('batch_size', 16384)}", f"compression.type={w['compression']}"]
+    props = [
+        f"bootstrap.servers={bootstrap}",
+        f"acks={w['acks']}",
+        "linger.ms=5",
+        f"batch.size={w.get('batch_size', 16384)}",
+        f"compression.type={w['compression']}",
+    ]
     if w.get("idempotence", "default") != "default":
         props.append(f"enable.idempotence={'true' if w['idempotence'] == 'on' else 'false'}")
-    cmd = ["java", "-Xmx1g", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance",
-           "--topic", topic, "--num-records", str(w["records"]), "--record-size",
-           str(w["size"]), "--throughput", "-1", "--producer-props", *props]
+    cmd = [
+        "java",
+        "-Xmx1g",
+        "-cp",
+        f"{libs}/*",
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        topic,
+        "--num-records",
+        str(w["records"]),
+        "--record-size",
+        str(w["size"]),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        *props,
+    ]
     t0 = time.process_time()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     m = re.search(r"records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)", proc.stdout)
     if not m:
         return {"error": (proc.stderr or proc.stdout).strip()[-200:]}
     usage = os.times()
-    return {"records_per_s": round(float(m.group(1))), "mb_per_s": float(m.group(2)),
-            "cpu_s": round(usage.children_user + usage.children_system - t0, 2)}
+    return {
+        "records_per_s": round(float(m.group(1))),
+        "mb_per_s": float(m.group(2)),
+        "cpu_s": round(usage.children_user + usage.children_system - t0, 2),
+    }
 
 
 def main() -> None:
@@ -159,8 +222,12 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="the whole workload matrix")
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--latency-sends", type=int, default=2000)
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="runs of each workload per client, order rotated; the median is kept")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs of each workload per client, order rotated; the median is kept",
+    )
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
     ap.add_argument("--scaling-only", action="store_true", help="only the scaling runs")
     args = ap.parse_args()
@@ -204,8 +271,14 @@ def main() -> None:
                         res = run_java(libs, bootstrap, topic, w)
                     else:
                         res = run_python_client(client, bootstrap, topic, w)
-                    row = {"time": stamp, "broker": args.broker, "workload": label(w),
-                           "client": client, "round": rnd, **res}
+                    row = {
+                        "time": stamp,
+                        "broker": args.broker,
+                        "workload": label(w),
+                        "client": client,
+                        "round": rnd,
+                        **res,
+                    }
                     rows.append(row)
                     print(json.dumps(row), flush=True)
         # Single awaited send latency: 2,000 sequential send_and_wait / produce+flush.
@@ -216,10 +289,17 @@ def main() -> None:
                     continue
                 topic = f"bench-{uuid.uuid4().hex[:8]}"
                 create_topic(bootstrap, topic, 1)
-                res = run_python_client(client, bootstrap, topic, lat_w, "latency",
-                                        args.latency_sends)
-                row = {"time": stamp, "broker": args.broker, "workload": "latency 100 B",
-                       "client": client, "round": rnd, **res}
+                res = run_python_client(
+                    client, bootstrap, topic, lat_w, "latency", args.latency_sends
+                )
+                row = {
+                    "time": stamp,
+                    "broker": args.broker,
+                    "workload": "latency 100 B",
+                    "client": client,
+                    "round": rnd,
+                    **res,
+                }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         if not args.no_scaling:
@@ -228,23 +308,37 @@ def main() -> None:
             warm = f"scale-warm-{uuid.uuid4().hex[:8]}"
             create_topic(bootstrap, warm, 6)
             for client in (c for c in SCALING_CLIENTS if c in clients):
-                run_python_client(client, bootstrap, warm, {
-                    "size": 100, "records": SCALING_RECORDS, "compression": "none",
-                    "acks": "all"})
+                run_python_client(
+                    client,
+                    bootstrap,
+                    warm,
+                    {"size": 100, "records": SCALING_RECORDS, "compression": "none", "acks": "all"},
+                )
             for partitions, topics in SCALING:
                 prefix = f"scale-{uuid.uuid4().hex[:8]}"
                 names = [prefix] if topics == 1 else [f"{prefix}-{j}" for j in range(topics)]
                 create_topics(bootstrap, names, partitions, timeout=300)
                 warm_up(bootstrap, names, partitions, SCALING_RECORDS)
-                w = {"size": 100, "records": SCALING_RECORDS, "compression": "none",
-                     "acks": "all", "topics": topics, "chunk": SCALING_CHUNK,
-                     # no lag reported here: the probe's CPU would count as the client's
-                     "lag_probe": False}
+                w = {
+                    "size": 100,
+                    "records": SCALING_RECORDS,
+                    "compression": "none",
+                    "acks": "all",
+                    "topics": topics,
+                    "chunk": SCALING_CHUNK,
+                    # no lag reported here: the probe's CPU would count as the client's
+                    "lag_probe": False,
+                }
                 for client in (c for c in SCALING_CLIENTS if c in clients):
                     res = run_python_client(client, bootstrap, prefix, w)
-                    row = {"time": stamp, "broker": args.broker,
-                           "workload": scaling_label(partitions, topics), "scaling": True,
-                           "client": client, **res}
+                    row = {
+                        "time": stamp,
+                        "broker": args.broker,
+                        "workload": scaling_label(partitions, topics),
+                        "scaling": True,
+                        "client": client,
+                        **res,
+                    }
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     with open(RESULTS / "history.jsonl", "a") as f:
@@ -294,13 +388,20 @@ def span(r: dict[str, Any], fmt: str = "{:,}") -> str:
 
 
 def render(rows: list[dict[str, Any]], clients: list[str], rounds: int = 1) -> str:
-    out = [f"Broker: {rows[0]['broker']} (one node on this machine). Each figure is a client's "
-           f"median run of {rounds}, the clients' order rotated every round. Ratios are "
-           "aioproducer / peer: > 1 means aioproducer is faster (or lower latency).\n"]
-    workloads = [w for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
-                 if w != "latency 100 B"]
-    out.append("| workload | client | records/s | range over runs | MB/s | ratio | "
-               "loop lag p99 / max ms | CPU s | CPU us/record (send loop) | peak RSS MB |")
+    out = [
+        f"Broker: {rows[0]['broker']} (one node on this machine). Each figure is a client's "
+        f"median run of {rounds}, the clients' order rotated every round. Ratios are "
+        "aioproducer / peer: > 1 means aioproducer is faster (or lower latency).\n"
+    ]
+    workloads = [
+        w
+        for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
+        if w != "latency 100 B"
+    ]
+    out.append(
+        "| workload | client | records/s | range over runs | MB/s | ratio | "
+        "loop lag p99 / max ms | CPU s | CPU us/record (send loop) | peak RSS MB |"
+    )
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for w in workloads:
         ours = next((r for r in rows if r["workload"] == w and r["client"] == "aioproducer"), {})
@@ -308,15 +409,22 @@ def render(rows: list[dict[str, Any]], clients: list[str], rounds: int = 1) -> s
             if "error" in r:
                 out.append(f"| {w} | {r['client']} | error: {r['error']} | | | | | | | |")
                 continue
-            ratio = (ours.get("records_per_s", 0) / r["records_per_s"]) if r.get(
-                "records_per_s") else float("nan")
-            lag = (f"{r['lag_p99_ms']} / {r['lag_max_ms']}" if "lag_p99_ms" in r else "n/a")
-            out.append(f"| {w} | {r['client']} | {r['records_per_s']:,} | {span(r)} | "
-                       f"{r['mb_per_s']} | "
-                       f"{ratio:.2f}x | {lag} | {r.get('cpu_s', '')} | "
-                       f"{r.get('us_per_record', 'n/a')} | {r.get('peak_rss_mb', 'n/a')} |")
-    out.append("\n| latency (2,000 sequential awaited sends, 100 B) | p50 ms | p50 range | "
-               "p99 ms | p50 ratio (peer / aioproducer) |")
+            ratio = (
+                (ours.get("records_per_s", 0) / r["records_per_s"])
+                if r.get("records_per_s")
+                else float("nan")
+            )
+            lag = f"{r['lag_p99_ms']} / {r['lag_max_ms']}" if "lag_p99_ms" in r else "n/a"
+            out.append(
+                f"| {w} | {r['client']} | {r['records_per_s']:,} | {span(r)} | "
+                f"{r['mb_per_s']} | "
+                f"{ratio:.2f}x | {lag} | {r.get('cpu_s', '')} | "
+                f"{r.get('us_per_record', 'n/a')} | {r.get('peak_rss_mb', 'n/a')} |"
+            )
+    out.append(
+        "\n| latency (2,000 sequential awaited sends, 100 B) | p50 ms | p50 range | "
+        "p99 ms | p50 ratio (peer / aioproducer) |"
+    )
     out.append("|---|---:|---:|---:|---:|")
     lat = [r for r in rows if r["workload"] == "latency 100 B"]
     ours_lat = next((r for r in lat if r["client"] == "aioproducer"), {})
@@ -325,23 +433,31 @@ def render(rows: list[dict[str, Any]], clients: list[str], rounds: int = 1) -> s
             out.append(f"| {r['client']} | error: {r['error']} | | | |")
             continue
         ratio = r["p50_ms"] / ours_lat["p50_ms"] if ours_lat.get("p50_ms") else float("nan")
-        out.append(f"| {r['client']} | {r['p50_ms']} | {span(r, '{}')} | {r['p99_ms']} | "
-                   f"{ratio:.2f}x |")
+        out.append(
+            f"| {r['client']} | {r['p50_ms']} | {span(r, '{}')} | {r['p99_ms']} | {ratio:.2f}x |"
+        )
     scaling = [r for r in rows if r.get("scaling")]
     if scaling:
-        out.append("\n| scaling (100 B, acks=all) | client | records/s | CPU us/record | "
-                   "vs 1 partition x 1 topic |")
+        out.append(
+            "\n| scaling (100 B, acks=all) | client | records/s | CPU us/record | "
+            "vs 1 partition x 1 topic |"
+        )
         out.append("|---|---|---:|---:|---:|")
-        base = {r["client"]: r.get("us_per_record") for r in scaling
-                if r["workload"] == scaling_label(1, 1)}
+        base = {
+            r["client"]: r.get("us_per_record")
+            for r in scaling
+            if r["workload"] == scaling_label(1, 1)
+        }
         for r in scaling:
             if "error" in r:
                 out.append(f"| {r['workload']} | {r['client']} | error: {r['error']} | | |")
                 continue
             b = base.get(r["client"])
             rel = f"{(r['us_per_record'] / b - 1) * 100:+.0f} %" if b else "n/a"
-            out.append(f"| {r['workload'].removeprefix('scaling: ')} | {r['client']} | "
-                       f"{r['records_per_s']:,} | {r['us_per_record']} | {rel} |")
+            out.append(
+                f"| {r['workload'].removeprefix('scaling: ')} | {r['client']} | "
+                f"{r['records_per_s']:,} | {r['us_per_record']} | {rel} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -354,16 +470,37 @@ def chart(rows: list[dict[str, Any]], clients: list[str]) -> None:
     except ImportError:
         print("matplotlib missing: no chart (pip install 'aioproducer[bench]')")
         return
-    workloads = [w for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
-                 if w != "latency 100 B"]
+    workloads = [
+        w
+        for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
+        if w != "latency 100 B"
+    ]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
     width = 0.8 / len(clients)
     for i, client in enumerate(clients):
-        vals = [next((r.get("records_per_s", 0) for r in rows if r["workload"] == w
-                      and r["client"] == client), 0) for w in workloads]
+        vals = [
+            next(
+                (
+                    r.get("records_per_s", 0)
+                    for r in rows
+                    if r["workload"] == w and r["client"] == client
+                ),
+                0,
+            )
+            for w in workloads
+        ]
         ax1.bar([j + i * width for j in range(len(workloads))], vals, width, label=client)
-        lags = [next((r.get("lag_p99_ms", 0) for r in rows if r["workload"] == w
-                      and r["client"] == client), 0) for w in workloads]
+        lags = [
+            next(
+                (
+                    r.get("lag_p99_ms", 0)
+                    for r in rows
+                    if r["workload"] == w and r["client"] == client
+                ),
+                0,
+            )
+            for w in workloads
+        ]
         ax2.bar([j + i * width for j in range(len(workloads))], lags, width, label=client)
     for ax, title in ((ax1, "throughput (records/s)"), (ax2, "event-loop lag p99 (ms)")):
         ax.set_xticks([j + 0.4 for j in range(len(workloads))])

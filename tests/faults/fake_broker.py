@@ -9,9 +9,10 @@ empty it answers correctly, so a producer's recovery can be checked.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 from collections import deque
-from typing import Any
+from typing import Any, TypeVar
 
 from aioproducer._protocol.framing import decode_request
 from aioproducer._protocol.messages import (
@@ -36,10 +37,14 @@ FAULTS = (
     "unknown_error",
 )
 
+_Broker = TypeVar("_Broker", bound="FakeBroker")
+
 
 class FakeBroker:
     def __init__(
-        self, ssl_context: object = None, sasl_users: dict[str, str] | None = None
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        sasl_users: dict[str, str] | None = None,
     ) -> None:
         self.ssl_context = ssl_context
         self.sasl_users = sasl_users  # SASL/PLAIN accounts; None: no SASL
@@ -51,10 +56,10 @@ class FakeBroker:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> FakeBroker:
+    async def start(self: _Broker) -> _Broker:
         self._server = await asyncio.start_server(
             self._handle, "127.0.0.1", 0, ssl=self.ssl_context
-        )  # type: ignore[arg-type]
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -109,7 +114,8 @@ class FakeBroker:
             writer.write(_frame(cid, body, False))
             return True
         if api_key == 36:
-            _, user, password = request.auth_bytes.split(b"\0")
+            auth_bytes: bytes = request.auth_bytes
+            _, user, password = auth_bytes.split(b"\0")
             users = self.sasl_users or {}
             good = users.get(user.decode()) == password.decode()
             self.authenticated += good

@@ -69,6 +69,12 @@ class History:
         return [s for s in self.sent if s.future.done() and s.future.exception() is not None]
 
 
+def resolution_bound_s(delivery_timeout_ms: int, request_timeout_ms: int) -> float:
+    """O4's bound: the latest a record's future may resolve after send() returned (a request
+    sent just before the delivery timeout may run its full request timeout), +10 % + 0.2 s."""
+    return (delivery_timeout_ms + request_timeout_ms) / 1000 * 1.1 + 0.2
+
+
 def payload_id(value: bytes | None) -> int:
     assert value is not None and value.startswith(b"payload-"), value
     return int(value[8:16])
@@ -172,13 +178,13 @@ def check(
     # O2: per partition, acknowledged records appear in send order.
     acked = {s.pid for s in history.ok()}
     for partition, batches in log.items() if order else ():
-        order = [
+        in_log = [
             payload_id(r.value)
             for b in (collapse(batches) if mock else batches)
             for r in b.records
             if payload_id(r.value) in acked
         ]
-        assert order == sorted(order), f"O2: partition {partition} out of send order"
+        assert in_log == sorted(in_log), f"O2: partition {partition} out of send order"
     # O5: failures are typed, with a persisted status; NOT_PERSISTED ones are not in the log.
     for s in history.failed():
         exc = s.future.exception()

@@ -8,8 +8,9 @@ import logging
 import ssl
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import pytest_asyncio
@@ -45,12 +46,24 @@ def cafile(tmp_path: Path) -> str:
     return str(path)
 
 
+class TlsBrokerFor(Protocol):
+    """The ``tls_broker_for`` fixture: a started TLS fake broker with a certificate for
+    ``names`` signed by ``ca``."""
+
+    def __call__(
+        self, *names: str, ca: trustme.CA = ..., sasl_users: dict[str, str] | None = ...
+    ) -> Awaitable[FakeBroker]: ...
+
+
 @pytest_asyncio.fixture
-async def tls_broker_for(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., object]]:
+async def tls_broker_for(request: pytest.FixtureRequest) -> AsyncIterator[TlsBrokerFor]:
     brokers: list[FakeBroker] = []
 
-    async def make(*names: str, ca: trustme.CA = CA, **kw: object) -> FakeBroker:
-        b = await FakeBroker(ssl_context=server_context(*names, ca=ca), **kw).start()  # type: ignore[arg-type]
+    async def make(
+        *names: str, ca: trustme.CA = CA, sasl_users: dict[str, str] | None = None
+    ) -> FakeBroker:
+        ctx = server_context(*names, ca=ca)
+        b = await FakeBroker(ssl_context=ctx, sasl_users=sasl_users).start()
         brokers.append(b)
         return b
 
@@ -59,7 +72,9 @@ async def tls_broker_for(request: pytest.FixtureRequest) -> AsyncIterator[Callab
         await b.close()
 
 
-async def test_tls_with_a_valid_certificate_works(tls_broker_for, cafile: str) -> None:  # type: ignore[no-untyped-def]
+async def test_tls_with_a_valid_certificate_works(
+    tls_broker_for: TlsBrokerFor, cafile: str
+) -> None:
     broker = await tls_broker_for("127.0.0.1")
     async with Producer(
         bootstrap_servers=broker.bootstrap_servers, security_protocol="SSL", ssl_cafile=cafile
@@ -69,9 +84,9 @@ async def test_tls_with_a_valid_certificate_works(tls_broker_for, cafile: str) -
 
 
 async def test_s53_hostname_verification_is_on_by_default(
-    tls_broker_for,
+    tls_broker_for: TlsBrokerFor,
     cafile: str,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     broker = await tls_broker_for("other.test")
     t0 = time.monotonic()
@@ -93,7 +108,9 @@ async def test_s53_hostname_verification_is_on_by_default(
     assert len(warnings) == 1
 
 
-async def test_s54_untrusted_certificate_is_refused(tls_broker_for, cafile: str) -> None:  # type: ignore[no-untyped-def]
+async def test_s54_untrusted_certificate_is_refused(
+    tls_broker_for: TlsBrokerFor, cafile: str
+) -> None:
     broker = await tls_broker_for("127.0.0.1", ca=trustme.CA())  # signed by a stranger
     with pytest.raises(SslAuthenticationError, match=r"issuer certificate|verify failed"):
         async with Producer(

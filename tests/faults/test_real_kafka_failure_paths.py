@@ -14,6 +14,7 @@ from aioproducer import KafkaError, Producer
 from aioproducer.testing import KafkaCluster
 from aioproducer.testing.proxy import ChaosProxy
 
+from ..helpers import wait_until
 from .oracle import History, check, check_hygiene
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
@@ -71,7 +72,11 @@ async def test_a_partition_makes_progress_after_a_lost_request_outlives_the_deli
         await first.future
         proxy.blackhole()
         lost = await h.send(p)
-        await asyncio.sleep(0.5)
+        await wait_until(
+            lambda: p.metrics()["requests_in_flight"] >= 1,
+            "the Produce request to be written into the black hole",
+            state=p.metrics,
+        )
         proxy.drop()  # the held request is discarded: swallowed; the broker stays away
         with pytest.raises(KafkaError):
             await asyncio.wait_for(lost.future, 15)

@@ -83,8 +83,9 @@ def test_mock_injected_produce_errors_reach_the_client(
     # 87 INVALID_RECORD is not retriable: librdkafka must report it for the record.
     mock_cluster.push_request_errors(PRODUCE, [87])
     reports = produce(mock_cluster.bootstrap_servers, topic, [(0, b"k", b"v")], retries=0)
-    assert reports[0].error() is not None
-    assert reports[0].error().code() == confluent_kafka.KafkaError.INVALID_RECORD
+    err = reports[0].error()
+    assert err is not None
+    assert err.code() == confluent_kafka.KafkaError.INVALID_RECORD
     # Nothing was appended for the failed request; the next one succeeds at offset 0.
     reports = produce(mock_cluster.bootstrap_servers, topic, [(0, b"k2", b"v2")])
     assert reports[0].error() is None and reports[0].offset() == 0
@@ -106,8 +107,9 @@ def test_mock_request_tracking_and_broker_down(
     reports = produce(
         mock_cluster.bootstrap_servers, topic, [(0, b"k", b"v")], **{"message.timeout.ms": 1500}
     )
-    assert reports[0].error() is not None
-    assert reports[0].error().code() == confluent_kafka.KafkaError._MSG_TIMED_OUT
+    err = reports[0].error()
+    assert err is not None
+    assert err.code() == confluent_kafka.KafkaError._MSG_TIMED_OUT
     mock_cluster.broker_set_up(2)
     reports = produce(mock_cluster.bootstrap_servers, topic, [(0, b"k3", b"v3")])
     assert reports[0].error() is None

@@ -23,6 +23,8 @@ from aioproducer import (
 from aioproducer._core.murmur2 import murmur2
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
+from ..helpers import wait_until
+
 pytestmark = pytest.mark.asyncio
 Broker = KafkaCluster | TansuBroker
 
@@ -42,7 +44,10 @@ async def test_every_codec_keys_nulls_headers_timestamps(
     broker: Broker, new_topic: Callable[..., str], codec: str | None
 ) -> None:
     topic = new_topic(broker, partitions=3)
-    sent = []
+    # key, value, headers, timestamp, partition (None: the partitioner's choice)
+    sent: list[
+        tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int, int | None]
+    ] = []
     async with Producer(
         bootstrap_servers=broker.bootstrap_servers, compression_type=codec, linger_ms=20
     ) as p:
@@ -62,9 +67,9 @@ async def test_every_codec_keys_nulls_headers_timestamps(
         mds: list[RecordMetadata] = [await f for f in futs]
     got = {(r.partition, r.offset): r for r in read_topic(broker.bootstrap_servers, topic)}
     assert len(got) == len(sent)
-    for (key, value, headers, ts, partition), md in zip(sent, mds, strict=True):
+    for (key, value, sent_headers, ts, partition), md in zip(sent, mds, strict=True):
         r = got[(md.partition, md.offset)]
-        assert (r.key, r.value, r.headers, r.timestamp) == (key, value, headers, ts)
+        assert (r.key, r.value, r.headers, r.timestamp) == (key, value, sent_headers, ts)
         assert md.topic == topic and md.timestamp == ts
         assert md.serialized_key_size == (-1 if key is None else len(key))
         assert md.serialized_value_size == (-1 if value is None else len(value))
@@ -252,7 +257,14 @@ async def test_cancelling_a_waiting_send_loses_no_other_record(
         first = [await p.send(topic, b"%d" % i) for i in range(10)]
         # These wait for memory (two 16 KiB batches fill the pool), then one is cancelled.
         tasks = [asyncio.create_task(p.send(topic, b"y" * 17000)) for _ in range(3)]
-        await asyncio.sleep(0)
+        # The pool serves waiters in order: with two of the three waiting, the second is.
+        await wait_until(
+            lambda: p.metrics()["waiting_threads"] >= 2,
+            "the sends to wait for memory",
+            interval=0,
+            state=p.metrics,
+        )
+        assert not tasks[1].done()
         tasks[1].cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert isinstance(results[1], asyncio.CancelledError)

@@ -21,9 +21,15 @@ from aioproducer._records.codecs import CODEC_IDS
 from aioproducer._records.record_batch import RecordBatchBuilder
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
+from ..helpers import wait_until_sync
 from .wire import WireClient
 
 Broker = KafkaCluster | TansuBroker
+#: Produce answers of a broker that does not lead a new partition yet: LEADER_NOT_AVAILABLE,
+#: NOT_LEADER_OR_FOLLOWER. Nothing was appended; the same request is sent again.
+_NOT_LED_YET = (5, 6)
+#: One record as sent and as read back: key, value, headers, timestamp.
+Sent = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
 
 
 @pytest.fixture(params=["kafka", "tansu"])
@@ -118,13 +124,15 @@ def _init_producer_id(c: WireClient, version: int) -> Any:
         time.sleep(0.2)
 
 
-def _batch(codec: str, n: int, tag: str, pid: int = -1, seq: int = -1) -> tuple[bytes, list]:
+def _batch(codec: str, n: int, tag: str, pid: int = -1, seq: int = -1) -> tuple[bytes, list[Sent]]:
     b = RecordBatchBuilder(codec, batch_size=1 << 20)
-    sent = []
+    sent: list[Sent] = []
     for i in range(n):
         key = None if i % 5 == 0 else f"{tag}-k{i}".encode()
         value = None if i % 7 == 3 else bytes([i % 251]) * (i * 13)
-        headers = [("idx", str(i).encode()), ("null", None)] if i % 2 else []
+        headers: list[tuple[str, bytes | None]] = (
+            [("idx", str(i).encode()), ("null", None)] if i % 2 else []
+        )
         ts = 1_700_000_000_000 + i * 1000 - (500 if i % 3 == 0 else 0)
         b.append(ts, key, value, headers)
         sent.append((key, value, tuple(headers), ts))
@@ -148,15 +156,32 @@ def _produce(
             )
         ],
     )
-    resp = c.call(req, version)
-    [t] = resp.responses
-    [p] = t.partition_responses
-    return p.error_code, p.base_offset
+    errors: list[int] = []
+
+    def attempt() -> tuple[int, int] | None:
+        resp = c.call(req, version)
+        [t] = resp.responses
+        [p] = t.partition_responses
+        if p.error_code in _NOT_LED_YET:
+            errors.append(p.error_code)
+            return None
+        return p.error_code, p.base_offset
+
+    # new_topic waits until the metadata names a leader for every partition; the leader
+    # itself may take a moment more to load the new partition, and answers NOT_LEADER
+    # (nothing appended) meanwhile.
+    return wait_until_sync(
+        attempt,
+        f"the leader of {topic}-{partition} to take a Produce",
+        timeout=30,
+        interval=0.1,
+        state=lambda: errors[-1:],
+    )
 
 
 def test_produce_every_version_read_back(broker: Broker, new_topic: Callable[..., str]) -> None:
     topic = new_topic(broker, partitions=1)
-    expected = []
+    expected: list[Sent] = []
     with WireClient(broker.bootstrap_servers) as c:
         # Produce v0-2 carry message format v0/v1 only; RecordBatch v2 needs v3+.
         versions = [v for v in c.common_versions(ProduceRequest) if v >= 3]
@@ -177,7 +202,7 @@ def test_produce_every_codec_read_back(
     topic = new_topic(broker, partitions=2)
     with WireClient(broker.bootstrap_servers) as c:
         version = c.common_versions(ProduceRequest)[-1]
-        expected = {}
+        expected: dict[int, list[Sent]] = {}
         for partition in (0, 1):
             data, sent = _batch(codec, 300, f"{codec}-{partition}")
             assert _produce(c, version, topic, partition, data) == (0, 0)

@@ -53,18 +53,18 @@ def check(w: World) -> None:
                 continue
             if r.payload in truncated:
                 continue
-            part = parts.get((md.topic, md.partition))
-            if part is None:
+            log_part = parts.get((md.topic, md.partition))
+            if log_part is None:
                 w.fail("O1", f"{r.payload} acked for unknown partition {md.topic}-{md.partition}")
                 continue
             if md.offset >= 0:
-                e = part.log[md.offset] if md.offset < len(part.log) else None
-                if e is None or e.payload != r.payload:
+                at = log_part.log[md.offset] if md.offset < len(log_part.log) else None
+                if at is None or at.payload != r.payload:
                     found = where.get(r.payload)
                     w.fail(
                         "O1",
                         f"{r.payload} acked at {md.topic}-{md.partition}@{md.offset} but the log "
-                        f"has {e.payload if e else 'nothing'} there (payload found at {found})",
+                        f"has {at.payload if at else 'nothing'} there (payload found at {found})",
                     )
             elif not any(
                 t == md.topic and i == md.partition for t, i, _ in where.get(r.payload, [])

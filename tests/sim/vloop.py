@@ -73,7 +73,7 @@ class SimLoop(asyncio.BaseEventLoop):
 
     def __init__(self, network: Any = None, executor_delay: Callable[[], float] | None = None):
         super().__init__()
-        self._selector = _VirtualSelector(self)  # type: ignore[assignment]
+        self._selector = _VirtualSelector(self)
         self._now = 0.0
         self.network = network
         self.iterations = 0
@@ -106,7 +106,7 @@ class SimLoop(asyncio.BaseEventLoop):
             raise SimBusyLoop(f"run exceeded {MAX_ITERATIONS} loop iterations")
         if not self.iterations & 0xFFF and _time.monotonic() - self._wall_start > MAX_WALL_S:
             raise SimBusyLoop(f"run exceeded {MAX_WALL_S}s of wall-clock time")
-        super()._run_once()
+        super()._run_once()  # type: ignore[misc]  # private in CPython, absent from typeshed
 
     def _describe_ready(self) -> str:
         names = []
@@ -128,9 +128,11 @@ class SimLoop(asyncio.BaseEventLoop):
                 names.append(repr(cb))
         return "; ".join(names) or "nothing"
 
-    def call_at(
+    # The override takes any callback (typeshed's signature is generic over the callback's
+    # argument types, which Python 3.10's typing cannot spell here); behaviour is the base one.
+    def call_at(  # type: ignore[override]
         self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None
-    ) -> asyncio.TimerHandle:  # type: ignore[override]
+    ) -> asyncio.TimerHandle:
         if self.trace is not None:
             mod = getattr(callback, "__module__", "") or ""
             if not mod.startswith("tests.sim"):
@@ -172,14 +174,16 @@ class SimLoop(asyncio.BaseEventLoop):
             raise NotImplementedError("the simulated network has no TLS")
         if self.network is None:
             raise ConnectionRefusedError(111, "Connection refused (no simulated network)")
-        return await self.network.connect(self, protocol_factory, host, port)  # type: ignore[no-any-return]
+        conn: tuple[asyncio.Transport, asyncio.BaseProtocol]
+        conn = await self.network.connect(self, protocol_factory, host, port)
+        return conn
 
-    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
         raise OSError("the simulated network resolves no names")
 
-    def run_in_executor(
+    def run_in_executor(  # type: ignore[override]  # generic in typeshed, as call_at above
         self, executor: Any, func: Callable[..., Any], *args: Any
-    ) -> asyncio.Future[Any]:  # type: ignore[override]
+    ) -> asyncio.Future[Any]:
         """Run ``func`` now, inline; its future resolves after a seeded virtual delay (so the
         producer's compression offload path still interleaves with other events)."""
         fut = self.create_future()
@@ -191,7 +195,7 @@ class SimLoop(asyncio.BaseEventLoop):
             self.call_later(self._executor_delay(), _set_result, fut, result)
         return fut
 
-    async def shutdown_default_executor(self, timeout: float | None = None) -> None:  # type: ignore[override]
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         return None
 
 

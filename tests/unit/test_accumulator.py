@@ -358,9 +358,8 @@ def test_an_idempotent_split_keeps_the_sequences_of_the_batch_it_replaces() -> N
     assert n > 1
     seqs = [p.base_sequence for p in pieces]
     counts = [p.record_count for p in pieces]
-    assert seqs[0] == 40 and all(
-        seqs[i + 1] == seqs[i] + counts[i] for i in range(n - 1)
-    ), (seqs, counts)
+    assert seqs[0] == 40, (seqs, counts)
+    assert all(seqs[i + 1] == seqs[i] + counts[i] for i in range(n - 1)), (seqs, counts)
     assert sum(counts) == total
     assert {(p.producer_id, p.producer_epoch) for p in pieces} == {(7, 3)}
 

@@ -13,14 +13,14 @@ run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run)
 
 
-def test_every_client_runs_first_once_in_as_many_rounds():
+def test_every_client_runs_first_once_in_as_many_rounds() -> None:
     clients = ["a", "b", "c"]
     firsts = [run.rotated(clients, r)[0] for r in range(3)]
     assert sorted(firsts) == clients
     assert all(sorted(run.rotated(clients, r)) == clients for r in range(5))
 
 
-def test_the_median_run_is_kept_with_its_range_and_failures():
+def test_the_median_run_is_kept_with_its_range_and_failures() -> None:
     rows = [
         {"workload": "w", "client": "a", "records_per_s": v, "cpu_s": v} for v in (30, 10, 20)
     ] + [

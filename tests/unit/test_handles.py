@@ -16,7 +16,7 @@ from aioproducer._core.producer_batch import ProducerBatch, PyRecordFuture
 from aioproducer._records import record_batch as records_batch
 from aioproducer.errors import KafkaTimeoutError
 
-from .fakes import FakeCompletion
+from .fakes import FakeCompletion, make_accumulator
 
 TP = TopicPartition("t", 3)
 
@@ -96,8 +96,32 @@ def test_awaiting_a_handle_waits_for_the_batch(builder_cls: Any) -> None:
 def test_compiled_handles_are_not_tracked_by_the_gc() -> None:
     if records_batch.CRecordBatchBuilder is None:
         pytest.fail("the compiled record buffer is not built")
-    batch = ProducerBatch(TP, records_batch.CRecordBatchBuilder(), FakeCompletion(), 0, 0)
+    # ProducerBatch's builder is annotated RecordBatchBuilder, the pure class under
+    # TYPE_CHECKING, though it takes either builder (a product annotation): hence the ignore.
+    builder = records_batch.CRecordBatchBuilder()
+    batch = ProducerBatch(TP, builder, FakeCompletion(), 0, 0)  # type: ignore[arg-type]
     h = batch.try_append(1, None, b"v", None, None)
     assert h is not None and not gc.is_tracked(h)
     if records_batch.IMPLEMENTATION == "c":
         assert RecordFuture is core_batch.CRecordFuture and isinstance(h, RecordFuture)
+
+
+def test_the_environment_selects_the_builder_and_handle_types_together() -> None:
+    """``make test`` runs the record paths a second time with AIOPRODUCER_PURE_PYTHON=1: there
+    every batch the accumulator opens must be on the pure builder, with pure handles;
+    otherwise on the compiled ones."""
+    pure = records_batch.PURE_PYTHON
+    selected = records_batch.IMPLEMENTATION
+    assert selected == ("python" if pure else "c")
+    acc = make_accumulator()
+    assert acc.pool.try_allocate(acc.batch_size)
+    handle, _ = acc.append_new_batch(TP, 1, None, b"v", None, None, 0, acc.batch_size)
+    [batch] = acc.batches[TP]
+    if pure:
+        assert type(batch.builder) is records_batch.PyRecordBatchBuilder
+        assert not batch.compiled and RecordFuture is PyRecordFuture
+        assert type(handle) is PyRecordFuture
+    else:
+        assert type(batch.builder) is records_batch.CRecordBatchBuilder
+        assert batch.compiled and RecordFuture is core_batch.CRecordFuture
+        assert type(handle) is core_batch.CRecordFuture

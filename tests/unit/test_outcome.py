@@ -82,6 +82,7 @@ def sequenced(base_sequence: int = 0, epoch: int = 0, **kw: object) -> Batch:
 
 def status(d: Decision) -> PersistedStatus:
     assert isinstance(d.error, KafkaError)
+    assert d.error.persisted_status is not None
     return d.error.persisted_status
 
 

@@ -47,7 +47,7 @@ def test_sticky_prefers_available_partitions() -> None:
 def test_adaptive_weights_favour_short_queues() -> None:
     p = BuiltInPartitioner(1, adaptive=True, rand=random.Random(5).randrange)
     p.update_load("t", [0, 1, 2], [9, 0, 9])  # partition 1 has an empty queue
-    picks = Counter()
+    picks: Counter[int] = Counter()
     for _ in range(3000):
         cur = p.sticky_partition("t", CLUSTER)
         picks[cur] += 1

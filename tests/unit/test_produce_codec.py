@@ -15,9 +15,13 @@ from aioproducer._protocol.messages import ProduceRequest, ProduceResponse
 from aioproducer._protocol.produce import (
     HIGHEST,
     LOWEST,
+    Ack,
+    PartitionData,
     decode_produce_acks,
     encode_produce_request,
 )
+
+TopicData = list[tuple[str, list[PartitionData]]]
 
 versions = st.integers(LOWEST, HIGHEST)
 names = st.text(min_size=1, max_size=200)
@@ -32,7 +36,15 @@ many_partitions = st.lists(
 )
 
 
-def generic_request(version, cid, client_id, txn, acks, timeout, data) -> bytes:
+def generic_request(
+    version: int,
+    cid: int,
+    client_id: str | None,
+    txn: str | None,
+    acks: int,
+    timeout: int,
+    data: TopicData,
+) -> bytes:
     request = ProduceRequest(
         transactional_id=txn,
         acks=acks,
@@ -63,14 +75,22 @@ def generic_request(version, cid, client_id, txn, acks, timeout, data) -> bytes:
     timeout=st.integers(0, 2**31 - 1),
     data=topics | st.builds(lambda p: [("t", p)], many_partitions),
 )
-def test_request_bytes_equal_the_generic_codec(version, cid, client_id, txn, acks, timeout, data):
+def test_request_bytes_equal_the_generic_codec(
+    version: int,
+    cid: int,
+    client_id: str | None,
+    txn: str | None,
+    acks: int,
+    timeout: int,
+    data: TopicData,
+) -> None:
     fast = encode_produce_request(version, cid, client_id, txn, acks, timeout, data)
     assert fast == generic_request(version, cid, client_id, txn, acks, timeout, data)
     (size,) = struct.unpack_from(">i", fast)
     assert size == len(fast) - 4
 
 
-def test_request_refuses_versions_it_does_not_write():
+def test_request_refuses_versions_it_does_not_write() -> None:
     for version in (LOWEST - 1, HIGHEST + 1):
         with pytest.raises(ValueError, match=f"Produce v{version}"):
             encode_produce_request(version, 1, None, None, -1, 1000, [("t", [(0, [b"x"])])])
@@ -114,11 +134,11 @@ def response_frame(resp: ProduceResponse, version: int, cid: int = 7) -> bytes:
     return bytes(buf)
 
 
-def generic_acks(frame: bytes, version: int):
+def generic_acks(frame: bytes, version: int) -> list[Ack] | None:
     """What the fast path must return: the acks when every partition succeeded and nothing
     else is in the response (at this version), else None."""
     _, resp = framing.decode_response(frame, ProduceResponse, version)
-    acks = []
+    acks: list[Ack] = []
     for t in resp.responses:
         for p in t.partition_responses:
             if p.error_code or p.record_errors or p.error_message is not None:
@@ -133,7 +153,9 @@ def generic_acks(frame: bytes, version: int):
     return acks
 
 
-def responses(partition):
+def responses(
+    partition: st.SearchStrategy[ProduceResponse.TopicProduceResponse.PartitionProduceResponse],
+) -> st.SearchStrategy[ProduceResponse]:
     return st.builds(
         ProduceResponse,
         responses=st.lists(
@@ -159,7 +181,9 @@ def responses(partition):
 
 @settings(max_examples=300)
 @given(version=versions, resp=responses(partition_ok))
-def test_all_success_responses_are_read_by_the_fast_path(version, resp):
+def test_all_success_responses_are_read_by_the_fast_path(
+    version: int, resp: ProduceResponse
+) -> None:
     if version < 10:
         resp.node_endpoints = []
     frame = response_frame(resp, version)
@@ -171,12 +195,14 @@ def test_all_success_responses_are_read_by_the_fast_path(version, resp):
 
 @settings(max_examples=300)
 @given(version=versions, resp=responses(partition_any))
-def test_any_response_is_read_the_same_or_left_to_the_generic_codec(version, resp):
+def test_any_response_is_read_the_same_or_left_to_the_generic_codec(
+    version: int, resp: ProduceResponse
+) -> None:
     frame = response_frame(resp, version)
     assert decode_produce_acks(frame, version) == generic_acks(frame, version)
 
 
-def test_long_arrays_and_names_are_read_by_the_fast_path():
+def test_long_arrays_and_names_are_read_by_the_fast_path() -> None:
     # 200 partitions and a 300-byte name: two-byte compact lengths at the flexible versions.
     resp = ProduceResponse(
         responses=[
@@ -193,7 +219,9 @@ def test_long_arrays_and_names_are_read_by_the_fast_path():
 
 
 @given(version=versions, resp=responses(partition_ok), cut=st.integers(1, 40))
-def test_truncated_frames_are_left_to_the_generic_codec(version, resp, cut):
+def test_truncated_frames_are_left_to_the_generic_codec(
+    version: int, resp: ProduceResponse, cut: int
+) -> None:
     frame = response_frame(resp, version)
     truncated = frame[: max(4, len(frame) - cut)]
     assert decode_produce_acks(truncated, version) is None

@@ -103,7 +103,7 @@ _spec = _Spec(b"test_record_appender_safety.ExporterBase", object.__basicsize__,
 _ExporterBase: type = _api.PyType_FromSpec(ctypes.byref(_spec))
 
 
-class Exporter(_ExporterBase):  # type: ignore[misc, valid-type]
+class Exporter(_ExporterBase):  # type: ignore[misc]
     """Exports ``chunks[i]`` on its i-th buffer request (the last one ever after), after calling
     ``on_request`` (which may do anything: mutate a list, append to the builder, seal it)."""
 
@@ -219,7 +219,8 @@ def scenario_append_after_tp_clear(impl: str) -> None:
     _api.PyType_GetSlot.argtypes = [ctypes.py_object, ctypes.c_int]
     _api.PyType_GetSlot.restype = ctypes.c_void_p
     tp_clear = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.py_object)(
-        _api.PyType_GetSlot(batch_module._CRecordBuffer, 51)  # Py_tp_clear
+        # Slot 51 is Py_tp_clear, of the compiled buffer type (a private, not re-exported name).
+        _api.PyType_GetSlot(batch_module._CRecordBuffer, 51)  # type: ignore[attr-defined]
     )
     tp_clear(b)
     with pytest.raises(ValueError, match="released"):
@@ -366,7 +367,7 @@ def test_a_failed_append_leaves_the_batch_unchanged(impl: str, case: str) -> Non
 
 @pytest.mark.parametrize("case", list(BAD))
 def test_both_appenders_raise_the_same_error(case: str) -> None:
-    errors = []
+    errors: list[tuple[type[Exception] | None, str]] = []
     for impl in IMPLS:
         b = builder_for(impl)()
         ts, key, value, headers, _ = BAD[case](b, bytearray(b"held"))
@@ -460,11 +461,13 @@ def test_no_reference_or_export_is_kept() -> None:
     objs = [key, value, hv, headers, bad_headers, callback, batch]
     before = [sys.getrefcount(o) for o in objs]
     append_record = b.append_record  # type: ignore[attr-defined]
+    # Header values may be any bytes-like at run time; Header is typed (str, bytes | None) in
+    # record_batch.py (a product annotation), hence the arg-type ignores.
     for i in range(200):
-        assert b.try_append(i, key, value, headers) == 2 * i
+        assert b.try_append(i, key, value, headers) == 2 * i  # type: ignore[arg-type]
         assert append_record(batch, i, key, value, headers, callback).relative_offset == 2 * i + 1
         with pytest.raises(TypeError):
-            b.try_append(i, key, value, bad_headers)
+            b.try_append(i, key, value, bad_headers)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             append_record(batch, i, key, value, bad_headers, callback)
     batch.handles.clear()

@@ -126,11 +126,22 @@ async def test_good_arguments_in_every_accepted_form_still_work(producer: Produc
     seen: list[Any] = []
     futs = [
         await producer.send("t", bytearray(b"v"), key=memoryview(b"k"), partition=P.ZERO),
-        await producer.send("t", None, headers=(("h", bytearray(b"x")), ("n", None), ("é", b""))),
+        # Header values may be any bytes-like, headers any iterable, at run time; send() types
+        # them Sequence[tuple[str, bytes | None]] (a product annotation): hence the ignores.
+        await producer.send(
+            "t",
+            None,
+            headers=(("h", bytearray(b"x")), ("n", None), ("é", b"")),  # type: ignore[arg-type]
+        ),
         await producer.send(
             "t", b"v", headers=[], timestamp_ms=0, callback=lambda m, e: seen.append(m)
         ),
-        await producer.send("t", b"v", headers=iter([("h", b"x")]), timestamp_ms=2**63 - 1),
+        await producer.send(
+            "t",
+            b"v",
+            headers=iter([("h", b"x")]),  # type: ignore[arg-type]
+            timestamp_ms=2**63 - 1,
+        ),
     ]
     await producer.flush(5)
     assert [f.result().partition for f in futs] == [0, 0, 0, 0]

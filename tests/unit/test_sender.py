@@ -22,6 +22,7 @@ from aioproducer._records.codecs import get_codec
 from aioproducer.errors import (
     IdempotenceUnavailableError,
     InvalidRecordError,
+    KafkaError,
     MessageTooLargeError,
     NotLeaderOrFollowerError,
     PersistedStatus,
@@ -66,7 +67,11 @@ class FakeConn:
         return fut
 
     def send_encoded(
-        self, api_key: int, version: int, encode: Any, expect_response: bool = True,
+        self,
+        api_key: int,
+        version: int,
+        encode: Any,
+        expect_response: bool = True,
         decode: Any = None,
     ) -> Any:
         """The real frame, read back with the generic codec: the test sees the request the
@@ -134,7 +139,7 @@ class Harness:
             linger_ms=self.config.linger_ms,
             retry_backoff_ms=self.config.retry_backoff_ms,
             retry_backoff_max_ms=self.config.retry_backoff_max_ms,
-            delivery_timeout_ms=self.config.delivery_timeout_ms,
+            delivery_timeout_ms=self.config.delivery_timeout,
             max_request_size=self.config.max_request_size,
             pool=self.pool,
             new_completion=FakeCompletion,
@@ -417,7 +422,7 @@ async def test_out_of_order_at_head_fails_the_batch_and_bumps_the_epoch() -> Non
     h.conn.respond(0, (0, 45, -1))
     await settle()
     exc = bad.exception()
-    assert exc is not None and exc.persisted_status is PersistedStatus.NOT_PERSISTED
+    assert isinstance(exc, KafkaError) and exc.persisted_status is PersistedStatus.NOT_PERSISTED
     later = h.send(b"b")
     h.turn()
     assert batch_header(h, 1) == (1000, 1, 0, 1)  # new epoch, sequences from 0
@@ -461,11 +466,15 @@ async def test_a_timed_out_request_is_possibly_persisted_a_never_sent_one_not() 
     assert fut is not None
     fut.set_exception(KafkaTimeoutError("request timed out"))
     await settle()
-    assert sent.exception().persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[union-attr]
+    exc = sent.exception()
+    assert isinstance(exc, KafkaError), exc
+    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
     never = h.send(b"b", TopicPartition("u", 0))  # no leader known: never sent
     h.clock = 40_000
     h.turn()
-    assert never.exception().persisted_status is PersistedStatus.NOT_PERSISTED  # type: ignore[union-attr]
+    exc = never.exception()
+    assert isinstance(exc, KafkaError), exc
+    assert exc.persisted_status is PersistedStatus.NOT_PERSISTED
 
 
 async def test_broker_without_producer_ids_disables_default_idempotence() -> None:

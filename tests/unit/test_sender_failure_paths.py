@@ -10,7 +10,7 @@ import pytest
 
 from aioproducer import KafkaConnectionError, KafkaTimeoutError
 from aioproducer._core.cluster import BrokerInfo, TopicPartition
-from aioproducer.errors import PersistedStatus, ProtocolError
+from aioproducer.errors import KafkaError, PersistedStatus, ProtocolError
 
 from .fakes import make_cluster
 from .test_sender import TP, Harness, batch_header, idempotent, settle
@@ -118,8 +118,8 @@ async def test_a_partition_answered_twice_with_different_results_is_possibly_per
     h.conn.respond(0, (0, 6, -1), (0, 0, 5))
     await settle()
     exc = rec.exception()
-    assert exc is not None
-    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
+    assert isinstance(exc, KafkaError), exc
+    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
 
 
 # -- item 3: a late acknowledgement after an in-flight expiry --------------------------------------
@@ -217,7 +217,7 @@ async def test_the_bootstrap_connection_is_retried_after_its_backoff(
 ) -> None:
     """Before the fix a failed bootstrap connection left the sender asleep with no deadline:
     no second attempt was ever made."""
-    from aioproducer._io import connections as connections_module
+    from aioproducer._io.connection import BrokerConnection  # the class the sender opens
 
     h = Harness(reconnect_backoff_ms=50, reconnect_backoff_max_ms=50)
     h.sender.connections.clear()
@@ -229,7 +229,7 @@ async def test_the_bootstrap_connection_is_retried_after_its_backoff(
         attempts.append(h.clock)
         raise KafkaConnectionError("connection refused")
 
-    monkeypatch.setattr(connections_module.BrokerConnection, "open", refuse)
+    monkeypatch.setattr(BrokerConnection, "open", refuse)
     h.metadata.request_update()
     h.turn()
     await settle()
@@ -459,9 +459,11 @@ async def test_records_in_flight_when_close_times_out_are_possibly_persisted() -
     h.sender.running, h.sender.force_close = False, True
     h.sender._shutdown()
     exc = sent.exception()
-    assert exc is not None and exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
+    assert isinstance(exc, KafkaError), exc
+    assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
     exc = queued.exception()
-    assert exc is not None and exc.persisted_status is PersistedStatus.NOT_PERSISTED  # type: ignore[attr-defined]
+    assert isinstance(exc, KafkaError), exc
+    assert exc.persisted_status is PersistedStatus.NOT_PERSISTED
 
 
 async def test_one_in_flight_keeps_order_across_a_leader_change() -> None:
@@ -565,7 +567,7 @@ async def test_a_broker_at_a_new_address_is_tried_without_the_old_backoff(
     """Seed 6194: a broker was advertised at a bad port, then fixed; the next attempt still
     went to the stale address, failed, and the refreshed address waited out a full reconnect
     backoff (longer than the delivery timeout). A backoff belongs to the address that failed."""
-    from aioproducer._io import connections as connections_module
+    from aioproducer._io.connection import BrokerConnection  # the class the sender opens
 
     h = Harness(reconnect_backoff_ms=1000, reconnect_backoff_max_ms=1000)
     h.sender.connections.clear()
@@ -575,7 +577,7 @@ async def test_a_broker_at_a_new_address_is_tried_without_the_old_backoff(
         tried.append(port)
         raise KafkaConnectionError("connection refused")
 
-    monkeypatch.setattr(connections_module.BrokerConnection, "open", refuse)
+    monkeypatch.setattr(BrokerConnection, "open", refuse)
     h.send(b"a")
     h.turn()
     await settle()
@@ -604,8 +606,8 @@ async def test_a_batch_that_may_be_written_is_not_split_on_message_too_large() -
     await settle()
     for r in recs:
         exc = r.exception()
-        assert exc is not None
-        assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED  # type: ignore[attr-defined]
+        assert isinstance(exc, KafkaError), exc
+        assert exc.persisted_status is PersistedStatus.POSSIBLY_PERSISTED
 
 
 async def test_an_epoch_bump_keeps_a_possibly_written_batch_of_its_own_partition() -> None:
