@@ -464,7 +464,9 @@ class Producer(SendPath):
         if full:
             self._wakeup.set()  # type: ignore[union-attr]  # set by start()
         if sticky is not None and sticky.partition == partition:
-            # BuiltInPartitioner.record_appended_to, inline: it runs for every unkeyed record.
+            # The stint's accounting (the one implementation: inline, it runs for every unkeyed
+            # record): it ends when its batch is full or sticky_batch_size value bytes went to
+            # it (Java's BuiltInPartitioner.updatePartitionInfo); tests/unit/test_sticky_send.py.
             vs = handle.value_size
             if vs > 0:
                 sticky.produced += vs

@@ -73,7 +73,12 @@ LOAD_STATS_INTERVAL_MS = 5
 
 
 class TopicSticky:
-    """Sticky state of one topic: the current partition and bytes produced to it."""
+    """Sticky state of one topic: the current partition and the value bytes produced to it.
+
+    A stint ends when its owner sets ``partition`` to -1: ``Producer.send`` does, when the
+    stint's batch is full or ``sticky_batch_size`` value bytes went to it (Java's
+    ``BuiltInPartitioner.updatePartitionInfo``); the next :meth:`BuiltInPartitioner.
+    sticky_partition` call chooses again."""
 
     __slots__ = ("cumulative", "loaded_ms", "partition", "partition_ids", "produced")
 
@@ -157,24 +162,6 @@ class BuiltInPartitioner:
         if state is None:
             state = self._topics[topic] = TopicSticky()
         return state
-
-    def record_appended(self, topic: str, partition: int, size: int, batch_closed: bool) -> None:
-        """Account ``size`` bytes to the sticky partition; switch once batch_size went there
-        (Java switches when the batch is full or sticky_batch_size bytes were produced)."""
-        state = self._topics.get(topic)
-        if state is not None:
-            self.record_appended_to(state, partition, size, batch_closed)
-
-    def record_appended_to(
-        self, state: TopicSticky, partition: int, size: int, batch_closed: bool
-    ) -> None:
-        """:meth:`record_appended` given the topic's :meth:`state`."""
-        if state.partition != partition:
-            return
-        if size > 0:
-            state.produced += size
-        if batch_closed or state.produced >= self.sticky_batch_size:
-            state.partition = -1
 
     def update_load(self, topic: str, partition_ids: list[int], queue_sizes: list[int]) -> None:
         """KIP-794 load stats: weight each partition by (max queue + 1 - its queue)."""

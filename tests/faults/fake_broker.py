@@ -45,8 +45,10 @@ class FakeBroker:
         self,
         ssl_context: ssl.SSLContext | None = None,
         sasl_users: dict[str, str] | None = None,
+        partitions: int = 1,
     ) -> None:
         self.ssl_context = ssl_context
+        self.partitions = partitions  # of every topic, all led by this broker
         self.sasl_users = sasl_users  # SASL/PLAIN accounts; None: no SASL
         self.authenticated = 0
         self.port = 0
@@ -133,7 +135,8 @@ class FakeBroker:
                 MetadataResponse.MetadataResponseTopic(
                     name=t.name,
                     partitions=[
-                        P(partition_index=0, leader_id=1, replica_nodes=[1], isr_nodes=[1])
+                        P(partition_index=i, leader_id=1, replica_nodes=[1], isr_nodes=[1])
+                        for i in range(self.partitions)
                     ],
                 )
                 for t in request.topics or []

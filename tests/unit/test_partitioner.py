@@ -12,6 +12,11 @@ from .fakes import make_cluster
 CLUSTER = make_cluster({"t": [1, 2, 3, 1, 2, 3]})
 
 
+def end_stint(p: BuiltInPartitioner, topic: str) -> None:
+    """What Producer.send does when a stint's batch is full or its bytes are reached."""
+    p.state(topic).partition = -1
+
+
 def test_keys_hash_like_java() -> None:
     p = BuiltInPartitioner(16384)
     for key in (b"21", b"foobar", b"abc", b"k" * 100):
@@ -20,18 +25,15 @@ def test_keys_hash_like_java() -> None:
     assert BuiltInPartitioner(16384, ignore_keys=True).keyed(b"abc", 6) == -1
 
 
-def test_sticky_partition_switches_after_batch_size_bytes() -> None:
+def test_the_sticky_partition_holds_until_its_stint_ends_and_every_partition_gets_a_turn() -> None:
     p = BuiltInPartitioner(1000, adaptive=False, rand=random.Random(3).randrange)
     first = p.sticky_partition("t", CLUSTER)
     for _ in range(9):
-        p.record_appended("t", first, 100, batch_closed=False)
         assert p.sticky_partition("t", CLUSTER) == first
-    p.record_appended("t", first, 100, batch_closed=False)  # 1000 bytes reached
-    seen = {p.sticky_partition("t", CLUSTER)}
+    seen = set()
     for _ in range(200):
-        cur = p.sticky_partition("t", CLUSTER)
-        p.record_appended("t", cur, 1000, batch_closed=False)
-        seen.add(cur)
+        seen.add(p.sticky_partition("t", CLUSTER))
+        end_stint(p, "t")
     assert seen == set(range(6))  # uniform: every partition gets its turn
 
 
@@ -41,7 +43,7 @@ def test_sticky_prefers_available_partitions() -> None:
     for _ in range(100):
         cur = p.sticky_partition("t", cluster)
         assert cur in (0, 2)
-        p.record_appended("t", cur, 10, batch_closed=False)
+        end_stint(p, "t")
 
 
 def test_adaptive_weights_favour_short_queues() -> None:
@@ -51,7 +53,7 @@ def test_adaptive_weights_favour_short_queues() -> None:
     for _ in range(3000):
         cur = p.sticky_partition("t", CLUSTER)
         picks[cur] += 1
-        p.record_appended("t", cur, 1, batch_closed=False)
+        end_stint(p, "t")
     assert picks[1] > 0.8 * 3000  # weights 1, 10, 1
     assert picks[0] > 0 and picks[2] > 0
 
@@ -72,9 +74,11 @@ def test_load_is_read_only_when_the_sticky_partition_changes() -> None:
 
     p = BuiltInPartitioner(100, adaptive=True, rand=random.Random(2).randrange)
     for _ in range(10):
-        cur = p.sticky_partition("t", CLUSTER, load)
-        p.record_appended("t", cur, 10, batch_closed=False)
-    assert len(calls) == 1  # 100 bytes in 10-byte records: one choice, one load read
+        p.sticky_partition("t", CLUSTER, load)  # one stint: one choice, one load read
+    assert len(calls) == 1
+    end_stint(p, "t")
+    p.sticky_partition("t", CLUSTER, load)
+    assert len(calls) == 2
 
 
 def test_load_stats_are_read_at_most_once_per_interval_per_topic() -> None:
@@ -90,17 +94,18 @@ def test_load_stats_are_read_at_most_once_per_interval_per_topic() -> None:
     chosen = []
     for now in (0, 1, 2, LOAD_STATS_INTERVAL_MS, LOAD_STATS_INTERVAL_MS + 1):
         chosen.append(p.sticky_partition("t", CLUSTER, load, now_ms=now))
-        p.record_appended("t", chosen[-1], 10, batch_closed=False)  # switch at the next call
+        end_stint(p, "t")  # switch at the next call
     assert len(reads) == 2  # at 0 and at LOAD_STATS_INTERVAL_MS
     # Stale stats still weigh the choice: partition 5 gets 10 of the 15 weight units.
     many: Counter[int] = Counter()
     for _ in range(1000):
         q = p.sticky_partition("t", CLUSTER, load, now_ms=LOAD_STATS_INTERVAL_MS + 2)
         many[q] += 1
-        p.record_appended("t", q, 10, batch_closed=True)
+        end_stint(p, "t")
     assert len(reads) == 2 and many[5] > 550
     # Without a clock (the old contract) every switch reads them.
     reads.clear()
-    p.record_appended("t", p.sticky_partition("t", CLUSTER, load), 10, batch_closed=True)
+    p.sticky_partition("t", CLUSTER, load)
+    end_stint(p, "t")
     p.sticky_partition("t", CLUSTER, load)
     assert len(reads) == 2
