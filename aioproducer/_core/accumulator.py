@@ -49,6 +49,24 @@ class ReadyResult:
     unknown_leader_topics: set[str] = field(default_factory=set)
 
 
+def head_wait_ms(
+    head: ProducerBatch, queued: int, now_ms: int, forced: bool, linger_ms: int
+) -> int:
+    """The sendability rule, for ``ready()`` and ``drain()`` alike: 0 when the head batch of a
+    partition (``queued`` batches) may be sent now, else the milliseconds until it may.
+
+    Java's ``RecordAccumulator.ready``: a batch backing off after a failure waits for its
+    backoff; else it is sendable when it is a retry, when every batch is (memory exhausted,
+    closing, flushing: ``forced``), when it was sealed to go now, when another batch follows it
+    or it is full, or once it has lingered ``linger_ms``."""
+    if head.retry_at_ms > now_ms:
+        return head.retry_at_ms - now_ms
+    if head.attempts > 0 or forced or head.send_now or queued > 1 or head.is_full():
+        return 0
+    waited = now_ms - head.created_ms
+    return 0 if waited >= linger_ms else linger_ms - waited
+
+
 def backoff_ms(attempts: int, base_ms: int, max_ms: int, rand: Callable[[], float]) -> int:
     """KIP-580: ``base * 2^(attempts-1)``, capped at ``max``, with ±20 % jitter."""
     if max_ms < base_ms:
@@ -195,18 +213,11 @@ class RecordAccumulator:
                 continue
             # A node already ready is still visited: a lingering batch of another of its
             # partitions is not drained with it, and its deadline must wake the sender.
-            batch = dq[0]
-            if batch.retry_at_ms > now_ms:
-                result.next_ready_ms = min(result.next_ready_ms, batch.retry_at_ms - now_ms)
-                continue
-            if batch.attempts > 0 or forced or batch.send_now or len(dq) > 1 or batch.is_full():
+            wait = head_wait_ms(dq[0], len(dq), now_ms, forced, linger)
+            if wait == 0:
                 result.nodes.add(leader)
-                continue
-            waited = now_ms - batch.created_ms
-            if waited >= linger:
-                result.nodes.add(leader)
-            else:
-                result.next_ready_ms = min(result.next_ready_ms, linger - waited)
+            elif wait < result.next_ready_ms:
+                result.next_ready_ms = wait
         return result
 
     def _forced(self) -> bool:
@@ -267,17 +278,10 @@ class RecordAccumulator:
             if not dq:
                 continue
             first = dq[0]
-            if first.retry_at_ms > now_ms or (can_drain is not None and not can_drain(first)):
+            if head_wait_ms(first, len(dq), now_ms, forced, linger):
+                continue  # backing off, or still filling: not sendable on its own
+            if can_drain is not None and not can_drain(first):
                 continue
-            if not (
-                forced
-                or len(dq) > 1
-                or first.attempts > 0
-                or first.send_now
-                or now_ms - first.created_ms >= linger
-                or first.is_full()
-            ):
-                continue  # still filling: not sendable on its own (see the module's rules)
             estimate = first.builder.estimated_size()
             if ready and size + estimate > self.max_request_size:
                 # Resume from this partition next time so it does not starve.
@@ -288,7 +292,6 @@ class RecordAccumulator:
                 del batches[tp]
             # Sealed (compressed) by the sender, possibly off the event loop: count the estimate.
             size += first.builder.estimated_size()
-            first.drained_ms = now_ms
             ready.append(first)
         self._drain_index[node] = (start + 1) % n
         return ready

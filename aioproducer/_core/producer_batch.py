@@ -171,7 +171,6 @@ class ProducerBatch:
         "compiled",
         "completion",
         "created_ms",
-        "drained_ms",
         "error",
         "final",
         "handles",
@@ -202,7 +201,6 @@ class ProducerBatch:
         self.compiled = hasattr(builder, "append_record")
         self.completion = completion
         self.created_ms = now_ms
-        self.drained_ms = -1
         self.retry_at_ms = 0  # not before this time (backoff after a failed attempt)
         self.attempts = 0
         self.handles: list[RecordFuture] = []
