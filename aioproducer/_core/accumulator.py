@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .._records.codecs import Codec
-from .._records.record_batch import RecordBatchBuilder, read_batches
+from .._records.record_batch import RecordBatchBuilder
 from .cluster import Cluster, TopicPartition
 from .idempotence import add_sequence
 from .memory import MemoryPool
@@ -375,11 +375,9 @@ class RecordAccumulator:
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
         """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record
         keeps its handle) and put them at the head of the deque. Returns the new batch count."""
-        raw = bytes(batch.builder._buf)  # the uncompressed records, as appended
-        [decoded] = read_batches(_frame_uncompressed(raw, batch))
         new: list[ProducerBatch] = []
         current: ProducerBatch | None = None
-        for rec, handle in zip(decoded.records, batch.handles, strict=True):
+        for rec, handle in zip(batch.builder.records(), batch.handles, strict=True):
             od = -1
             if current is not None:
                 od = current.builder.try_append(
@@ -507,16 +505,6 @@ class RecordAccumulator:
             ids.append(p.partition)
             sizes.append(len(get(tps[p.partition], ())))
         return ids, sizes
-
-
-def _frame_uncompressed(raw: bytes, batch: ProducerBatch) -> bytes:
-    """Wrap a builder's uncompressed records as a v2 batch so the reader can decode them."""
-    b = RecordBatchBuilder("none", batch_size=1 << 62, max_size=1 << 62)
-    b._buf = bytearray(raw)
-    b._count = batch.builder.record_count
-    b._base_ts = batch.builder._base_ts
-    b._max_ts = batch.builder._max_ts
-    return b.build()
 
 
 class _Relay:

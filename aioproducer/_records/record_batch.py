@@ -460,6 +460,12 @@ class _Builder:
             self._payload = self.codec.compress(self._buf) if self.codec.id else self._buf
         return BATCH_OVERHEAD + len(self._payload)
 
+    def records(self) -> tuple[Record, ...]:
+        """The records appended so far, read back from the uncompressed buffer (whatever the
+        codec, sealed or not; offsets are the relative ones): a batch the broker refused as
+        too large is split into smaller ones with them (KIP-126)."""
+        return _read_records(bytes(self._buf), self._count, 0, self._base_ts)
+
     def release(self) -> None:
         """Drop the buffers (the batch is done); further use is a bug."""
         self._buf = bytearray()

@@ -335,3 +335,28 @@ def test_environment_selects_the_record_buffer(env: str, expected: str) -> None:
         check=True,
     )
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "zstd"])
+def test_records_reads_back_what_was_appended_before_and_after_sealing(
+    builder_cls: type[PyRecordBatchBuilder], codec: str
+) -> None:
+    """The split of a batch too large for the broker re-reads its records through this."""
+    b = builder_cls(get_codec(codec), batch_size=1 << 20)
+    appended = [
+        (
+            1_000 + i,
+            None if i % 3 == 0 else b"k%d" % i,
+            b"v" * i,
+            [("h", b"%d" % i)] if i % 2 else [],
+        )
+        for i in range(20)
+    ]
+    for ts, k, v, h in appended:
+        b.try_append(ts, k, v, h)
+    for when in ("open", "sealed"):
+        got = b.records()
+        assert [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in got] == [
+            (i, ts, k, v, h) for i, (ts, k, v, h) in enumerate(appended)
+        ], when
+        b.seal()
