@@ -21,7 +21,8 @@ from ._core.producer_batch import Callback, RecordFuture
 from ._io.memory import allocate
 from ._io.sender import Sender
 from ._records.codecs import Codec
-from ._records.record_batch import BATCH_OVERHEAD, RecordBatchBuilder
+from ._records.reader import BATCH_OVERHEAD
+from ._records.record_batch import RecordBatchBuilder
 from ._validate import UNKNOWN_TOPIC, check_topic, topic_error_text
 from .config import ProducerConfig
 from .errors import (

@@ -26,7 +26,8 @@ from ._core.partitioner import BuiltInPartitioner
 from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._io.sender import Sender, Wakeup
 from ._records.codecs import get_codec
-from ._records.record_batch import BATCH_OVERHEAD, _hard_limit
+from ._records.reader import BATCH_OVERHEAD
+from ._records.record_batch import _hard_limit
 from ._send_path import SendPath, TopicSend
 from ._validate import (
     check_headers,

@@ -23,7 +23,7 @@ from aioproducer._protocol.messages import (
     SaslAuthenticateResponse,
     SaslHandshakeResponse,
 )
-from aioproducer._records.record_batch import read_batches
+from aioproducer._records.reader import read_batches
 
 FAULTS = (
     "garbage",

@@ -16,7 +16,7 @@ from typing import Any
 
 from aioproducer import KafkaError, Producer, RecordFuture
 from aioproducer._protocol.messages import FetchRequest, FetchResponse, MetadataRequest
-from aioproducer._records.record_batch import RecordBatch, read_batches
+from aioproducer._records.reader import RecordBatch, read_batches
 from aioproducer.errors import PersistedStatus
 
 from ..integration.wire import WireClient

@@ -45,7 +45,7 @@ from aioproducer._protocol.messages import (
     MetadataResponse,
     ProduceResponse,
 )
-from aioproducer._records.record_batch import read_batches
+from aioproducer._records.reader import read_batches
 from aioproducer.errors import ProtocolError
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import pytest
 from aioproducer._core.accumulator import RecordAccumulator, backoff_ms
 from aioproducer._core.cluster import TopicPartition
 from aioproducer._core.memory import MemoryPool
-from aioproducer._records.record_batch import read_batches
+from aioproducer._records.reader import read_batches
 from aioproducer.errors import KafkaTimeoutError
 
 from .fakes import FakeCompletion, make_accumulator, make_cluster

@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 from aioproducer._records import record_batch as batch_module
-from aioproducer._records.record_batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
+from aioproducer._records.reader import BATCH_OVERHEAD, read_batches
+from aioproducer._records.record_batch import PyRecordBatchBuilder
 from aioproducer.errors import BadRecordError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from aioproducer._records import record_batch as batch_module
 from aioproducer._records.codecs import CODEC_IDS, get_codec
-from aioproducer._records.record_batch import BATCH_OVERHEAD, PyRecordBatchBuilder, read_batches
+from aioproducer._records.reader import BATCH_OVERHEAD, read_batches
+from aioproducer._records.record_batch import PyRecordBatchBuilder
 from aioproducer.errors import BadRecordError, ConfigError, ProtocolError
 
 CODECS = list(CODEC_IDS)

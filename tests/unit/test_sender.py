@@ -327,7 +327,7 @@ async def test_sleeps_until_the_linger_deadline() -> None:
 
 def batch_header(h: Harness, i: int) -> tuple[int, int, int, int]:
     """(producer id, epoch, base sequence, record count) of the batch in request ``i``."""
-    from aioproducer._records.record_batch import read_batches
+    from aioproducer._records.reader import read_batches
 
     req = h.conn.sent[i][0]
     [b] = read_batches(req.topic_data[0].partition_data[0].records)
@@ -502,7 +502,7 @@ async def test_explicit_idempotence_without_producer_ids_is_fatal() -> None:
 
 
 async def test_big_compressed_batches_are_sealed_off_the_loop_and_requests_keep_order() -> None:
-    from aioproducer._records.record_batch import read_batches
+    from aioproducer._records.reader import read_batches
 
     h = Harness(compression_type="zstd", batch_size=1 << 20, max_request_size=4 << 20)
     big = [h.send(b"%06d" % i + b"x" * 994, TopicPartition("t", 0)) for i in range(400)]

@@ -409,7 +409,7 @@ async def test_an_epoch_bump_keeps_other_partitions_retries_on_their_sequences()
     d = h.send(b"d", TP1)
     h.turn()
     req = h.conn.sent[2][0]
-    from aioproducer._records.record_batch import read_batches
+    from aioproducer._records.reader import read_batches
 
     headers = {
         p.index: [(x.producer_epoch, x.base_sequence) for x in read_batches(p.records)]
@@ -489,7 +489,7 @@ async def test_one_in_flight_keeps_order_across_a_leader_change() -> None:
     h.clock += 1000
     h.turn()
     assert len(conn2.sent) == 1
-    from aioproducer._records.record_batch import read_batches
+    from aioproducer._records.reader import read_batches
 
     [batch] = read_batches(conn2.sent[0][0].topic_data[0].partition_data[0].records)
     assert [r.value for r in batch.records] == [b"a"]
@@ -555,7 +555,7 @@ async def test_an_idempotent_partition_moves_to_a_new_leader_only_when_nothing_i
 
 
 def batch_header_of(conn: Any, i: int) -> tuple[int, int, int, int]:
-    from aioproducer._records.record_batch import read_batches
+    from aioproducer._records.reader import read_batches
 
     [b] = read_batches(conn.sent[i][0].topic_data[0].partition_data[0].records)
     return b.producer_id, b.producer_epoch, b.base_sequence, len(b.records)
