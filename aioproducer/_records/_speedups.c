@@ -4,7 +4,7 @@
  * RecordBuffer is the per-record hot path of RecordBatchBuilder (record_batch.py) in C: it holds the
  * uncompressed records of one RecordBatch v2 in a bytearray and appends one record per call,
  * with the same room check, encoding and results as the pure-Python _PyRecordBuffer in
- * record_batch.py.  Everything else (sealing, compression, stamping, the CRC) stays in Python, where
+ * py_appender.py.  Everything else (sealing, compression, stamping, the CRC) stays in Python, where
  * it runs once per batch.
  *
  * What it buys: ~3x the pure-Python appender on 100-byte records (benchmarks/
