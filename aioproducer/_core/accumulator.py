@@ -33,6 +33,7 @@ from .cluster import Cluster, TopicPartition
 from .idempotence import add_sequence
 from .memory import MemoryPool
 from .producer_batch import Callback, Completion, ProducerBatch, RecordFuture
+from .split import relay_completion, split_batch
 
 _NEVER = 1 << 62
 
@@ -375,33 +376,16 @@ class RecordAccumulator:
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
         """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record
         keeps its handle) and put them at the head of the deque. Returns the new batch count."""
-        new: list[ProducerBatch] = []
-        current: ProducerBatch | None = None
-        for rec, handle in zip(batch.builder.records(), batch.handles, strict=True):
-            od = -1
-            if current is not None:
-                od = current.builder.try_append(
-                    rec.timestamp, rec.key, rec.value, list(rec.headers)
-                )
-            if od < 0:
-                builder = RecordBatchBuilder(
-                    self.codec,
-                    batch_size=self.batch_size,
-                    max_size=self.max_request_size,
-                    ratio=max(1.0, self._ratios.get(batch.tp.topic, 1.0)),
-                )
-                current = ProducerBatch(
-                    batch.tp, builder, self.new_completion(), batch.created_ms, 0
-                )
-                current.attempts = batch.attempts
-                current.ordinal = batch.ordinal
-                current.maybe_written = batch.maybe_written
-                new.append(current)
-                od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
-            assert current is not None
-            handle.batch = current
-            handle.relative_offset = od
-            current.handles.append(handle)
+        new = split_batch(
+            batch,
+            lambda: RecordBatchBuilder(
+                self.codec,
+                batch_size=self.batch_size,
+                max_size=self.max_request_size,
+                ratio=max(1.0, self._ratios.get(batch.tp.topic, 1.0)),
+            ),
+            self.new_completion,
+        )
         # The pool reservation moves to the first new batch; the old batch is gone for good.
         new[0].reserved = batch.reserved
         batch.reserved = 0
@@ -427,7 +411,7 @@ class RecordAccumulator:
             b.builder.seal()
             self._insert_in_order(b)
         # Whoever awaited records of the old batch waits on the new ones: re-point the waiters.
-        _Relay.attach(waiting, new)
+        relay_completion(waiting, new)
         return len(new)
 
     def expire(self, now_ms: int) -> list[ProducerBatch]:
@@ -505,34 +489,3 @@ class RecordAccumulator:
             ids.append(p.partition)
             sizes.append(len(get(tps[p.partition], ())))
         return ids, sizes
-
-
-class _Relay:
-    """Forwards the waiters of a split batch to the batches that replaced it."""
-
-    @staticmethod
-    def attach(old: Completion, new: list[ProducerBatch]) -> None:
-        remaining = [len(new)]
-
-        def fire_one() -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                old.fire()
-
-        for b in new:
-            b.completion = _Chained(b.completion, fire_one)
-
-
-class _Chained:
-    __slots__ = ("_after", "_inner")
-
-    def __init__(self, inner: Completion, after: Callable[[], None]) -> None:
-        self._inner = inner
-        self._after = after
-
-    def wait(self) -> object:
-        return self._inner.wait()
-
-    def fire(self) -> None:
-        self._inner.fire()
-        self._after()

@@ -1,0 +1,73 @@
+"""Splitting a batch the broker refused as too large (KIP-126).
+
+Its records, read back from the batch's uncompressed buffer, are re-batched into batches of
+``batch_size``; each record keeps its handle (the future ``send()`` returned), re-pointed at its
+new batch and offset, and whoever awaited the old batch's records awaits the new batches. The
+accumulator puts the pieces back at the head of the partition's queue
+(``RecordAccumulator.split_and_reenqueue``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .._records.record_batch import RecordBatchBuilder
+from .producer_batch import Completion, ProducerBatch
+
+
+def split_batch(
+    batch: ProducerBatch,
+    new_builder: Callable[[], RecordBatchBuilder],
+    new_completion: Callable[[], Completion],
+) -> list[ProducerBatch]:
+    """``batch``'s records in new batches (from ``new_builder()``), in order; each new batch
+    inherits the old one's creation time, attempts, ordinal and whether it may be written."""
+    new: list[ProducerBatch] = []
+    current: ProducerBatch | None = None
+    for rec, handle in zip(batch.builder.records(), batch.handles, strict=True):
+        od = -1
+        if current is not None:
+            od = current.builder.try_append(rec.timestamp, rec.key, rec.value, list(rec.headers))
+        if od < 0:
+            current = ProducerBatch(batch.tp, new_builder(), new_completion(), batch.created_ms, 0)
+            current.attempts = batch.attempts
+            current.ordinal = batch.ordinal
+            current.maybe_written = batch.maybe_written
+            new.append(current)
+            od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
+        assert current is not None
+        handle.batch = current
+        handle.relative_offset = od
+        current.handles.append(handle)
+    return new
+
+
+def relay_completion(old: Completion, new: list[ProducerBatch]) -> None:
+    """Fire ``old`` (the split batch's waiters) once every batch of ``new`` has completed."""
+    remaining = [len(new)]
+
+    def fire_one() -> None:
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            old.fire()
+
+    for b in new:
+        b.completion = _Chained(b.completion, fire_one)
+
+
+class _Chained:
+    __slots__ = ("_after", "_inner")
+
+    def __init__(self, inner: Completion, after: Callable[[], None]) -> None:
+        self._inner = inner
+        self._after = after
+
+    def wait(self) -> object:
+        return self._inner.wait()
+
+    def fire(self) -> None:
+        self._inner.fire()
+        self._after()
+
+
+__all__ = ["relay_completion", "split_batch"]
