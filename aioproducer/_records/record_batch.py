@@ -1,4 +1,5 @@
-"""RecordBatch v2 (magic 2): a builder for the producer and a reader for tests and tools.
+"""RecordBatch v2 (magic 2): the builder the producer writes batches with (reading them back:
+``reader.py``; the pure-Python per-record append: ``py_appender.py``).
 
 Layout (KIP-98), all big-endian::
 
