@@ -45,6 +45,8 @@ _DETERIORATE_STEP = 0.05
 @dataclass(slots=True)
 class ReadyResult:
     nodes: set[int] = field(default_factory=set)
+    #: Per ready node, how many of its partitions have a sendable head batch.
+    heads: dict[int, int] = field(default_factory=dict)
     #: Milliseconds until some batch may become ready (linger or backoff); large if none.
     next_ready_ms: int = 1 << 30
     unknown_leader_topics: set[str] = field(default_factory=set)
@@ -120,6 +122,10 @@ class RecordAccumulator:
         self.batches: dict[TopicPartition, deque[ProducerBatch]] = {}
         #: Every batch not yet completed (queued or in flight): what flush and close wait for.
         self.incomplete = IncompleteBatches()
+        #: Since this turn's ready(): the (node, partition) of every head drain() took, and
+        #: whether a batch went back into a queue (see ready_after_drain).
+        self._drained: list[tuple[int, TopicPartition]] = []
+        self._requeued = False
         self._ordinal = 0
         #: No incomplete batch reaches its delivery timeout before this (a lower bound): a new
         #: batch's deadline is later than every older one's, so the expiry scans, O(batches),
@@ -200,6 +206,7 @@ class RecordAccumulator:
 
     def ready(self, cluster: Cluster, now_ms: int) -> ReadyResult:
         result = ReadyResult()
+        heads = result.heads
         forced = self._forced()
         linger = self.linger_ms
         for tp, dq in self.batches.items():
@@ -217,8 +224,34 @@ class RecordAccumulator:
             wait = head_wait_ms(dq[0], len(dq), now_ms, forced, linger)
             if wait == 0:
                 result.nodes.add(leader)
+                heads[leader] = heads.get(leader, 0) + 1
             elif wait < result.next_ready_ms:
                 result.next_ready_ms = wait
+        self._drained = []
+        self._requeued = False
+        return result
+
+    def ready_after_drain(self, before: ReadyResult, cluster: Cluster, now_ms: int) -> ReadyResult:
+        """What ``ready()`` would answer now, after this turn's ``drain()``, without another
+        pass over every partition: ``before`` (this turn's ``ready()``) with the heads the drain
+        took replaced by the batches behind them. A turn in which a batch went back into a
+        queue (a write that failed at once) takes the full pass instead."""
+        if self._requeued:
+            return self.ready(cluster, now_ms)
+        result = ReadyResult(set(), dict(before.heads), before.next_ready_ms)
+        heads = result.heads
+        forced = self._forced()
+        linger = self.linger_ms
+        for node, tp in self._drained:
+            heads[node] -= 1
+            dq = self.batches.get(tp)
+            if dq:
+                wait = head_wait_ms(dq[0], len(dq), now_ms, forced, linger)
+                if wait == 0:
+                    heads[node] += 1
+                elif wait < result.next_ready_ms:
+                    result.next_ready_ms = wait
+        result.nodes = {node for node, n in heads.items() if n > 0}
         return result
 
     def _forced(self) -> bool:
@@ -289,6 +322,7 @@ class RecordAccumulator:
                 self._drain_index[node] = cluster.positions_for_node(node)[tp]
                 return ready
             dq.popleft()
+            self._drained.append((node, tp))
             if not dq:
                 del batches[tp]
             # Sealed (compressed) by the sender, possibly off the event loop: count the estimate.
@@ -329,6 +363,7 @@ class RecordAccumulator:
         retry goes ahead of every newer batch and behind every older retry, whatever order the
         failures came in. Sequences are handed out in deque order, so this is also sequence
         order (Java's ``insertInSequenceOrder``)."""
+        self._requeued = True
         dq = self.batches.get(batch.tp)
         if dq is None:
             dq = self.batches[batch.tp] = deque()

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .._core.accumulator import RecordAccumulator
+from .._core.accumulator import ReadyResult, RecordAccumulator
 from .._core.cluster import Metadata
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
@@ -236,7 +236,7 @@ class Sender(ProduceResponses):
             # something turns again at once: a partition held back by the idempotence rules
             # waits for its response's wake-up instead of spinning the loop.
             if drained and acc.has_undrained():
-                timeout = min(timeout, self._after_drain(now))
+                timeout = min(timeout, self._after_drain(ready, now))
         return timeout
 
     def _all_saturated(self, cluster: Any) -> bool:
@@ -268,12 +268,12 @@ class Sender(ProduceResponses):
             batch.tp, batch.base_sequence >= 0, self.metadata.cluster.leader_for(batch.tp)
         )
 
-    def _after_drain(self, now: int) -> int:
+    def _after_drain(self, before: ReadyResult, now: int) -> int:
         """When to turn again after a drain: at once if more is sendable (another request's
         worth), else when what is left is ready — the drain may have taken the batch that made
         a node ready and left a lingering one, whose deadline the turn's first ``ready()`` did
         not report (it looks at a partition's head only)."""
-        ready = self.acc.ready(self.metadata.cluster, now)
+        ready = self.acc.ready_after_drain(before, self.metadata.cluster, now)
         max_in_flight = self.config.max_in_flight_requests_per_connection
         for node in ready.nodes:
             conn = self.connections.get(node)
