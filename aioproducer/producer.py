@@ -143,7 +143,6 @@ class Producer(SendPath):
         self._wakeup: Wakeup | None = None
         self._key_ser = config.key_serializer is not None
         self._value_ser = config.value_serializer is not None
-        self._closing = False
         self._accepting = False  # started, not closed, sender task alive
 
     # -- lifecycle -------------------------------------------------------------------------------
