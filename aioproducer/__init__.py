@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._core.cluster import Cluster, TopicPartition
 from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
+from ._version import __version__
 from .config import ProducerConfig
 from .errors import (
     BadRecordError,
@@ -22,8 +23,6 @@ from .errors import (
     WrongEventLoopError,
 )
 from .producer import Producer, ProducerRecord
-
-__version__ = "0.1.0.dev0"
 
 __all__ = (
     "BadRecordError",
