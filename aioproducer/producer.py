@@ -38,7 +38,6 @@ from ._validate import (
 from .config import ProducerConfig
 from .errors import (
     BadRecordTypeError,
-    KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
     WrongEventLoopError,
@@ -600,4 +599,4 @@ class Producer(SendPath):
         ) from fatal
 
 
-__all__ = ["KafkaError", "Producer", "ProducerRecord"]
+__all__ = ("Producer", "ProducerRecord")
