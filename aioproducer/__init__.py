@@ -1,39 +1,58 @@
-"""aioproducer: an asyncio-native Apache Kafka producer."""
+"""aioproducer: an asyncio-native Apache Kafka producer.
+
+The public API is what this package exports (``__all__``), plus :mod:`aioproducer.errors`
+(every error class, among them one per broker error code) and :mod:`aioproducer.testing`
+(brokers for tests). Each public class names where to import it from in its ``__module__``:
+``aioproducer`` for the producer's classes, ``aioproducer.errors`` for the errors (re-exported
+here: the roots and every error the client raises itself), so that reprs, docs and pickles
+never name a private module.
+"""
 
 from __future__ import annotations
 
 from ._core.cluster import Cluster, TopicPartition
 from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
+from ._public import publish as _publish
+from ._version import __version__
 from .config import ProducerConfig
 from .errors import (
+    AuthenticationError,
     BadRecordError,
     BadRecordTypeError,
+    BrokerProtocolError,
     BrokerResponseError,
     ConfigError,
+    IdempotenceUnavailableError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
+    PersistedStatus,
     ProducerClosedError,
     ProtocolError,
     RecordTooLargeError,
+    SaslAuthenticationError,
+    SecurityProtocolMismatchError,
     SerializationError,
+    SslAuthenticationError,
     UnsupportedVersion,
     WrongEventLoopError,
 )
 from .producer import Producer, ProducerRecord
 
-__version__ = "0.1.0.dev0"
-
 __all__ = (
+    "AuthenticationError",
     "BadRecordError",
     "BadRecordTypeError",
+    "BrokerProtocolError",
     "BrokerResponseError",
     "Cluster",
     "ConfigError",
+    "IdempotenceUnavailableError",
     "KafkaConnectionError",
     "KafkaError",
     "KafkaTimeoutError",
+    "PersistedStatus",
     "Producer",
     "ProducerClosedError",
     "ProducerConfig",
@@ -43,9 +62,27 @@ __all__ = (
     "RecordMetadata",
     "RecordTooLargeError",
     "RoundRobinPartitioner",
+    "SaslAuthenticationError",
+    "SecurityProtocolMismatchError",
     "SerializationError",
+    "SslAuthenticationError",
     "TopicPartition",
     "UnsupportedVersion",
     "WrongEventLoopError",
     "__version__",
 )
+
+# The classes defined in private modules (and in config.py, producer.py) are imported from
+# here, and say so. The errors say ``aioproducer.errors``, their canonical home.
+for _cls in (
+    Cluster,
+    Producer,
+    ProducerConfig,
+    ProducerRecord,
+    RecordFuture,
+    RecordMetadata,
+    RoundRobinPartitioner,
+    TopicPartition,
+):
+    _publish(_cls, __name__)
+del _cls

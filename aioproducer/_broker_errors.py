@@ -1092,7 +1092,12 @@ BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
     128: InvalidRegularExpressionError,
 }
 
-__all__ = [
+# Imported from aioproducer.errors, which says so: tracebacks, reprs and pickles name
+# aioproducer.errors, not this module.
+for _cls in BROKER_ERRORS.values():
+    _cls.__module__ = "aioproducer.errors"
+
+__all__ = (
     "BROKER_ERRORS",
     "BrokerIdNotRegisteredError",
     "BrokerNotAvailableError",
@@ -1222,4 +1227,4 @@ __all__ = [
     "UnsupportedSaslMechanismError",
     "UnsupportedVersionError",
     "VoterNotFoundError",
-]
+)

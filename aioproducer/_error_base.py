@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from typing import ClassVar
 
+from ._public import publish
+
 _PUBLIC = "aioproducer.errors"
 
 
@@ -85,3 +87,9 @@ class BrokerResponseError(KafkaError):
         if self.message:
             text = f"{text}: {self.message}"
         return f"{text}: {self.hint}" if self.hint else text
+
+
+# Their annotations are evaluated here, where ClassVar and PersistedStatus are defined:
+# typing.get_type_hints would look for them in aioproducer.errors, their __module__.
+for _cls in (KafkaError, BrokerResponseError):
+    publish(_cls, _PUBLIC, globals())

@@ -263,3 +263,6 @@ class ProducerConfig:
                 raise ConfigError(
                     "enable_idempotence=True requires max_in_flight_requests_per_connection <= 5"
                 )
+
+
+__all__ = ("ProducerConfig", "Serializer")

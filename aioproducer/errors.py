@@ -1,5 +1,7 @@
 """The typed error tree: one root, :class:`KafkaError`. Every error aioproducer raises is
-importable from here.
+importable from here, the errors' canonical home: each class's ``__module__`` is
+``aioproducer.errors``, so tracebacks, reprs and pickles name this module. (The package root,
+:mod:`aioproducer`, re-exports the client-side errors and the roots for convenience.)
 
 * :class:`BrokerResponseError` and its subclasses — one per broker error code, generated from
   Kafka's error table (``_broker_errors.py``); each knows its ``code``, whether it is
@@ -16,7 +18,7 @@ from ._broker_errors import *  # noqa: F403
 from ._broker_errors import BROKER_ERRORS
 from ._error_base import BrokerResponseError, KafkaError, PersistedStatus, RecordTooLargeError
 
-__all__ = [
+__all__: tuple[str, ...] = (
     "AuthenticationError",
     "BadRecordError",
     "BadRecordTypeError",
@@ -40,7 +42,7 @@ __all__ = [
     "WrongEventLoopError",
     "error_class",
     "for_code",
-]
+)
 __all__ += _broker_errors.__all__  # BROKER_ERRORS and one class per broker error code
 
 

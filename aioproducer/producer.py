@@ -39,7 +39,6 @@ from ._validate import (
 from .config import ProducerConfig
 from .errors import (
     BadRecordTypeError,
-    KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
     WrongEventLoopError,
@@ -144,7 +143,6 @@ class Producer(SendPath):
         self._wakeup: Wakeup | None = None
         self._key_ser = config.key_serializer is not None
         self._value_ser = config.value_serializer is not None
-        self._closing = False
         self._accepting = False  # started, not closed, sender task alive
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -604,4 +602,4 @@ class Producer(SendPath):
         ) from fatal
 
 
-__all__ = ["KafkaError", "Producer", "ProducerRecord"]
+__all__ = ("Producer", "ProducerRecord")

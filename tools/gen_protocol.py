@@ -310,11 +310,20 @@ def gen_errors(tsv: Path) -> str:
         names.append((code, cls))
     lines += ["", "", "BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {"]
     lines += [f"    {code}: {cls}," for code, cls in names]
-    lines += ["}", "", "__all__ = ["]
+    lines += [
+        "}",
+        "",
+        "# Imported from aioproducer.errors, which says so: tracebacks, reprs and pickles name",
+        "# aioproducer.errors, not this module.",
+        "for _cls in BROKER_ERRORS.values():",
+        '    _cls.__module__ = "aioproducer.errors"',
+        "",
+        "__all__ = (",
+    ]
     lines += (
         ['    "BROKER_ERRORS",']
         + [f"    {cls!r}," for cls in sorted(c for _, c in names)]
-        + ["]", ""]
+        + [")", ""]
     )
     return "\n".join(lines)
 

@@ -39,10 +39,6 @@ class Partitioner(Protocol):
     ) -> int: ...
 
 
-def keyed_partition(key_bytes: bytes, num_partitions: int) -> int:
-    return to_positive(murmur2(key_bytes)) % num_partitions
-
-
 class RoundRobinPartitioner:
     """Every record to the next partition in turn, available partitions first (Java's
     ``RoundRobinPartitioner``), keys ignored."""

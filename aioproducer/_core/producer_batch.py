@@ -261,9 +261,6 @@ class ProducerBatch:
     def is_full(self) -> bool:
         return self.closed or self.builder.is_full()
 
-    def delivery_deadline(self, delivery_timeout_ms: int) -> int:
-        return self.created_ms + delivery_timeout_ms
-
     def error_for(self, relative_offset: int) -> BaseException | None:
         if self.record_errors and relative_offset in self.record_errors:
             return self.record_errors[relative_offset]

@@ -32,6 +32,7 @@ from .._protocol.messages import (
     SaslHandshakeResponse,
 )
 from .._protocol.versions import broker_ranges, pick_version
+from .._version import __version__
 from ..errors import (
     BrokerProtocolError,
     KafkaConnectionError,
@@ -202,7 +203,7 @@ class BrokerConnection(asyncio.Protocol):
 
     async def _negotiate(self) -> None:
         req = ApiVersionsRequest(
-            client_software_name="aioproducer", client_software_version="0.1.0"
+            client_software_name="aioproducer", client_software_version=__version__
         )
         resp: ApiVersionsResponse = await self.request(req, 3)
         if resp.error_code == UnsupportedVersionError.code:

@@ -41,15 +41,3 @@ def pick_version(
             f"broker supports {theirs[0]}-{theirs[1]}"
         )
     return hi
-
-
-def negotiate(broker: Mapping[int, tuple[int, int]]) -> dict[int, int]:
-    """The version to use for every API both sides know (APIs with no overlap are left out)."""
-    out: dict[int, int] = {}
-    for key, cls in REQUESTS.items():
-        theirs = broker.get(key)
-        if theirs is not None:
-            hi = min(cls.VALID_VERSIONS.hi, theirs[1])
-            if hi >= max(cls.VALID_VERSIONS.lo, theirs[0]):
-                out[key] = hi
-    return out

@@ -3,10 +3,15 @@ librdkafka's mock cluster; plus an independent reader built on confluent-kafka.
 
 Needs the ``test`` extra (``pip install 'aioproducer[test]'``), and Java 17 with Maven for
 Apache Kafka. A missing tool raises :class:`MissingToolError` naming it.
+
+Import from here: the submodules (``kafka``, ``mock``, ``tansu``, ``proxy``, ``reader``) are
+the implementation, and each class exported here says ``aioproducer.testing`` in its
+``__module__``. ``plugin`` is the pytest plugin, loaded by its entry point.
 """
 
 from __future__ import annotations
 
+from .._public import publish as _publish
 from ._admin import create_topic, create_topics
 from ._errors import HarnessError, MissingToolError
 from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
@@ -32,3 +37,16 @@ __all__ = (
     "read_topic",
     "read_topic_kcat",
 )
+
+for _cls in (
+    ChaosProxy,
+    HarnessError,
+    KafkaCluster,
+    KafkaNode,
+    MissingToolError,
+    MockCluster,
+    ReadRecord,
+    TansuBroker,
+):
+    _publish(_cls, __name__)
+del _cls
