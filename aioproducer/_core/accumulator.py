@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .._records.codecs import Codec
+from .._records.reader import BATCH_OVERHEAD
 from .._records.record_batch import RecordBatchBuilder
 from .cluster import Cluster, TopicPartition
 from .idempotence import add_sequence
@@ -159,7 +160,7 @@ class RecordAccumulator:
 
     def reservation_for(self, record_size: int) -> int:
         """Bytes to reserve for a new batch that must hold a record of ``record_size``."""
-        return max(self.batch_size, record_size + 61)
+        return max(self.batch_size, record_size + BATCH_OVERHEAD)
 
     def append_new_batch(
         self,

@@ -20,9 +20,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from . import _admin
+from ._broker import Broker
 from ._errors import HarnessError, MissingToolError
 from ._ports import LOOPBACK, free_ports, wait_for_port
 from ._procs import ManagedProcess
@@ -252,7 +252,7 @@ class KafkaNode:
         return self.process.log_tail(max_bytes)
 
 
-class KafkaCluster:
+class KafkaCluster(Broker):
     """Apache Kafka (KRaft) with ``size`` combined broker+controller nodes on 127.0.0.1.
 
     Use as a context manager, or call :meth:`start` and :meth:`close`. With ``size=3``, topics
@@ -337,15 +337,6 @@ class KafkaCluster:
         node.start()
         self.wait_ready(time.monotonic() + timeout)
 
-    def create_topic(
-        self,
-        name: str,
-        partitions: int = 1,
-        replication_factor: int = 1,
-        config: dict[str, str] | None = None,
-    ) -> None:
-        _admin.create_topic(self.bootstrap_servers, name, partitions, replication_factor, config)
-
     def leader(self, topic: str, partition: int) -> int:
         return _admin.partition_leader(self.live_bootstrap_servers, topic, partition)
 
@@ -385,14 +376,6 @@ class KafkaCluster:
             n.process.stop(grace=10.0)
         if self._own_dir and not os.environ.get("AIOPRODUCER_KEEP_LOGS"):
             shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    def __enter__(self) -> KafkaCluster:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

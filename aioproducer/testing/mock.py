@@ -15,23 +15,28 @@ import json
 import subprocess
 import sys
 import threading
-from types import TracebackType
 from typing import Any
 
+from ._broker import Broker
 from ._errors import HarnessError
 
 #: librdkafka's local error that makes a mock broker drop the connection on the next request.
 ERR_TRANSPORT = -195
 
 
-class MockCluster:
+class MockCluster(Broker):
     """A librdkafka mock cluster with ``brokers`` brokers (ids 1..N) on 127.0.0.1."""
 
     def __init__(self, brokers: int = 3) -> None:
         self.broker_count = brokers
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
-        self.bootstrap_servers = ""
+        self._bootstrap_servers = ""
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Where clients connect (empty before start())."""
+        return self._bootstrap_servers
 
     def start(self) -> MockCluster:
         from ._procs import _set_deathsig
@@ -44,7 +49,7 @@ class MockCluster:
             text=True,
             preexec_fn=_set_deathsig,
         )
-        self.bootstrap_servers = str(self._call("bootstraps"))
+        self._bootstrap_servers = str(self._call("bootstraps"))
         return self
 
     def _call(self, op: str, *args: Any) -> Any:
@@ -148,11 +153,3 @@ class MockCluster:
         finally:
             if proc.stdout is not None:
                 proc.stdout.close()
-
-    def __enter__(self) -> MockCluster:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -21,26 +21,14 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 
+from ._broker import Broker
 from .kafka import KafkaCluster
 from .mock import MockCluster
 from .tansu import TansuBroker
-
-
-class _Broker(Protocol):
-    bootstrap_servers: str
-
-    def create_topic(
-        self,
-        name: str,
-        partitions: int = 1,
-        replication_factor: int = 1,
-        config: dict[str, str] | None = None,
-    ) -> None: ...
-
 
 _startup: dict[str, float] = {}
 
@@ -88,7 +76,7 @@ def new_topic(request: pytest.FixtureRequest) -> Callable[..., str]:
     base = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:120]
 
     def make(
-        broker: _Broker,
+        broker: Broker,
         partitions: int = 1,
         replication_factor: int = 1,
         config: dict[str, str] | None = None,

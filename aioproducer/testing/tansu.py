@@ -10,9 +10,9 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 from . import _admin
+from ._broker import Broker
 from ._errors import HarnessError, MissingToolError
 from ._ports import LOOPBACK, free_ports, wait_for_port
 from ._procs import ManagedProcess
@@ -31,7 +31,7 @@ def tansu_binary() -> Path:
     return path
 
 
-class TansuBroker:
+class TansuBroker(Broker):
     """One Tansu broker on a free loopback port."""
 
     def __init__(self, work_dir: Path | None = None) -> None:
@@ -77,15 +77,6 @@ class TansuBroker:
         self.startup_seconds = time.monotonic() - t0
         return self
 
-    def create_topic(
-        self,
-        name: str,
-        partitions: int = 1,
-        replication_factor: int = 1,
-        config: dict[str, str] | None = None,
-    ) -> None:
-        _admin.create_topic(self.bootstrap_servers, name, partitions, replication_factor, config)
-
     def log_tail(self, max_bytes: int = 8000) -> str:
         return self.process.log_tail(max_bytes) if self.process else ""
 
@@ -94,11 +85,3 @@ class TansuBroker:
             self.process.stop(grace=5.0)
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    def __enter__(self) -> TansuBroker:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
