@@ -238,33 +238,9 @@ def _scalar_codec(
     if kind in _PRIMITIVES:
         return _PRIMITIVES[kind]
     if kind == "string":
-
-        def enc_s(buf: bytearray, v: Any) -> None:
-            if v is None and not nullable:
-                raise ValueError("null string in a non-nullable field")
-            p.write_string(buf, v, flexible)
-
-        def dec_s(r: Reader) -> Any:
-            s = r.read_string(flexible)
-            if s is None and not nullable:
-                raise ProtocolError("null string in a non-nullable field")
-            return s
-
-        return enc_s, dec_s
+        return _nullable("string", p.write_string, Reader.read_string, nullable, flexible)
     if kind in ("bytes", "records"):
-
-        def enc_b(buf: bytearray, v: Any) -> None:
-            if v is None and not nullable:
-                raise ValueError("null bytes in a non-nullable field")
-            p.write_bytes(buf, v, flexible)
-
-        def dec_b(r: Reader) -> Any:
-            b = r.read_bytes(flexible)
-            if b is None and not nullable:
-                raise ProtocolError("null bytes in a non-nullable field")
-            return b
-
-        return enc_b, dec_b
+        return _nullable("bytes", p.write_bytes, Reader.read_bytes, nullable, flexible)
     if kind == "struct":
         assert struct is not None
         cls = struct
@@ -312,6 +288,29 @@ def _codec(f: Field, version: int, flexible: bool) -> tuple[Encoder, Decoder]:
         return [dec_e(r) for _ in range(n)]
 
     return enc_a, dec_a
+
+
+def _nullable(
+    what: str,
+    write: Callable[[bytearray, Any, bool], None],
+    read: Callable[[Reader, bool], Any],
+    nullable: bool,
+    flexible: bool,
+) -> tuple[Callable[[bytearray, Any], None], Callable[[Reader], Any]]:
+    """The codec of a string or bytes field: null only where the schema allows it."""
+
+    def enc(buf: bytearray, v: Any) -> None:
+        if v is None and not nullable:
+            raise ValueError(f"null {what} in a non-nullable field")
+        write(buf, v, flexible)
+
+    def dec(r: Reader) -> Any:
+        x = read(r, flexible)
+        if x is None and not nullable:
+            raise ProtocolError(f"null {what} in a non-nullable field")
+        return x
+
+    return enc, dec
 
 
 __all__ = ["MAX_VERSION", "NO_VERSIONS", "Field", "Message", "Struct", "Versions", "uuid"]
