@@ -24,6 +24,8 @@ from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
 from ._core.partitioner import BuiltInPartitioner
 from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
+from ._interceptors import Interceptors
+from ._io.completion import Completion
 from ._io.sender import Sender, Wakeup
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
@@ -60,31 +62,6 @@ class ProducerRecord:
     partition: int | None = None
     timestamp_ms: int | None = None
     headers: Sequence[tuple[str, bytes | None]] | None = None
-
-
-class _Completion:
-    """Per batch: hands out one private future per ``await`` of one of its records."""
-
-    __slots__ = ("_loop", "_waiters")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def wait(self) -> asyncio.Future[None]:
-        fut = self._loop.create_future()
-        if self._waiters is None:
-            self._waiters = [fut]
-        else:
-            self._waiters.append(fut)
-        return fut
-
-    def fire(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        if waiters:
-            for f in waiters:
-                if not f.done():
-                    f.set_result(None)
 
 
 class Producer(SendPath):
@@ -125,11 +102,8 @@ class Producer(SendPath):
             config.partitioner_ignore_keys,
         )
         self._sticky_batch_size = self._builtin.sticky_batch_size
-        self._interceptors = list(config.interceptors)
-        self._on_send = [ic.on_send for ic in self._interceptors if hasattr(ic, "on_send")]
-        self._on_ack_hooks = [
-            ic.on_acknowledgement for ic in self._interceptors if hasattr(ic, "on_acknowledgement")
-        ]
+        self._interceptors = Interceptors(config.interceptors)
+        self._on_send = self._interceptors.on_send
         self._accumulator: RecordAccumulator | None = None
         self._sender: Sender | None = None
         self._task: asyncio.Task[None] | None = None
@@ -168,7 +142,7 @@ class Producer(SendPath):
             delivery_timeout_ms=cfg.delivery_timeout,
             max_request_size=cfg.max_request_size,
             pool=self._pool,
-            new_completion=lambda: _Completion(loop),
+            new_completion=lambda: Completion(loop),
             rand=random.random,
         )
         self._sender = Sender(
@@ -176,7 +150,7 @@ class Producer(SendPath):
             self._accumulator,
             self._metadata,
             self._now_ms,
-            self._on_ack if self._on_ack_hooks else None,
+            self._interceptors.on_ack if self._interceptors.on_acknowledgement else None,
         )
         self._batches = self._accumulator.batches
         self._wakeup = self._sender.wakeup
@@ -279,12 +253,12 @@ class Producer(SendPath):
                 sender.wakeup.set()
                 await asyncio.gather(task, return_exceptions=True)
                 await sender.wait_background()
-                self._close_interceptors()
+                self._interceptors.close()
                 raise
         except Exception:
             pass  # a sender crash already failed every record; it is logged
         await sender.wait_background()
-        self._close_interceptors()
+        self._interceptors.close()
 
     stop = close  # aiokafka's name
 
@@ -305,15 +279,6 @@ class Producer(SendPath):
                     conn.close()
                 except Exception:  # the loop may be closed already
                     pass
-
-    def _close_interceptors(self) -> None:
-        for ic in self._interceptors:
-            closer = getattr(ic, "close", None)
-            if callable(closer):
-                try:
-                    closer()
-                except Exception:
-                    log.exception("interceptor close() failed")
 
     async def __aenter__(self) -> Producer:
         await self.start()
@@ -361,7 +326,7 @@ class Producer(SendPath):
         if _get_ident() != self._owner_thread:
             self._check_loop()
         if self._on_send:
-            rec = self._intercept(
+            rec = self._interceptors.intercept(
                 ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
             )
             topic, value, key, partition, timestamp_ms, headers = (
@@ -544,30 +509,6 @@ class Producer(SendPath):
     def _now_ms(self) -> int:
         assert self._loop is not None
         return int(self._loop.time() * 1000)
-
-    def _intercept(self, record: ProducerRecord) -> ProducerRecord:
-        for hook in self._on_send:
-            try:
-                out = hook(record)
-                if out is not None:
-                    record = out
-            except Exception:
-                log.exception("interceptor on_send failed; the record goes on unchanged")
-        return record
-
-    def _on_ack(
-        self, handle: RecordFuture, md: RecordMetadata | None, exc: BaseException | None
-    ) -> None:
-        if md is None:
-            b = handle.batch
-            md = RecordMetadata(
-                b.tp.topic, b.tp.partition, -1, -1, handle.key_size, handle.value_size
-            )
-        for hook in self._on_ack_hooks:
-            try:
-                hook(md, exc)
-            except Exception:
-                log.exception("interceptor on_acknowledgement failed")
 
     def _sender_ended(self, task: asyncio.Task[None]) -> None:
         self._accepting = False

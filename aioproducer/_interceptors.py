@@ -1,0 +1,71 @@
+"""Interceptors (Java's ``ProducerInterceptor``): ``on_send`` may replace a record before it
+is partitioned; ``on_acknowledgement`` sees every record's outcome, before its callback;
+``close`` runs when the producer closes. An interceptor may define any of the three; each is
+looked up once, here, when the producer is made. A hook that raises is logged, and the record
+goes on unchanged: an interceptor's bug never loses a record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._core.producer_batch import RecordFuture, RecordMetadata
+
+log = logging.getLogger("aioproducer")
+
+_HOOKS = ("on_send", "on_acknowledgement", "close")
+
+
+def _hooks(interceptors: Sequence[Any], name: str) -> list[Callable[..., Any]]:
+    out = []
+    for ic in interceptors:
+        hook = getattr(ic, name, None)
+        if callable(hook):
+            out.append(hook)
+    return out
+
+
+class Interceptors:
+    def __init__(self, interceptors: Sequence[Any]) -> None:
+        self.on_send = _hooks(interceptors, "on_send")
+        self.on_acknowledgement = _hooks(interceptors, "on_acknowledgement")
+        self._close = _hooks(interceptors, "close")
+
+    def intercept(self, record: Any) -> Any:
+        """``record`` (a :class:`ProducerRecord`) through every ``on_send``, in order."""
+        for hook in self.on_send:
+            try:
+                out = hook(record)
+                if out is not None:
+                    record = out
+            except Exception:
+                log.exception("interceptor on_send failed; the record goes on unchanged")
+        return record
+
+    def on_ack(
+        self, handle: RecordFuture, md: RecordMetadata | None, exc: BaseException | None
+    ) -> None:
+        """A record's outcome, to every ``on_acknowledgement`` (metadata with offset -1 for a
+        record that failed)."""
+        if md is None:
+            b = handle.batch
+            md = RecordMetadata(
+                b.tp.topic, b.tp.partition, -1, -1, handle.key_size, handle.value_size
+            )
+        for hook in self.on_acknowledgement:
+            try:
+                hook(md, exc)
+            except Exception:
+                log.exception("interceptor on_acknowledgement failed")
+
+    def close(self) -> None:
+        for hook in self._close:
+            try:
+                hook()
+            except Exception:
+                log.exception("interceptor close() failed")
+
+
+__all__ = ["Interceptors"]
