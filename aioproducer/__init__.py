@@ -74,15 +74,17 @@ __all__ = (
 
 # The classes defined in private modules (and in config.py, producer.py) are imported from
 # here, and say so. The errors say ``aioproducer.errors``, their canonical home.
-for _cls in (
-    Cluster,
-    Producer,
-    ProducerConfig,
-    ProducerRecord,
-    RecordFuture,
-    RecordMetadata,
-    RoundRobinPartitioner,
-    TopicPartition,
+for _name, _cls in (
+    ("Cluster", Cluster),
+    ("Producer", Producer),
+    ("ProducerConfig", ProducerConfig),
+    ("ProducerRecord", ProducerRecord),
+    ("RecordFuture", RecordFuture),
+    ("RecordMetadata", RecordMetadata),
+    ("RoundRobinPartitioner", RoundRobinPartitioner),
+    ("TopicPartition", TopicPartition),
 ):
     _publish(_cls, __name__)
-del _cls
+    if _cls.__name__ != _name:  # the pure-Python RecordFuture (AIOPRODUCER_PURE_PYTHON=1)
+        _cls.__name__ = _cls.__qualname__ = _name
+del _cls, _name

@@ -1,8 +1,9 @@
 """Interceptors (Java's ``ProducerInterceptor``): ``on_send`` may replace a record before it
 is partitioned; ``on_acknowledgement`` sees every record's outcome, before its callback;
-``close`` runs when the producer closes. An interceptor may define any of the three; each is
-looked up once, here, when the producer is made. A hook that raises is logged, and the record
-goes on unchanged: an interceptor's bug never loses a record.
+``close`` runs when the producer closes. An interceptor may define any of the three:
+``on_send`` and ``on_acknowledgement`` are looked up once, when the producer is made, ``close``
+when it closes. A hook that raises is logged, and the record goes on unchanged: an
+interceptor's bug never loses a record.
 """
 
 from __future__ import annotations
@@ -15,23 +16,16 @@ from ._core.producer_batch import RecordFuture, RecordMetadata
 
 log = logging.getLogger("aioproducer")
 
-_HOOKS = ("on_send", "on_acknowledgement", "close")
-
 
 def _hooks(interceptors: Sequence[Any], name: str) -> list[Callable[..., Any]]:
-    out = []
-    for ic in interceptors:
-        hook = getattr(ic, name, None)
-        if callable(hook):
-            out.append(hook)
-    return out
+    return [getattr(ic, name) for ic in interceptors if hasattr(ic, name)]
 
 
 class Interceptors:
     def __init__(self, interceptors: Sequence[Any]) -> None:
         self.on_send = _hooks(interceptors, "on_send")
         self.on_acknowledgement = _hooks(interceptors, "on_acknowledgement")
-        self._close = _hooks(interceptors, "close")
+        self._interceptors = list(interceptors)
 
     def intercept(self, record: Any) -> Any:
         """``record`` (a :class:`ProducerRecord`) through every ``on_send``, in order."""
@@ -61,11 +55,13 @@ class Interceptors:
                 log.exception("interceptor on_acknowledgement failed")
 
     def close(self) -> None:
-        for hook in self._close:
-            try:
-                hook()
-            except Exception:
-                log.exception("interceptor close() failed")
+        for ic in self._interceptors:
+            closer = getattr(ic, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:
+                    log.exception("interceptor close() failed")
 
 
 __all__ = ["Interceptors"]

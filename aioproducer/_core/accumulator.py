@@ -127,6 +127,7 @@ class RecordAccumulator:
         #: whether a batch went back into a queue (see ready_after_drain).
         self._drained: list[tuple[int, TopicPartition]] = []
         self._requeued = False
+        self._ready_forced = False
         self._ordinal = 0
         #: No incomplete batch reaches its delivery timeout before this (a lower bound): a new
         #: batch's deadline is later than every older one's, so the expiry scans, O(batches),
@@ -199,7 +200,7 @@ class RecordAccumulator:
         if dq is None:
             dq = self.batches[tp] = deque()
         dq.append(batch)
-        self.incomplete.add(batch)
+        self.incomplete[batch] = None  # .add(), as a C call: once per batch
         self.expiry_floor_ms = min(self.expiry_floor_ms, now_ms + self.delivery_timeout_ms)
         return handle, 0
 
@@ -230,18 +231,20 @@ class RecordAccumulator:
                 result.next_ready_ms = wait
         self._drained = []
         self._requeued = False
+        self._ready_forced = forced
         return result
 
     def ready_after_drain(self, before: ReadyResult, cluster: Cluster, now_ms: int) -> ReadyResult:
         """What ``ready()`` would answer now, after this turn's ``drain()``, without another
         pass over every partition: ``before`` (this turn's ``ready()``) with the heads the drain
         took replaced by the batches behind them. A turn in which a batch went back into a
-        queue (a write that failed at once) takes the full pass instead."""
-        if self._requeued:
+        queue (a write that failed at once), or in which every batch became sendable or stopped
+        being so (memory given back by an acks=0 write, say), takes the full pass instead."""
+        forced = self._forced()
+        if self._requeued or forced != self._ready_forced:
             return self.ready(cluster, now_ms)
         result = ReadyResult(set(), dict(before.heads), before.next_ready_ms)
         heads = result.heads
-        forced = self._forced()
         linger = self.linger_ms
         for node, tp in self._drained:
             heads[node] -= 1
@@ -482,7 +485,7 @@ class RecordAccumulator:
 
     def done(self, batch: ProducerBatch) -> None:
         """A batch is complete: return its memory to the pool."""
-        self.incomplete.discard(batch)
+        self.incomplete.pop(batch, None)  # .discard(), as a C call: once per batch
         if batch.reserved:
             self.pool.release(batch.reserved)
             batch.reserved = 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from typing import Any, cast
@@ -47,6 +48,16 @@ from ..errors import (
 )
 
 log = logging.getLogger("aioproducer")
+
+
+def software_version(version: str) -> str:
+    """``version`` in the form KIP-511 lets a client report (letters, digits, '.' and '-',
+    starting and ending with a letter or digit): a local version such as ``1.0+g1234`` would
+    make the broker refuse ApiVersions with INVALID_REQUEST."""
+    return re.sub(r"[^a-zA-Z0-9.-]", "-", version).strip(".-") or "unknown"
+
+
+SOFTWARE_VERSION = software_version(__version__)
 
 
 class _InFlight:
@@ -203,7 +214,7 @@ class BrokerConnection(asyncio.Protocol):
 
     async def _negotiate(self) -> None:
         req = ApiVersionsRequest(
-            client_software_name="aioproducer", client_software_version=__version__
+            client_software_name="aioproducer", client_software_version=SOFTWARE_VERSION
         )
         resp: ApiVersionsResponse = await self.request(req, 3)
         if resp.error_code == UnsupportedVersionError.code:

@@ -171,3 +171,15 @@ async def test_connection_refused_is_a_kafka_connection_error() -> None:
 async def test_request_frames_carry_size_and_header() -> None:
     frame = encode_request(MetadataRequest(topics=[]), 12, 5, "cid")
     assert struct.unpack_from(">ihhi", frame) == (len(frame) - 4, 3, 12, 5)
+
+
+async def test_the_reported_software_version_is_one_kip_511_accepts() -> None:
+    """A local version (``+`` and more) would make the broker refuse ApiVersions."""
+    import re
+
+    from aioproducer._io.connection import SOFTWARE_VERSION, software_version
+
+    kafka_rule = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$")
+    for v in (SOFTWARE_VERSION, software_version("1.0+g1234.dirty"), software_version("+")):
+        assert kafka_rule.match(v), v
+    assert software_version("0.1.0.dev0") == "0.1.0.dev0"
