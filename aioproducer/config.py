@@ -10,11 +10,20 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
+from ._core.partitioner import Partitioner
 from .errors import ConfigError
 
 Serializer = Callable[[Any], "bytes | None"]
+#: ``acks``: every in-sync replica ("all", -1), the leader (1), or none (0).
+Acks = Literal["all", -1, 0, 1, "-1", "0", "1"]
+#: ``compression_type``: None or "none" for no compression.
+CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+#: ``security_protocol``.
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+#: ``sasl_mechanism`` (SCRAM and OAUTHBEARER are to come).
+SaslMechanism = Literal["PLAIN"]
 _client_ids = itertools.count(1)
 _ACKS = {"all": -1, "-1": -1, -1: -1, "0": 0, 0: 0, "1": 1, 1: 1}
 
@@ -27,7 +36,7 @@ class ProducerConfig:
     client_id: str | None = None
     #: ``"all"``/-1 (every in-sync replica), 1 (leader only) or 0 (no acknowledgement:
     #: futures complete when the request is written, with offset -1).
-    acks: int | str = "all"
+    acks: Acks = "all"
     #: Upper bound in bytes of a batch's (estimated compressed) size; 0 disables batching.
     batch_size: int = 16384
     #: How long a batch waits for more records before it is sendable anyway.
@@ -52,7 +61,7 @@ class ProducerConfig:
     #: Unacknowledged produce requests per broker connection.
     max_in_flight_requests_per_connection: int = 5
     #: ``None``/"none", "gzip", "snappy" (needs the snappy extra), "lz4" or "zstd".
-    compression_type: str | None = None
+    compression_type: CompressionType | None = None
     compression_gzip_level: int | None = None
     compression_lz4_level: int | None = None
     compression_zstd_level: int | None = None
@@ -66,7 +75,7 @@ class ProducerConfig:
     #: Timeout of one TCP connection attempt (and ApiVersions handshake).
     socket_connection_setup_timeout_ms: int = 10000
     #: "PLAINTEXT", "SSL", "SASL_PLAINTEXT" or "SASL_SSL".
-    security_protocol: str = "PLAINTEXT"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
     #: TLS: an ``ssl.SSLContext`` to use as is; otherwise one is made from ``ssl_cafile``
     #: (or the system's trust store), verifying certificates and hostnames.
     ssl_context: Any = field(default=None, repr=False)
@@ -75,7 +84,7 @@ class ProducerConfig:
     #: ``ssl.endpoint.identification.algorithm=https``). Turning it off logs a warning.
     ssl_check_hostname: bool = True
     #: SASL: only "PLAIN" so far.
-    sasl_mechanism: str = "PLAIN"
+    sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_plain_username: str | None = None
     #: Never shown in reprs or logs.
     sasl_plain_password: str | None = field(default=None, repr=False)
@@ -84,7 +93,7 @@ class ProducerConfig:
     value_serializer: Serializer | None = None
     #: ``None`` for the built-in partitioner, or an object with
     #: ``partition(topic, key, key_bytes, value, value_bytes, cluster) -> int``.
-    partitioner: Any = None
+    partitioner: Partitioner | None = None
     #: KIP-794: weigh partitions by queue size when choosing one for a record without key.
     partitioner_adaptive_partitioning_enable: bool = True
     #: KIP-794: avoid a partition whose leader accepted nothing for this long (0 = off).
@@ -265,4 +274,11 @@ class ProducerConfig:
                 )
 
 
-__all__ = ("ProducerConfig", "Serializer")
+__all__ = (
+    "Acks",
+    "CompressionType",
+    "ProducerConfig",
+    "SaslMechanism",
+    "SecurityProtocol",
+    "Serializer",
+)

@@ -95,7 +95,14 @@ ERRORS_HAND_WRITTEN = (
     "for_code",
 )
 OTHER_MODULES = {
-    "aioproducer.config": ("ProducerConfig", "Serializer"),
+    "aioproducer.config": (
+        "Acks",
+        "CompressionType",
+        "ProducerConfig",
+        "SaslMechanism",
+        "SecurityProtocol",
+        "Serializer",
+    ),
     "aioproducer.producer": ("Producer", "ProducerRecord"),
     "aioproducer.testing": (
         "KAFKA_COMPAT_VERSION",
