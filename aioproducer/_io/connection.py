@@ -19,7 +19,7 @@ import logging
 import re
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from .._protocol import framing
 from .._protocol._schema import Message
@@ -48,6 +48,7 @@ from ..errors import (
 )
 
 log = logging.getLogger("aioproducer")
+_M = TypeVar("_M", bound=Message)
 
 
 def software_version(version: str) -> str:
@@ -216,12 +217,12 @@ class BrokerConnection(asyncio.Protocol):
         req = ApiVersionsRequest(
             client_software_name="aioproducer", client_software_version=SOFTWARE_VERSION
         )
-        resp: ApiVersionsResponse = await self.request(req, 3)
+        resp = await self.request(req, 3, ApiVersionsResponse)
         if resp.error_code == UnsupportedVersionError.code:
             # KIP-511: the broker does not know v3; retry at a version it knows.
             ranges = broker_ranges(resp)
             version = pick_version(18, ranges) if 18 in ranges else 0
-            resp = await self.request(req, version)
+            resp = await self.request(req, version, ApiVersionsResponse)
         if resp.error_code != 0:
             raise for_code(resp.error_code, "ApiVersions failed")
         self.versions = broker_ranges(resp)
@@ -231,7 +232,7 @@ class BrokerConnection(asyncio.Protocol):
             raise SaslAuthenticationError(
                 f"broker {self.node_id} does not support SaslHandshake v1/SaslAuthenticate"
             )
-        hs: SaslHandshakeResponse = await self.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        hs = await self.request(SaslHandshakeRequest(mechanism="PLAIN"), 1, SaslHandshakeResponse)
         if hs.error_code != 0:
             raise SaslAuthenticationError(
                 f"broker {self.node_id} does not accept SASL mechanism PLAIN "
@@ -239,8 +240,10 @@ class BrokerConnection(asyncio.Protocol):
             )
         # The token holds the password: it is never logged, and not kept after this call.
         token = b"\0" + username.encode() + b"\0" + password.encode()
-        resp: SaslAuthenticateResponse = await self.request(
-            SaslAuthenticateRequest(auth_bytes=token), self.version_for(36)
+        resp = await self.request(
+            SaslAuthenticateRequest(auth_bytes=token),
+            self.version_for(36),
+            SaslAuthenticateResponse,
         )
         if resp.error_code != 0:
             raise SaslAuthenticationError(
@@ -400,10 +403,17 @@ class BrokerConnection(asyncio.Protocol):
             self._arm_timer()
         return fut
 
-    async def request(self, request: Message, version: int) -> Any:
+    async def request(self, request: Message, version: int, response: type[_M]) -> _M:
+        """Send ``request`` and return its answer, which must be a ``response``."""
         fut = self.send(request, version)
         assert fut is not None
-        return await fut
+        resp = await fut
+        if not isinstance(resp, response):
+            raise BrokerProtocolError(
+                f"broker {self.node_id} answered {type(request).__name__} with "
+                f"{type(resp).__name__}, not {response.__name__}"
+            )
+        return resp
 
     def _arm_timer(self) -> None:
         if self._timer is not None:

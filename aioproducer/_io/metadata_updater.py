@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from .._core.cluster import Metadata, cluster_from_metadata
-from .._protocol.messages import MetadataRequest
+from .._protocol.messages import MetadataRequest, MetadataResponse
 from ..errors import KafkaError
 from .connection import BrokerConnection
 from .connections import ConnectionPool
@@ -69,7 +69,7 @@ class MetadataUpdater:
         partial: list[str] | None,
     ) -> None:
         try:
-            resp = await conn.request(req, version)
+            resp = await conn.request(req, version, MetadataResponse)
             cluster = cluster_from_metadata(resp)
         except KafkaError as exc:
             log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from .._core.accumulator import RecordAccumulator, backoff_ms
 from .._core.idempotence import IdempotenceManager, ProducerIdState
-from .._protocol.messages import InitProducerIdRequest
+from .._protocol.messages import InitProducerIdRequest, InitProducerIdResponse
 from ..config import ProducerConfig
 from ..errors import (
     ClusterAuthorizationFailedError,
@@ -77,16 +76,17 @@ class ProducerIdInit:
         req = InitProducerIdRequest(
             transactional_id=None, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1
         )
-        resp: Any = None
+        resp: InitProducerIdResponse | None = None
         error: KafkaError | None
         try:
-            resp = await conn.request(req, version)
+            resp = await conn.request(req, version, InitProducerIdResponse)
             error = None if resp.error_code == 0 else for_code(resp.error_code, "InitProducerId")
         except KafkaError as exc:
             error = exc
         finally:
             self.task = None
         if error is None:
+            assert resp is not None
             idem.set_producer_id(resp.producer_id, resp.producer_epoch)
             self.acc.reset_sequences()
             self._failures = 0

@@ -44,7 +44,7 @@ class FakeConn:
         self.versions = {0: (3, 11), 3: (1, 12), 22: (0, 5)}
         self.pid_responses = [(0, 1000, 0)]  # (error_code, producer_id, epoch) per request
 
-    async def request(self, request: Any, version: int) -> Any:
+    async def request(self, request: Any, version: int, response: Any = None) -> Any:
         from aioproducer._protocol.messages import InitProducerIdResponse
 
         code, pid, epoch = self.pid_responses.pop(0)
