@@ -55,7 +55,7 @@ class Sender(ProduceResponses):
     ) -> None:
         self.config = config
         self.acc = accumulator
-        self.metadata = metadata
+        self._metadata = metadata
         self.now_ms = now_ms
         self.on_ack = on_ack
         self.acks = config.acks_value
@@ -96,6 +96,15 @@ class Sender(ProduceResponses):
         #: time the broker asked for.
         self._throttled_until: dict[int, int] = {}
         self._throttle_ms: dict[int, int] = {}
+
+    @property
+    def metadata(self) -> Metadata:
+        """The cluster view, shared by the pool and the metadata updater."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: Metadata) -> None:
+        self._metadata = self.pool.metadata = self.updater.metadata = value
 
     @property
     def running(self) -> bool:

@@ -222,7 +222,7 @@ async def test_the_bootstrap_connection_is_retried_after_its_backoff(
     h = Harness(reconnect_backoff_ms=50, reconnect_backoff_max_ms=50)
     h.sender.connections.clear()
     h.metadata = type(h.metadata)(300000, 300000, 100)
-    h.sender.metadata = h.sender.pool.metadata = h.sender.updater.metadata = h.metadata
+    h.sender.metadata = h.metadata
     attempts: list[int] = []
 
     async def refuse(*args: Any, **kwargs: Any) -> Any:
