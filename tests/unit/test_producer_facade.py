@@ -1,0 +1,143 @@
+"""The Producer facade itself, on the simulator's in-memory cluster: no sockets, no threads,
+virtual time (``tests/sim``). Each test is a scenario run by a real ``Producer`` against three
+simulated brokers that speak the wire protocol; the brokers' logs are the truth it checks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aioproducer import Producer, ProducerClosedError, RecordMetadata
+from tests.sim.schedule import Params
+from tests.sim.world import World, run_world
+
+Body = Callable[[Producer, World], Awaitable[None]]
+
+
+class Scenario(World):
+    """A simulated cluster (3 brokers, topic ``t0`` of 3 partitions) without faults, running
+    ``body(producer, world)`` between ``start()`` and ``close()``."""
+
+    def __init__(self, body: Body, **config: Any) -> None:
+        super().__init__(Params(seed=1, n_records=0))
+        self.body = body
+        self.config = config
+        self.error: BaseException | None = None
+
+    async def main(self) -> None:
+        producer = self.producer = Producer(**{**self.producer_config(), **self.config})
+        await producer.start()
+        try:
+            await self.body(producer, self)
+        except BaseException as exc:  # reported by run(), after the loop is torn down
+            self.error = exc
+        finally:
+            await producer.close()
+
+
+def run(body: Body, **config: Any) -> Scenario:
+    world = Scenario(body, **config)
+    run_world(world)
+    if world.error is not None:
+        raise world.error
+    assert not world.failures, world.failures
+    return world
+
+
+def log_of(world: World, partition: int) -> list[bytes | None]:
+    part = world.cluster.partition("t0", partition)
+    assert part is not None
+    return [e.value for e in part.log]
+
+
+def test_a_sent_record_resolves_to_where_the_broker_wrote_it() -> None:
+    got: list[RecordMetadata] = []
+
+    async def body(p: Producer, w: World) -> None:
+        fut = await p.send("t0", b"hello", key=b"k", partition=2)
+        md = await fut
+        got.append(md)
+
+    w = run(body)
+    [md] = got
+    assert (md.topic, md.partition, md.offset) == ("t0", 2, 0)
+    assert log_of(w, 2) == [b"hello"]
+
+
+def test_callbacks_run_in_record_order_after_the_futures_resolve() -> None:
+    order: list[tuple[str, int]] = []
+
+    async def body(p: Producer, w: World) -> None:
+        def callback_for(i: int) -> Callable[[RecordMetadata | None, BaseException | None], None]:
+            return lambda md, exc: order.append(("cb", i))
+
+        futs = [
+            await p.send("t0", b"v%d" % i, partition=0, callback=callback_for(i)) for i in range(20)
+        ]
+        await p.flush()
+        assert all(f.done() for f in futs)
+        assert [f.result().offset for f in futs] == list(range(20))
+
+    w = run(body, linger_ms=50)
+    assert order == [("cb", i) for i in range(20)]
+    assert log_of(w, 0) == [b"v%d" % i for i in range(20)]
+
+
+def test_close_delivers_what_is_still_lingering() -> None:
+    futs: list[Any] = []
+
+    async def body(p: Producer, w: World) -> None:
+        futs.extend([await p.send("t0", b"x%d" % i, partition=1) for i in range(5)])
+        # no flush: close() delivers them (the linger is an hour)
+
+    w = run(body, linger_ms=3_600_000, delivery_timeout_ms=3_700_000)
+    assert all(f.done() and f.exception() is None for f in futs)
+    assert log_of(w, 1) == [b"x%d" % i for i in range(5)]
+
+
+def test_a_closed_producer_refuses_records_and_resolves_every_future() -> None:
+    async def body(p: Producer, w: World) -> None:
+        fut = await p.send("t0", b"last", partition=0)
+        await p.close()
+        assert fut.done()
+        try:
+            await p.send("t0", b"late")
+        except ProducerClosedError:
+            pass
+        else:
+            raise AssertionError("send() after close() did not raise")
+
+    w = run(body)
+    assert log_of(w, 0) == [b"last"]
+
+
+def test_send_and_wait_partitions_for_and_metrics() -> None:
+    seen: dict[str, Any] = {}
+
+    async def body(p: Producer, w: World) -> None:
+        seen["partitions"] = await p.partitions_for("t0")
+        seen["md"] = await p.send_and_wait("t0", b"one", partition=1)
+        seen["metrics"] = p.metrics()
+
+    run(body)
+    assert seen["partitions"] == [0, 1, 2]
+    assert (seen["md"].partition, seen["md"].offset) == (1, 0)
+    metrics = seen["metrics"]
+    assert metrics["batches_queued"] == 0 and metrics["connections"] >= 1
+    assert metrics["buffer_available_bytes"] == metrics["buffer_total_bytes"]
+
+
+def test_a_minute_of_linger_passes_in_virtual_time() -> None:
+    """The scenario waits a virtual minute; the test takes milliseconds."""
+    stamps: list[float] = []
+
+    async def body(p: Producer, w: World) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        fut = await p.send("t0", b"slow", partition=0)
+        await fut
+        stamps.append(loop.time() - t0)
+
+    run(body, linger_ms=60_000, delivery_timeout_ms=200_000)
+    assert 60 <= stamps[0] < 61
