@@ -65,26 +65,19 @@ class Action(enum.Enum):
 
 
 class Batch(Protocol):
-    """What the rules read of a batch (a :class:`ProducerBatch`)."""
+    """What the rules read of a batch (a :class:`ProducerBatch`); they change none of it."""
+
+    tp: TopicPartition
+    attempts: int
+    created_ms: int
+    maybe_written: bool
+    final: bool
+    base_sequence: int
+    producer_epoch: int
+    ordinal: int
 
     @property
-    def tp(self) -> TopicPartition: ...
-    @property
-    def attempts(self) -> int: ...
-    @property
-    def created_ms(self) -> int: ...
-    @property
-    def maybe_written(self) -> bool: ...
-    @property
-    def final(self) -> bool: ...
-    @property
     def record_count(self) -> int: ...
-    @property
-    def base_sequence(self) -> int: ...
-    @property
-    def producer_epoch(self) -> int: ...
-    @property
-    def ordinal(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
