@@ -203,16 +203,19 @@ async def test_an_unexpected_error_from_create_connection_is_translated(
 
 
 async def test_cancellation_is_not_translated(serve: Callable[..., Awaitable[int]]) -> None:
+    asked = asyncio.Event()
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.read(100)
+            asked.set()  # the client's ApiVersions arrived; it never gets an answer
             await asyncio.sleep(0.5)
         finally:
             writer.transport.abort()
 
     port = await serve(silent)
     task = asyncio.ensure_future(open_conn("127.0.0.1", port))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(asked.wait(), 5)  # cancelled mid-handshake, not before it
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
