@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._core.cluster import Cluster, TopicPartition
 from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
+from ._interceptors import ProducerInterceptor
 from ._public import publish as _publish
 from ._version import __version__
 from .config import ProducerConfig
@@ -56,6 +57,7 @@ __all__ = (
     "Producer",
     "ProducerClosedError",
     "ProducerConfig",
+    "ProducerInterceptor",
     "ProducerRecord",
     "ProtocolError",
     "RecordFuture",
@@ -78,6 +80,7 @@ for _name, _cls in (
     ("Cluster", Cluster),
     ("Producer", Producer),
     ("ProducerConfig", ProducerConfig),
+    ("ProducerInterceptor", ProducerInterceptor),
     ("ProducerRecord", ProducerRecord),
     ("RecordFuture", RecordFuture),
     ("RecordMetadata", RecordMetadata),

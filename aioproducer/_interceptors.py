@@ -10,15 +10,44 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core.producer_batch import RecordFuture, RecordMetadata
+
+if TYPE_CHECKING:
+    from .producer import ProducerRecord
 
 log = logging.getLogger("aioproducer")
 
 
+class ProducerInterceptor:
+    """Java's ``ProducerInterceptor``: subclass it and override what you need.
+
+    ``on_send`` sees each record before it is partitioned and may return a replacement
+    (None: unchanged); ``on_acknowledgement`` sees each record's outcome (metadata with offset
+    -1 when it failed) before the record's callback, on the event loop; ``close`` runs when the
+    producer closes. The defaults do nothing and cost nothing: a hook left as inherited is
+    never called. An object that is not a subclass but has any of these methods works too.
+    """
+
+    def on_send(self, record: ProducerRecord) -> ProducerRecord | None:
+        return None
+
+    def on_acknowledgement(self, metadata: RecordMetadata, exception: BaseException | None) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 def _hooks(interceptors: Sequence[Any], name: str) -> list[Callable[..., Any]]:
-    return [getattr(ic, name) for ic in interceptors if hasattr(ic, name)]
+    """The ``name`` methods of ``interceptors`` that do something: not the inherited no-op."""
+    default = getattr(ProducerInterceptor, name)
+    return [
+        getattr(ic, name)
+        for ic in interceptors
+        if hasattr(ic, name) and getattr(type(ic), name, None) is not default
+    ]
 
 
 class Interceptors:
@@ -56,6 +85,8 @@ class Interceptors:
 
     def close(self) -> None:
         for ic in self._interceptors:
+            if getattr(type(ic), "close", None) is ProducerInterceptor.close:
+                continue
             closer = getattr(ic, "close", None)
             if callable(closer):
                 try:
@@ -64,4 +95,4 @@ class Interceptors:
                     log.exception("interceptor close() failed")
 
 
-__all__ = ["Interceptors"]
+__all__ = ["Interceptors", "ProducerInterceptor"]

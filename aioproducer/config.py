@@ -100,7 +100,8 @@ class ProducerConfig:
     partitioner_availability_timeout_ms: int = 0
     #: Ignore keys when partitioning (sticky partitioning for every record).
     partitioner_ignore_keys: bool = False
-    #: Objects with ``on_send(record)``, ``on_acknowledgement(metadata, exception)``, ``close()``.
+    #: :class:`ProducerInterceptor` subclasses (or objects with any of ``on_send(record)``,
+    #: ``on_acknowledgement(metadata, exception)``, ``close()``).
     interceptors: Sequence[Any] = field(default_factory=tuple)
     #: Idempotent delivery (KIP-98): no duplicates from retries, order kept with up to 5
     #: requests in flight. Default (None) is on, as in Java >= 3.0, unless acks/retries/

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from aioproducer import Producer, ProducerClosedError, RecordMetadata
+from aioproducer import (
+    Producer,
+    ProducerClosedError,
+    ProducerInterceptor,
+    ProducerRecord,
+    RecordMetadata,
+)
 from tests.sim.schedule import Params
 from tests.sim.world import World, run_world
 
@@ -141,3 +148,53 @@ def test_a_minute_of_linger_passes_in_virtual_time() -> None:
 
     run(body, linger_ms=60_000, delivery_timeout_ms=200_000)
     assert 60 <= stamps[0] < 61
+
+
+def test_interceptors_rewrite_records_and_see_outcomes_before_callbacks() -> None:
+    events: list[tuple[str, int]] = []
+    closed: list[bool] = []
+
+    class Upper(ProducerInterceptor):
+        def on_send(self, record: ProducerRecord) -> ProducerRecord | None:
+            return replace(record, value=record.value.upper())
+
+        def on_acknowledgement(self, metadata: RecordMetadata, exc: BaseException | None) -> None:
+            events.append(("ack", metadata.offset))
+
+        def close(self) -> None:
+            closed.append(True)
+
+    class OnlySend(ProducerInterceptor):
+        def on_send(self, record: ProducerRecord) -> ProducerRecord | None:
+            return None  # unchanged
+
+    async def body(p: Producer, w: World) -> None:
+        assert p._sender is not None and p._sender.on_ack is not None
+        for i in range(3):
+            await p.send(
+                "t0",
+                b"v%d" % i,
+                partition=0,
+                callback=lambda md, exc: events.append(("cb", md.offset if md else -1)),
+            )
+        await p.flush()
+
+    w = run(body, interceptors=[Upper(), OnlySend()])
+    assert log_of(w, 0) == [b"V0", b"V1", b"V2"]
+    assert events == [(kind, i) for i in range(3) for kind in ("ack", "cb")]
+    assert closed == [True]
+
+
+def test_an_inherited_no_op_hook_costs_nothing() -> None:
+    """Overriding only on_send installs no acknowledgement hook: the per-record path stays
+    the one without interceptors."""
+
+    class OnlySend(ProducerInterceptor):
+        def on_send(self, record: ProducerRecord) -> ProducerRecord | None:
+            return None
+
+    async def body(p: Producer, w: World) -> None:
+        assert p._sender is not None and p._sender.on_ack is None
+        await p.send_and_wait("t0", b"x", partition=0)
+
+    run(body, interceptors=[OnlySend()])

@@ -53,6 +53,7 @@ TOP_LEVEL = (
     "Producer",
     "ProducerClosedError",
     "ProducerConfig",
+    "ProducerInterceptor",
     "ProducerRecord",
     "ProtocolError",
     "RecordFuture",
