@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .._broker_errors import (
     DuplicateSequenceNumberError,
@@ -257,46 +257,31 @@ def partition_error(
     goes there at once."""
     tp = batch.tp
     detail = f"{tp.topic}-{tp.partition}" + (f": {message}" if message else "")
+    exc = for_code(code, detail)
     if idem is not None and batch.base_sequence >= 0:
         if code == _DUPLICATE_SEQUENCE:  # written before: success, offset unknown
             return Decision(Action.COMPLETE, batch.maybe_written, ack_sequence=True)
+
+        def retry(**rule: Any) -> Decision:
+            """The sequencing rules' retries: whatever the error's own class says."""
+            return failed_attempt(batch, exc, policy, now, idem, force_retriable=True, **rule)
+
         if code == _OUT_OF_ORDER_SEQUENCE and batch.producer_epoch != idem.epoch:
             # A batch kept in an older epoch by a bump because it may have been written: the
             # broker says it was not, nor any batch after it. Sequence them all in the current
             # epoch and retry.
-            return failed_attempt(
-                batch,
-                for_code(code, detail),
-                policy,
-                now,
-                idem,
-                written=False,
-                force_retriable=True,
-                maybe_written=False,
-                forget_sequences=True,
-            )
+            return retry(written=False, maybe_written=False, forget_sequences=True)
         if code == _OUT_OF_ORDER_SEQUENCE and not idem.is_next_expected(tp, batch.base_sequence):
             # Not head of line: an earlier batch failed; retry after it, same sequence.
-            return failed_attempt(
-                batch, for_code(code, detail), policy, now, idem, force_retriable=True
-            )
+            return retry()
         if code == _UNKNOWN_PRODUCER_ID:
             # The broker lost the producer's state (KIP-360): the whole partition restarts in
             # a bumped epoch once nothing is in flight; the batch is re-sequenced and retried.
-            return failed_attempt(
-                batch,
-                for_code(code, detail),
-                policy,
-                now,
-                idem,
-                force_retriable=True,
-                bump=(0, True),
-            )
+            return retry(bump=(0, True))
         if code == _OUT_OF_ORDER_SEQUENCE:
             # Head of line, yet out of order: the broker refused it (not persisted, Java's
             # behaviour); bump the epoch and re-sequence the partition's batches after it.
-            return failure(batch, for_code(code, detail), idem, bump=(batch.ordinal, False))
-    exc = for_code(code, detail)
+            return failure(batch, exc, idem, bump=(batch.ordinal, False))
     if _fenced(exc):
         fenced = for_code(code, f"{detail}: the producer was fenced")
         d = failure(batch, fenced, idem)

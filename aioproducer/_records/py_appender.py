@@ -110,16 +110,25 @@ def _headers_bytes(headers: Headers) -> bytes | bytearray:
         n = len(kb)
         out += table[n + 1] if n < _SMALL else _varint(n)
         out += kb
-        if v is None:
-            out += b"\x01"  # -1
-        else:
-            if type(v) is bytes:
-                n = len(v)
-            else:
-                v, n = _bytes_like(v, "header value")
-            out += table[n + 1] if n < _SMALL else _varint(n)
+        v, _, vs, _ = _field(v, "header value")
+        out += vs
+        if v is not None:
             out += v
     return out
+
+
+def _field(data: BytesLike | None, what: str) -> tuple[BytesLike | None, int, bytes, bool]:
+    """A nullable bytes field: (its bytes, their length, the length's varint (-1 for None),
+    whether they came from anything but ``bytes``, whose buffer protocol may have run code)."""
+    if data is None:
+        return None, 0, b"\x01", False
+    if type(data) is bytes:
+        n = len(data)
+        foreign = False
+    else:
+        data, n = _bytes_like(data, what)
+        foreign = True
+    return data, n, _VARINT[n + 1] if n < _SMALL else _varint(n), foreign
 
 
 def _timestamp(timestamp_ms: int) -> int:
@@ -184,27 +193,9 @@ class _PyRecordBuffer:
         v = _VARINT
         # First the inputs, then the batch's state: taking a buffer (anything but bytes) can run
         # code, which may append to this batch or seal it.
-        foreign = False
-        if key is None:
-            ks = b"\x01"
-            klen = 0
-        else:
-            if type(key) is bytes:
-                klen = len(key)
-            else:
-                key, klen = _bytes_like(key, "key")
-                foreign = True
-            ks = v[klen + 1] if klen < _SMALL else _varint(klen)
-        if value is None:
-            vs = b"\x01"
-            vlen = 0
-        else:
-            if type(value) is bytes:
-                vlen = len(value)
-            else:
-                value, vlen = _bytes_like(value, "value")
-                foreign = True
-            vs = v[vlen + 1] if vlen < _SMALL else _varint(vlen)
+        key, klen, ks, foreign_key = _field(key, "key")
+        value, vlen, vs, foreign = _field(value, "value")
+        foreign |= foreign_key
         if headers:  # None, [] or anything else false: no headers (as in C)
             hs = _headers_bytes(headers)
             foreign = True

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, TypeVar
 from . import _admin
 
 _B = TypeVar("_B", bound="Broker")
+#: Topic-level settings (name to value), as Kafka takes them.
+Config = dict[str, str] | None
 
 
 class Broker:
@@ -32,9 +34,12 @@ class Broker:
         replication_factor: int = 1,
         config: dict[str, str] | None = None,
     ) -> None:
-        """Create a topic through the admin API of confluent-kafka (a client we did not write),
-        and wait for its leaders."""
-        _admin.create_topic(self.bootstrap_servers, name, partitions, replication_factor, config)
+        """Create a topic and wait for its leaders."""
+        self._create_topic(name, partitions, replication_factor, config)
+
+    def _create_topic(self, name: str, partitions: int, rf: int, cfg: Config) -> None:
+        """Through the admin API of confluent-kafka, a client we did not write."""
+        _admin.create_topic(self.bootstrap_servers, name, partitions, rf, cfg)
 
     def __enter__(self: _B) -> _B:
         return self.start()

@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import Any
 
-from ._broker import Broker
+from ._broker import Broker, Config
 from ._errors import HarnessError
 
 #: librdkafka's local error that makes a mock broker drop the connection on the next request.
@@ -68,14 +68,9 @@ class MockCluster(Broker):
         return reply["ok"]
 
     # -- topics ------------------------------------------------------------------------------
-    def create_topic(
-        self,
-        name: str,
-        partitions: int = 1,
-        replication_factor: int = 1,
-        config: dict[str, str] | None = None,
-    ) -> None:
-        self._call("topic_create", name, partitions, min(replication_factor, self.broker_count))
+    def _create_topic(self, name: str, partitions: int, rf: int, cfg: Config) -> None:
+        """The mock cluster's own call (topic configs do not apply to it)."""
+        self._call("topic_create", name, partitions, min(rf, self.broker_count))
 
     def topic_set_error(self, topic: str, err: int) -> None:
         self._call("topic_set_error", topic, err)
