@@ -1,15 +1,15 @@
 """Interceptors (Java's ``ProducerInterceptor``): ``on_send`` may replace a record before it
 is partitioned; ``on_acknowledgement`` sees every record's outcome, before its callback;
-``close`` runs when the producer closes. An interceptor may define any of the three:
-``on_send`` and ``on_acknowledgement`` are looked up once, when the producer is made, ``close``
-when it closes. A hook that raises is logged, and the record goes on unchanged: an
-interceptor's bug never loses a record.
+``close`` runs when the producer closes. An interceptor subclasses :class:`ProducerInterceptor`
+and overrides any of the three; the overridden ones are found once, when the producer is made.
+A hook that raises is logged, and the record goes on unchanged: an interceptor's bug never
+loses a record.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._core.producer_batch import RecordFuture, RecordMetadata
@@ -27,7 +27,7 @@ class ProducerInterceptor:
     (None: unchanged); ``on_acknowledgement`` sees each record's outcome (metadata with offset
     -1 when it failed) before the record's callback, on the event loop; ``close`` runs when the
     producer closes. The defaults do nothing and cost nothing: a hook left as inherited is
-    never called. An object that is not a subclass but has any of these methods works too.
+    never called.
     """
 
     def on_send(self, record: ProducerRecord) -> ProducerRecord | None:
@@ -40,21 +40,17 @@ class ProducerInterceptor:
         return None
 
 
-def _hooks(interceptors: Sequence[Any], name: str) -> list[Callable[..., Any]]:
-    """The ``name`` methods of ``interceptors`` that do something: not the inherited no-op."""
-    default = getattr(ProducerInterceptor, name)
-    return [
-        getattr(ic, name)
-        for ic in interceptors
-        if hasattr(ic, name) and getattr(type(ic), name, None) is not default
-    ]
-
-
 class Interceptors:
-    def __init__(self, interceptors: Sequence[Any]) -> None:
-        self.on_send = _hooks(interceptors, "on_send")
-        self.on_acknowledgement = _hooks(interceptors, "on_acknowledgement")
-        self._interceptors = list(interceptors)
+    def __init__(self, interceptors: Sequence[ProducerInterceptor]) -> None:
+        # Only the hooks a subclass overrides: an inherited no-op is never called.
+        base = ProducerInterceptor
+        self.on_send = [ic.on_send for ic in interceptors if type(ic).on_send is not base.on_send]
+        self.on_acknowledgement = [
+            ic.on_acknowledgement
+            for ic in interceptors
+            if type(ic).on_acknowledgement is not base.on_acknowledgement
+        ]
+        self._closers = [ic.close for ic in interceptors if type(ic).close is not base.close]
 
     def intercept(self, record: Any) -> Any:
         """``record`` (a :class:`ProducerRecord`) through every ``on_send``, in order."""
@@ -84,15 +80,11 @@ class Interceptors:
                 log.exception("interceptor on_acknowledgement failed")
 
     def close(self) -> None:
-        for ic in self._interceptors:
-            if getattr(type(ic), "close", None) is ProducerInterceptor.close:
-                continue
-            closer = getattr(ic, "close", None)
-            if callable(closer):
-                try:
-                    closer()
-                except Exception:
-                    log.exception("interceptor close() failed")
+        for closer in self._closers:
+            try:
+                closer()
+            except Exception:
+                log.exception("interceptor close() failed")
 
 
 __all__ = ["Interceptors", "ProducerInterceptor"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from ._core.partitioner import Partitioner
+from ._interceptors import ProducerInterceptor
 from .errors import ConfigError
 
 Serializer = Callable[[Any], "bytes | None"]
@@ -100,9 +101,8 @@ class ProducerConfig:
     partitioner_availability_timeout_ms: int = 0
     #: Ignore keys when partitioning (sticky partitioning for every record).
     partitioner_ignore_keys: bool = False
-    #: :class:`ProducerInterceptor` subclasses (or objects with any of ``on_send(record)``,
-    #: ``on_acknowledgement(metadata, exception)``, ``close()``).
-    interceptors: Sequence[Any] = field(default_factory=tuple)
+    #: Instances of :class:`ProducerInterceptor` subclasses, called in this order.
+    interceptors: Sequence[ProducerInterceptor] = field(default_factory=tuple)
     #: Idempotent delivery (KIP-98): no duplicates from retries, order kept with up to 5
     #: requests in flight. Default (None) is on, as in Java >= 3.0, unless acks/retries/
     #: max_in_flight conflict (then off, silently, as Java) or the cluster cannot grant a
@@ -238,16 +238,17 @@ class ProducerConfig:
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ConfigError(f"{name} must be callable(obj) -> bytes | None, got {value!r}")
-        if self.partitioner is not None and not callable(
-            getattr(self.partitioner, "partition", None)
-        ):
+        if self.partitioner is not None and not isinstance(self.partitioner, Partitioner):
             raise ConfigError(
                 "partitioner must have a partition(topic, key, key_bytes, value, value_bytes, "
                 f"cluster) method, got {self.partitioner!r}"
             )
-        for ic in self.interceptors:
-            if not any(callable(getattr(ic, m, None)) for m in ("on_send", "on_acknowledgement")):
-                raise ConfigError(f"interceptor {ic!r} has neither on_send nor on_acknowledgement")
+        for i, ic in enumerate(self.interceptors):
+            if not isinstance(ic, ProducerInterceptor):
+                raise ConfigError(
+                    f"interceptors[{i}] must be an instance of a subclass of "
+                    f"aioproducer.ProducerInterceptor, got {ic!r}"
+                )
         if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
             raise ConfigError(
                 f"security_protocol={self.security_protocol!r}: allowed 'PLAINTEXT', 'SSL', "

@@ -15,7 +15,7 @@ import bisect
 import itertools
 import random
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .cluster import Cluster
 from .murmur2 import murmur2, to_positive
@@ -25,6 +25,7 @@ _HASH_CACHE_SIZE = 1 << 16
 UNKNOWN_PARTITION = -1
 
 
+@runtime_checkable
 class Partitioner(Protocol):
     """A custom partitioner, as Java's ``Partitioner`` interface."""
 

@@ -16,6 +16,7 @@ from aioproducer import (
     KafkaTimeoutError,
     Producer,
     ProducerClosedError,
+    ProducerInterceptor,
     RecordMetadata,
     RecordTooLargeError,
     SerializationError,
@@ -219,7 +220,7 @@ async def test_callbacks_and_interceptors_fire_in_send_order(
     topic = new_topic(broker)
     events: list[tuple[str, int]] = []
 
-    class Interceptor:
+    class Interceptor(ProducerInterceptor):
         def on_send(self, record: Any) -> Any:
             if record.value == b"boom":
                 raise RuntimeError("interceptor bug")  # logged, not raised

@@ -52,6 +52,10 @@ def test_java_defaults() -> None:
         ({"bootstrap_servers": "localhost"}, "bootstrap_servers entry 'localhost'"),
         ({"key_serializer": 5}, "key_serializer must be callable"),
         ({"partitioner": object()}, "partitioner must have a partition"),
+        (
+            {"interceptors": [object()]},
+            r"interceptors\[0\] must be an instance of a subclass of aioproducer.Producer",
+        ),
         ({"enable_idempotence": True, "acks": 1}, "enable_idempotence=True requires acks='all'"),
         ({"compression_type": "zstd", "compression_zstd_level": 99}, "level 99 for zstd"),
     ],
