@@ -136,9 +136,7 @@ class BuiltInPartitioner:
         :data:`LOAD_STATS_INTERVAL_MS` per topic (Java reads them once per sender loop): reading
         them is a pass over every partition of the topic, and with 1,000 partitions a pass per
         switch cost ~1 us per record (measured, scaling runs of ``make bench``)."""
-        state = self._topics.get(topic)
-        if state is None:
-            state = self._topics[topic] = TopicSticky()
+        state = self.state(topic)
         if state.partition < 0:
             if (
                 load is not None
@@ -162,9 +160,7 @@ class BuiltInPartitioner:
 
     def update_load(self, topic: str, partition_ids: list[int], queue_sizes: list[int]) -> None:
         """KIP-794 load stats: weight each partition by (max queue + 1 - its queue)."""
-        state = self._topics.get(topic)
-        if state is None:
-            state = self._topics[topic] = TopicSticky()
+        state = self.state(topic)
         if not self.adaptive or not partition_ids:
             state.cumulative, state.partition_ids = [], []
             return
