@@ -1,7 +1,9 @@
 """Waiting on a condition, for tests: poll it up to a bound instead of sleeping a guessed time
 and then asserting. On a loaded machine a sleep is too short; on an idle one it is wasted.
 
-A failure says what was awaited (and, with ``state``, what was seen instead).
+A failure says what was awaited (and, with ``state``, what was seen instead). The async
+:func:`wait_until` counts time on the running event loop's clock: wall time on a real loop,
+virtual time in the simulator (``tests/sim``).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ async def wait_until(
 ) -> T:
     """Return ``condition()``'s first truthy value, checked now and then every ``interval``
     seconds (``interval=0``: once per event-loop iteration) for up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     while True:
         result = condition()
         if result:
             return result
-        if time.monotonic() >= deadline:
+        if loop.time() >= deadline:
             raise _timed_out(what, timeout, state)
         await asyncio.sleep(interval)
 

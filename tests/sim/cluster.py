@@ -29,6 +29,10 @@ Replication is modelled simply: with acks=all a write is on every ISR member at 
 (``hw`` = log end); with acks=0/1 it reaches the followers after a seeded lag. When a leader
 with followers crashes, the new leader's log is the replicated prefix: the unreplicated tail is
 lost (:attr:`Partition.truncated`), which Kafka allows for acks=0/1.
+
+Tests script single answers (an error code on one partition, a lost or late answer, a reset
+after the write, an InitProducerId refusal), move leaders on command and read every request
+the brokers saw through the API of :mod:`tests.sim.script`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from aioproducer._protocol.messages import (
 )
 from aioproducer._records.reader import read_batches
 from aioproducer.errors import ProtocolError
+
+from .script import Answer, BatchSeen, InitPidRule, ProduceRule, ProduceSeen, Reply
 
 if TYPE_CHECKING:
     from .net import Link
@@ -203,6 +209,7 @@ class Broker:
             self._reply(link, cid, body, False, name, "")
             return
         if api_key == 3:
+            w.cluster.metadata_seen.append(w.loop.time())
             body, note = self._metadata(request, version)
             self._reply(link, cid, body, flexible, name, note)
             return
@@ -225,10 +232,11 @@ class Broker:
         name: str,
         note: str,
         delay: float = 0.0,
+        at: float | None = None,
     ) -> None:
         payload = struct.pack(">i", cid) + (b"\x00" if header_tags else b"") + body
         self.world.trace("frame", f"b{self.node_id}->client {link} {name} cid={cid} {note}")
-        link.to_client(struct.pack(">i", len(payload)) + payload, delay)
+        link.to_client(struct.pack(">i", len(payload)) + payload, delay, at)
 
     # -- APIs ----------------------------------------------------------------------------------
 
@@ -291,6 +299,14 @@ class Broker:
 
     def _init_pid(self, request: Any, version: int) -> tuple[bytes, str]:
         w = self.world
+        c = w.cluster
+        index = len(c.init_pid_seen)
+        c.init_pid_seen.append(w.loop.time())
+        for rule in c.init_pid_rules:
+            scripted = rule(index)
+            if scripted is not None:
+                body = InitProducerIdResponse(error_code=scripted).encode(version)
+                return body, f"error={scripted} (scripted)"
         if w.in_fault_window() and w.frng.random() < w.params.p_init_error:
             code = w.frng.choice((15, 7, 51))
             return InitProducerIdResponse(error_code=code).encode(version), f"error={code}"
@@ -308,7 +324,17 @@ class Broker:
         w = self.world
         c = w.cluster
         p = w.params
-        faulty = w.in_fault_window()
+        seen = self._seen(link, request, version)
+        reply = c.scripted(seen)
+        # A scripted request draws no seeded fault: it does exactly what the test says.
+        faulty = reply is None and w.in_fault_window()
+        if reply is not None and reply.fate in ("drop_request", "reset_before"):
+            w.trace("fault", f"b{self.node_id} {link} Produce cid={cid}: {reply.fate} (scripted)")
+            if reply.fate == "drop_request":
+                link.stall("request lost (scripted)")
+            else:
+                link.reset(f"before Produce cid={cid} (scripted)")
+            return
         acks = request.acks
         PR = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
         responses = []
@@ -318,7 +344,13 @@ class Broker:
             parts = []
             for pd in topic.partition_data:
                 part = c.partition(topic.name, pd.index)
-                code, base, hint, note = self._produce_partition(part, topic.name, pd, acks, faulty)
+                answer = reply.partitions.get((topic.name, pd.index)) if reply else None
+                if answer is None or not (answer.error or answer.leader is not None):
+                    code, base, hint, note = self._produce_partition(
+                        part, topic.name, pd, acks, faulty
+                    )
+                else:
+                    code, base, hint, note = self._scripted_partition(part, pd, acks, answer)
                 notes.append(f"{topic.name}-{pd.index}:{note}")
                 resp = PR(index=pd.index, error_code=code, base_offset=base)
                 if hint is not None and version >= 10:
@@ -330,10 +362,14 @@ class Broker:
                     endpoints[hint[0]] = ProduceResponse.NodeEndpoint(
                         node_id=hint[0], host=host, port=port
                     )
-                if faulty and w.frng.random() < p.p_omit:
+                if (answer is not None and answer.omit) or (faulty and w.frng.random() < p.p_omit):
                     notes.append(f"(omitted {topic.name}-{pd.index} from the response)")
                     continue
                 parts.append(resp)
+                if answer is not None:
+                    parts.extend(
+                        PR(index=pd.index, error_code=e, base_offset=-1) for e in answer.extra
+                    )
             responses.append(
                 ProduceResponse.TopicProduceResponse(name=topic.name, partition_responses=parts)
             )
@@ -344,7 +380,7 @@ class Broker:
                 f"b{self.node_id} {link} Produce cid={cid} v{version} (no response) {summary}",
             )
             return
-        throttle = 0
+        throttle = reply.throttle_ms if reply is not None else 0
         if faulty and w.frng.random() < p.p_throttle:
             throttle = w.frng.randint(10, 500)
         body = ProduceResponse(
@@ -352,25 +388,83 @@ class Broker:
             throttle_time_ms=throttle,
             node_endpoints=list(endpoints.values()),
         ).encode(version)
+        lost = reply.fate if reply is not None else "answer"
         if faulty:
             x = w.frng.random()
             if x < p.p_drop_response:
-                w.trace(
-                    "fault",
-                    f"b{self.node_id} {link} Produce cid={cid} applied, response lost: {summary}",
-                )
-                link.stall("response lost")
-                return
-            if x < p.p_drop_response + p.p_reset_after:
-                w.trace(
-                    "fault",
-                    f"b{self.node_id} {link} Produce cid={cid} applied, then reset: {summary}",
-                )
-                link.reset(f"after Produce cid={cid}")
-                return
+                lost = "drop_response"
+            elif x < p.p_drop_response + p.p_reset_after:
+                lost = "reset_after"
+        if lost == "drop_response":
+            w.trace(
+                "fault",
+                f"b{self.node_id} {link} Produce cid={cid} applied, response lost: {summary}",
+            )
+            link.stall("response lost")
+            return
+        if lost == "reset_after":
+            w.trace(
+                "fault",
+                f"b{self.node_id} {link} Produce cid={cid} applied, then reset: {summary}",
+            )
+            link.reset(f"after Produce cid={cid}")
+            return
         if throttle:
             summary += f" throttle={throttle}ms"
-        self._reply(link, cid, body, flexible, f"Produce v{version}", summary, throttle / 1000)
+        if reply is None:  # the seeded schedule's throttling delays the answer too
+            delay, at = throttle / 1000, None
+        else:
+            delay, at = reply.delay_s, reply.at_s
+        seen.answered_at = w.loop.time() + delay if at is None else at
+        self._reply(link, cid, body, flexible, f"Produce v{version}", summary, delay, at)
+
+    def _seen(self, link: Link, request: Any, version: int) -> ProduceSeen:
+        """Record the request as the broker read it (``Cluster.produce_seen``)."""
+        c = self.world.cluster
+        batches: list[BatchSeen] = []
+        for topic in request.topic_data:
+            for pd in topic.partition_data:
+                try:
+                    decoded = read_batches(pd.records or b"")
+                except ProtocolError:
+                    continue
+                batches.extend(
+                    BatchSeen(
+                        topic.name,
+                        pd.index,
+                        b.producer_id,
+                        b.producer_epoch,
+                        b.base_sequence,
+                        b.compression,
+                        tuple(r.value for r in b.records),
+                    )
+                    for b in decoded
+                )
+        seen = ProduceSeen(
+            len(c.produce_seen),
+            self.node_id,
+            link.id,
+            self.world.loop.time(),
+            version,
+            request.acks,
+            tuple(batches),
+        )
+        c.produce_seen.append(seen)
+        return seen
+
+    def _scripted_partition(
+        self, part: Partition | None, pd: Any, acks: int, answer: Answer
+    ) -> tuple[int, int, tuple[int, int] | None, str]:
+        """(error code, base offset, leader hint, trace note) as ``answer`` scripts them."""
+        if part is None:
+            return 3, -1, None, "3 (unknown topic/partition)"
+        hint = (answer.leader, part.leader_epoch) if answer.leader is not None else None
+        if not answer.append:
+            return answer.error, -1, hint, f"{answer.error} (scripted, not written)"
+        code, base, note = self._append(part, read_batches(pd.records or b"")[0], acks)
+        if code != 0:  # refused by the usual rules: that is the answer
+            return code, base, None, note
+        return answer.error, -1, hint, f"{answer.error} (scripted after writing: {note})"
 
     def _produce_partition(
         self, part: Partition | None, topic: str, pd: Any, acks: int, faulty: bool
@@ -508,6 +602,12 @@ class Cluster:
         self._next_pid = 1000
         self.pids: dict[int, int] = {}  # producer id -> current epoch (the "coordinator")
         self.bad_port: int | None = None  # broker advertised with port 70000 (hostile)
+        # The scripting API (tests/sim/script.py): rules, and what the brokers saw.
+        self.produce_rules: list[ProduceRule] = []
+        self.init_pid_rules: list[InitPidRule] = []
+        self.produce_seen: list[ProduceSeen] = []
+        self.init_pid_seen: list[float] = []
+        self.metadata_seen: list[float] = []
         self.history: list[dict[str, Any]] = [self._snapshot()]
 
     # -- lookups --------------------------------------------------------------------------------
@@ -533,6 +633,23 @@ class Cluster:
 
     def bootstrap_servers(self, ids: list[int]) -> str:
         return ",".join(f"{self.brokers[i].host}:{self.brokers[i].port}" for i in ids)
+
+    def scripted(self, seen: ProduceSeen) -> Reply | None:
+        """The first produce rule's reply to ``seen`` (None: answer as Kafka would)."""
+        for rule in self.produce_rules:
+            reply = rule(seen)
+            if reply is not None:
+                return reply
+        return None
+
+    def set_leader(self, topic: str, index: int, node: int) -> None:
+        """Move the partition's leadership to ``node`` (-1: no leader), with a new leader
+        epoch; the next metadata answers say so."""
+        part = self.partitions[(topic, index)]
+        self.world.trace("fault", f"{part.name}: leader {part.leader} -> {node} (scripted)")
+        part.leader = node
+        part.leader_epoch += 1
+        self.changed()
 
     # -- metadata snapshots ---------------------------------------------------------------------
 

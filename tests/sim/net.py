@@ -85,12 +85,17 @@ class Link:
 
     # -- broker -> client -----------------------------------------------------------------------
 
-    def to_client(self, data: bytes, extra_delay: float = 0.0) -> None:
+    def to_client(self, data: bytes, extra_delay: float = 0.0, at: float | None = None) -> None:
+        """Send ``data`` to the client: after ``extra_delay`` and the link's latency, or
+        arriving at virtual time ``at`` exactly (a scripted answer); never before bytes sent
+        earlier."""
         w = self.world
         if self.stalled or self.client_closed or self.reset_sent:
             return
         loop = w.loop
-        t = max(loop.time() + extra_delay + w.latency(), self.b2c_at)
+        if at is None:
+            at = loop.time() + extra_delay + w.latency()
+        t = max(at, self.b2c_at)
         for chunk in w.chunks(data):
             loop.call_at(t, self._deliver, chunk)
             t += 1e-6

@@ -15,6 +15,12 @@ I/O until the next timer; our selector advances the virtual clock by ``timeout``
 no events. ``timeout is None`` means nothing is ready and nothing is scheduled: the simulation
 can never progress again, :class:`SimDeadlock`. Busy loops are caught by iteration budgets
 (:class:`SimBusyLoop`): too many iterations without the clock moving, or in total.
+
+What tests read and steer here: :attr:`SimLoop.connect_attempts` (every ``create_connection``
+call: virtual time, host, port, whatever its outcome), :attr:`SimLoop.executor_jobs` (how many
+jobs went to the "worker thread"), :attr:`SimLoop.executor_delay` (how long a job takes, in
+virtual seconds) and :attr:`SimLoop.executor_cancel` (called per job: ``True`` cancels the
+job's future instead of resolving it, as a shut-down executor does).
 """
 
 from __future__ import annotations
@@ -80,7 +86,13 @@ class SimLoop(asyncio.BaseEventLoop):
         self._stuck = 0
         self._wall_start = _time.monotonic()
         self.errors: list[dict[str, Any]] = []  # contexts given to the exception handler
-        self._executor_delay = executor_delay or (lambda: 0.0)
+        #: Virtual seconds a worker-thread job takes (drawn per job).
+        self.executor_delay: Callable[[], float] = executor_delay or (lambda: 0.0)
+        #: Per job: True cancels its future instead of resolving it.
+        self.executor_cancel: Callable[[], bool] = lambda: False
+        self.executor_jobs = 0
+        #: Every create_connection call: (virtual time, host, port).
+        self.connect_attempts: list[tuple[float, str | None, int | None]] = []
         self.set_exception_handler(self._record_error)
         self.trace: Callable[[str, str], None] | None = None
         self._clock_resolution = 1e-9
@@ -167,6 +179,7 @@ class SimLoop(asyncio.BaseEventLoop):
         server_hostname: str | None = None,
         **kwargs: Any,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        self.connect_attempts.append((self._now, host, port))
         if port is not None and not 0 <= port <= 65535:
             # What the real loop raises (from getaddrinfo/socket.connect).
             raise OverflowError("getsockaddrarg: port must be 0-65535.")
@@ -187,12 +200,17 @@ class SimLoop(asyncio.BaseEventLoop):
         """Run ``func`` now, inline; its future resolves after a seeded virtual delay (so the
         producer's compression offload path still interleaves with other events)."""
         fut = self.create_future()
+        self.executor_jobs += 1
+        delay = self.executor_delay()
+        if self.executor_cancel():
+            self.call_later(delay, fut.cancel)
+            return fut
         try:
             result = func(*args)
         except BaseException as exc:
-            self.call_later(self._executor_delay(), _set_exc, fut, exc)
+            self.call_later(delay, _set_exc, fut, exc)
         else:
-            self.call_later(self._executor_delay(), _set_result, fut, result)
+            self.call_later(delay, _set_result, fut, result)
         return fut
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:

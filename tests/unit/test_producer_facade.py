@@ -5,7 +5,7 @@ simulated brokers that speak the wire protocol; the brokers' logs are the truth 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -16,46 +16,8 @@ from aioproducer import (
     ProducerRecord,
     RecordMetadata,
 )
-from tests.sim.schedule import Params
-from tests.sim.world import World, run_world
-
-Body = Callable[[Producer, World], Awaitable[None]]
-
-
-class Scenario(World):
-    """A simulated cluster (3 brokers, topic ``t0`` of 3 partitions) without faults, running
-    ``body(producer, world)`` between ``start()`` and ``close()``."""
-
-    def __init__(self, body: Body, **config: Any) -> None:
-        super().__init__(Params(seed=1, n_records=0))
-        self.body = body
-        self.config = config
-        self.error: BaseException | None = None
-
-    async def main(self) -> None:
-        producer = self.producer = Producer(**{**self.producer_config(), **self.config})
-        await producer.start()
-        try:
-            await self.body(producer, self)
-        except BaseException as exc:  # reported by run(), after the loop is torn down
-            self.error = exc
-        finally:
-            await producer.close()
-
-
-def run(body: Body, **config: Any) -> Scenario:
-    world = Scenario(body, **config)
-    run_world(world)
-    if world.error is not None:
-        raise world.error
-    assert not world.failures, world.failures
-    return world
-
-
-def log_of(world: World, partition: int) -> list[bytes | None]:
-    part = world.cluster.partition("t0", partition)
-    assert part is not None
-    return [e.value for e in part.log]
+from tests.sim.scenario import log_of, run
+from tests.sim.world import World
 
 
 def test_a_sent_record_resolves_to_where_the_broker_wrote_it() -> None:
