@@ -28,35 +28,30 @@ from aioproducer.errors import (
     error_class,
     for_code,
 )
+from tests.sim.script import Answer, on_partition
 
-from .test_sender import Harness, settle
+from .sending import PLAIN, sends
 
 
-async def failed_with(code: int) -> BaseException:
+def failed_with(code: int) -> BaseException:
     """The exception of a record whose produce request the broker answered with ``code``."""
-    h = Harness(retries=0)
-    rec = h.send(b"a")
-    h.turn()
-    h.conn.respond(0, (0, code, -1))
-    await settle()
-    exc = rec.exception()
+    r = sends([on_partition("t0", 0, Answer(error=code))], [b"a"], retries=0, **PLAIN)
+    exc = r.futs[0].exception()
     assert exc is not None
     return exc
 
 
-@pytest.mark.asyncio
-async def test_a_failed_future_names_the_broker_error_once() -> None:
-    exc = await failed_with(6)
+def test_a_failed_future_names_the_broker_error_once() -> None:
+    exc = failed_with(6)
     assert isinstance(exc, NotLeaderOrFollowerError)
-    assert str(exc) == "[Error 6] NOT_LEADER_OR_FOLLOWER: t-0"
+    assert str(exc) == "[Error 6] NOT_LEADER_OR_FOLLOWER: t0-0"
     assert exc.persisted_status is PersistedStatus.NOT_PERSISTED
 
 
-@pytest.mark.asyncio
-async def test_an_unknown_code_on_a_failed_future_is_named_once() -> None:
-    exc = await failed_with(9999)
+def test_an_unknown_code_on_a_failed_future_is_named_once() -> None:
+    exc = failed_with(9999)
     assert isinstance(exc, UnknownBrokerError) and exc.unknown_code == 9999
-    assert str(exc) == "unknown error code 9999: t-0"
+    assert str(exc) == "unknown error code 9999: t0-0"
 
 
 @pytest.mark.parametrize("code", [6, 87, 9999])
@@ -82,23 +77,21 @@ def test_text_without_a_detail_and_of_the_client_side_version_error() -> None:
     assert not issubclass(UnsupportedVersionError, UnsupportedVersion)
 
 
-@pytest.mark.asyncio
-async def test_message_too_large_from_the_broker_is_a_record_too_large_error() -> None:
-    exc = await failed_with(10)  # one record: nothing to split
+def test_message_too_large_from_the_broker_is_a_record_too_large_error() -> None:
+    exc = failed_with(10)  # one record: nothing to split
     assert isinstance(exc, RecordTooLargeError) and isinstance(exc, BrokerResponseError)
     assert isinstance(exc, ValueError) and not exc.retriable
     text = str(exc)
-    assert text.startswith("[Error 10] MESSAGE_TOO_LARGE: t-0: ") and text.count("[Error") == 1
+    assert text.startswith("[Error 10] MESSAGE_TOO_LARGE: t0-0: ") and text.count("[Error") == 1
     assert "the broker refused the batch" in text
     assert "message.max.bytes" in text and "max.message.bytes" in text
 
 
-@pytest.mark.asyncio
-async def test_record_list_too_large_from_the_broker_is_a_record_too_large_error() -> None:
-    exc = await failed_with(18)
+def test_record_list_too_large_from_the_broker_is_a_record_too_large_error() -> None:
+    exc = failed_with(18)
     assert isinstance(exc, RecordTooLargeError) and not exc.retriable
     text = str(exc)
-    assert text.startswith("[Error 18] RECORD_LIST_TOO_LARGE: t-0: ") and "segment.bytes" in text
+    assert text.startswith("[Error 18] RECORD_LIST_TOO_LARGE: t0-0: ") and "segment.bytes" in text
 
 
 def test_the_client_side_limit_names_max_request_size() -> None:
