@@ -12,7 +12,7 @@ from typing import Any
 from aioproducer import Producer, RecordFuture
 from aioproducer.errors import KafkaError
 from tests.sim.scenario import batches_of, run, until
-from tests.sim.script import ProduceRule, ProduceSeen
+from tests.sim.script import ProduceRule, ProduceSeen, Reply
 from tests.sim.world import World
 
 #: The settings of Java's SenderTest: no linger, a fixed 100 ms retry backoff.
@@ -55,6 +55,15 @@ async def refreshed_after(w: World, t: float) -> None:
     await until(lambda: w.cluster.metadata_seen[-1] > t, f"a metadata refresh after {t}", 1.0)
 
 
+async def sees_the_cluster_now(p: Producer, w: World) -> None:
+    """Wait until the producer has read a metadata answer the cluster sent after now (a
+    request that arrived later; the producer sends one at a time)."""
+    t = now()
+    await until(lambda: w.cluster.metadata_seen[-1] > t, f"a metadata request after {t}")
+    version = p.metrics()["metadata_version"]
+    await until(lambda: p.metrics()["metadata_version"] > version, "its answer")
+
+
 def failure(fut: RecordFuture) -> KafkaError:
     exc = fut.exception()
     assert isinstance(exc, KafkaError), exc
@@ -74,8 +83,21 @@ def pid_of(w: World) -> int:
 
 
 def answered_before(later: ProduceSeen, earlier: ProduceSeen) -> bool:
-    """``earlier``'s answer left the broker before ``later`` arrived."""
+    """``earlier``'s answer left the broker before ``later`` arrived. (A broker answers when
+    a request arrives: for this to say anything, ``earlier``'s answer must be held back, see
+    :func:`slow_answers`.)"""
     return earlier.answered_at is not None and earlier.answered_at < later.at
+
+
+def slow_answers(delay_s: float = 0.02) -> ProduceRule:
+    """Every answer leaves the broker ``delay_s`` late: a request sent before the answer to an
+    earlier one arrives while that answer is held back."""
+    reply = Reply(delay_s=delay_s)
+
+    def rule(req: ProduceSeen) -> Reply:
+        return reply
+
+    return rule
 
 
 @dataclass
@@ -147,7 +169,9 @@ __all__ = [
     "now",
     "pid_of",
     "refreshed_after",
+    "sees_the_cluster_now",
     "sends",
     "settled",
+    "slow_answers",
     "slow_worker",
 ]

@@ -42,6 +42,7 @@ from .sending import (
     refreshed_after,
     sends,
     settled,
+    slow_answers,
     slow_worker,
 )
 
@@ -228,10 +229,13 @@ def test_sequences_are_assigned_at_drain_and_kept_across_retries() -> None:
 
 
 def test_one_batch_in_flight_per_partition_until_a_success() -> None:
-    def late(req: Any) -> Reply:
-        return Reply(delay_s=0.05)  # every answer
-
-    r = sends([late], [A80, B80], [b"%d" % i + C80 for i in range(3)], batch_size=100, **IDEMPOTENT)
+    r = sends(
+        [slow_answers()],
+        [A80, B80],
+        [b"%d" % i + C80 for i in range(3)],
+        batch_size=100,
+        **IDEMPOTENT,
+    )
     first, second, *pipelined = requests_for(r.world, 0)
     assert answered_before(second, first)  # the first may still fail: nothing overtakes it
     assert [r.batches[0].base_sequence for r in pipelined] == [2, 3, 4]
@@ -249,7 +253,7 @@ def test_out_of_order_not_at_head_is_retried_with_its_sequence() -> None:
     refuses the second as out of order: it is not the head of line, it is retried with its
     sequence, after the first, alone."""
     second = on_request(1, Reply({("t0", 0): Answer(error=6)}))
-    r = sends([second], [A80], [B80, C80], batch_size=100, **IDEMPOTENT)
+    r = sends([second, slow_answers()], [A80], [B80, C80], batch_size=100, **IDEMPOTENT)
     reqs = requests_for(r.world, 0)
     assert [r.batches[0].base_sequence for r in reqs] == [0, 1, 2, 1, 2]
     assert {r.batches[0].producer_epoch for r in reqs} == {0}

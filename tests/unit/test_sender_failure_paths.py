@@ -27,8 +27,10 @@ from .sending import (
     headers,
     now,
     pid_of,
+    sees_the_cluster_now,
     sends,
     settled,
+    slow_answers,
 )
 
 #: A delivery timeout several request timeouts long.
@@ -347,7 +349,7 @@ def test_a_new_batch_waits_for_the_retry_of_an_earlier_one_to_succeed() -> None:
     async def body(p: Producer, w: World) -> None:
         futs.append(await p.send("t0", b"a" * 80, partition=0))
         await settled(futs)  # a success: pipelining allowed
-        w.cluster.produce_rules.append(on_partition("t0", 0, Answer(error=6)))
+        w.cluster.produce_rules += [on_partition("t0", 0, Answer(error=6)), slow_answers()]
         futs.append(await p.send("t0", b"b" * 80, partition=0))
         await until(lambda: len(w.cluster.produce_seen) == 2, "b's first attempt")
         await until(lambda: now() > w.cluster.produce_seen[1].at + 0.01, "its answer")
@@ -389,6 +391,7 @@ def test_a_request_being_compressed_counts_against_max_in_flight() -> None:
     futs: list[RecordFuture] = []
 
     async def body(p: Producer, w: World) -> None:
+        w.cluster.produce_rules.append(slow_answers())
         futs.extend(await sending.big_batch_in_the_compressor(p, w))
         futs.append(await p.send("t0", b"small", partition=1))
         await settled(futs)
@@ -433,12 +436,11 @@ def test_one_in_flight_keeps_order_across_a_leader_change() -> None:
     futs: list[RecordFuture] = []
 
     async def body(p: Producer, w: World) -> None:
-        w.cluster.produce_rules.append(on_request(0, Reply(fate="drop_request")))
+        w.cluster.produce_rules += [on_request(0, Reply(fate="drop_request")), slow_answers()]
         futs.append(await p.send("t0", b"a", partition=0))
         await until(lambda: w.cluster.produce_seen, "the first request")
-        moved = now()
         w.cluster.set_leader("t0", 0, (leader_of(w, 0) + 1) % 3)
-        await until(lambda: w.cluster.metadata_seen[-1] > moved, "the producer sees the move")
+        await sees_the_cluster_now(p, w)
         futs.append(await p.send("t0", b"b", partition=0))
         await settled(futs)
 
@@ -477,12 +479,11 @@ def test_an_idempotent_partition_moves_to_a_new_leader_only_when_nothing_is_in_f
     async def body(p: Producer, w: World) -> None:
         futs.append(await p.send("t0", b"a", partition=0))
         await settled(futs)  # a success: pipelining allowed
-        w.cluster.produce_rules.append(on_request(1, Reply(fate="drop_request")))
+        w.cluster.produce_rules += [on_request(1, Reply(fate="drop_request")), slow_answers()]
         futs.append(await p.send("t0", b"b", partition=0))
         await until(lambda: len(w.cluster.produce_seen) == 2, "b's request")
-        moved = now()
         w.cluster.set_leader("t0", 0, (leader_of(w, 0) + 1) % 3)
-        await until(lambda: w.cluster.metadata_seen[-1] > moved, "the producer sees the move")
+        await sees_the_cluster_now(p, w)
         futs.append(await p.send("t0", b"c", partition=0))
         await settled(futs)
 
@@ -490,6 +491,7 @@ def test_an_idempotent_partition_moves_to_a_new_leader_only_when_nothing_is_in_f
     _, lost, b, c = requests_for(w, 0)
     assert b.broker == c.broker == leader_of(w, 0) != lost.broker
     assert [r.batches[0].base_sequence for r in (lost, b, c)] == [1, 1, 2]  # b's retry first
+    assert sending.answered_before(c, b)
     assert [f.result().offset for f in futs] == [0, 1, 2]
 
 
