@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .vloop import SimTransport
 
 if TYPE_CHECKING:
-    from .cluster import Broker
+    from .broker import Broker
     from .world import World
 
 
