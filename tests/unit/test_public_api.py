@@ -38,11 +38,13 @@ NOT_EXPORTED = {
 }
 
 TOP_LEVEL = (
+    "AbstractTokenProvider",
     "AuthenticationError",
     "BadRecordError",
     "BadRecordTypeError",
     "BrokerProtocolError",
     "BrokerResponseError",
+    "ClientCredentialsTokenProvider",
     "Cluster",
     "ConfigError",
     "IdempotenceUnavailableError",
