@@ -37,10 +37,10 @@ from ..errors import (
     KafkaTimeoutError,
     ProtocolError,
     SecurityProtocolMismatchError,
-    SslAuthenticationError,
     UnsupportedVersionError,
     for_code,
 )
+from . import tls_errors
 
 if TYPE_CHECKING:
     from .sasl import Reauthenticator, SaslAuthenticator
@@ -164,17 +164,8 @@ class BrokerConnection(asyncio.Protocol):
             await asyncio.wait_for(connect(), setup_timeout_ms / 1000)
         except ssl.SSLError as exc:
             conn.close(KafkaConnectionError(f"TLS handshake with {host}:{port} failed"))
-            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                raise _closed_in_tls_handshake(where, exc) from exc
-            hint = ""
-            if "WRONG_VERSION_NUMBER" in str(exc) or "record layer" in str(exc):
-                hint = " (does the broker listen without TLS? check security_protocol)"
-            elif "PROTOCOL_VERSION" in str(exc) or "UNSUPPORTED_PROTOCOL" in str(exc):
-                hint = " (the broker offers only TLS versions older than 1.2, which are refused)"
-            detail = getattr(exc, "verify_message", None) or exc.reason or exc
-            raise SslAuthenticationError(
-                f"TLS handshake with {where} failed: {detail}{hint}"
-            ) from None
+            error = tls_errors.handshake_error(where, exc)
+            raise error from (exc if isinstance(error, KafkaConnectionError) else None)
         except (OSError, asyncio.TimeoutError) as exc:
             conn.close(KafkaConnectionError(f"connection to {host}:{port} failed: {exc}"))
             if (
@@ -183,7 +174,7 @@ class BrokerConnection(asyncio.Protocol):
                 and isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
             ):
                 # Reset or closed once TCP was up: during the TLS handshake, without an alert.
-                raise _closed_in_tls_handshake(where, exc) from exc
+                raise tls_errors.closed_in_tls_handshake(where, exc) from exc
             raise KafkaConnectionError(
                 f"cannot connect to {where}: "
                 f"{exc or 'timed out after socket_connection_setup_timeout_ms'}"
@@ -247,6 +238,12 @@ class BrokerConnection(asyncio.Protocol):
                 pass
 
     def connection_lost(self, exc: Exception | None) -> None:
+        refused = tls_errors.session_refused(
+            f"broker {self.node_id} at {self.host}:{self.port}", exc
+        )
+        if refused is not None:
+            self._fail(refused)
+            return
         self._fail(
             KafkaConnectionError(
                 f"connection to broker {self.node_id} ({self.host}:{self.port}) lost"
@@ -466,20 +463,6 @@ class BrokerConnection(asyncio.Protocol):
                 entry.future.set_exception(error)
         if self._on_close is not None:
             self._on_close(self, error)
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception's text, or its type when it has none (``ConnectionResetError()``)."""
-    return str(exc) or type(exc).__name__
-
-
-def _closed_in_tls_handshake(where: str, exc: BaseException) -> KafkaConnectionError:
-    return KafkaConnectionError(
-        f"{where} closed the connection during the TLS handshake ({_describe(exc)}): if this "
-        "listener does not speak TLS, set security_protocol='PLAINTEXT' (or 'SASL_PLAINTEXT'); "
-        "a broker that offers only TLS 1.0 or 1.1 closes it too (TLS 1.2 or later is "
-        "required); otherwise the broker may be restarting or over its connection limit"
-    )
 
 
 def _decode_api_versions(frame: bytes, version: int) -> ApiVersionsResponse:

@@ -151,7 +151,12 @@ class SaslAuthenticator:
                 extra = getattr(client, "error_challenge", None)
                 raise SaslAuthenticationError(
                     f"SASL/{mech} authentication{self._who()} failed at broker {node} "
-                    f"({name}): {resp.error_message}" + (f"; broker said: {extra}" if extra else "")
+                    f"({name}): {resp.error_message}"
+                    + (
+                        f"; broker said: {extra}"
+                        if extra and extra not in str(resp.error_message)
+                        else ""
+                    )
                 )
             lifetime = resp.session_lifetime_ms
             message = client.step(resp.auth_bytes)
