@@ -163,6 +163,12 @@ class SaslAuthenticator:
         return lifetime
 
 
+#: Kafka refuses a re-authentication less than a second after the previous one began
+#: (``KafkaChannel``); a session shorter than that (a token about to expire) cannot be renewed
+#: in time, and the broker closes the connection at its end: a retriable reconnect.
+MIN_REAUTH_INTERVAL = 1.05
+
+
 class Reauthenticator:
     """KIP-368 for one connection: re-authenticates before each session lifetime ends."""
 
@@ -172,15 +178,18 @@ class Reauthenticator:
         self.count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self._started = -MIN_REAUTH_INTERVAL
 
     def schedule(self, session_lifetime_ms: int) -> None:
         delay = reauthentication_delay_ms(session_lifetime_ms, random.random())
         if delay and not self.conn.closed:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(delay / 1000, self._start)
+            at = max(loop.time() + delay / 1000, self._started + MIN_REAUTH_INTERVAL)
+            self._timer = loop.call_at(at, self._start)
 
     def _start(self) -> None:
         self._timer = None
+        self._started = asyncio.get_running_loop().time()
         if not self.conn.closed:
             self._task = asyncio.get_running_loop().create_task(self._run())
 

@@ -65,7 +65,14 @@ def unsecured_jwt(
     """An unsecured JWT (``alg: none``) for ``principal``, valid for ``lifetime_s`` seconds
     from ``now`` (negative: already expired), as Kafka's unsecured validator accepts."""
     issued = time.time() if now is None else now
-    payload = {"sub": principal, "iat": int(issued), "exp": int(issued + lifetime_s), **claims}
+    # Seconds with milliseconds (Kafka reads a decimal NumericDate): a token's lifetime is not
+    # cut short by up to a second.
+    payload = {
+        "sub": principal,
+        "iat": round(issued, 3),
+        "exp": round(issued + lifetime_s, 3),
+        **claims,
+    }
     header = _b64url(json.dumps({"alg": "none"}).encode())
     return f"{header}.{_b64url(json.dumps(payload).encode())}."
 

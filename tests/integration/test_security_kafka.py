@@ -243,22 +243,36 @@ async def test_reauthentication_under_load_loses_and_fails_nothing(
 ) -> None:
     """The REAUTH listener's sessions last 2.5 s: while records flow for ~6 s, every
     connection re-authenticates at least twice, on the same connection (none closed), and
-    every record is delivered once, in order."""
+    every record is delivered once, in order. OAUTHBEARER takes its tokens from the token
+    endpoint, 6 s tokens: the provider fetches a new one at 80 % of the old one's lifetime, and
+    each re-authentication presents a valid one."""
     caplog.set_level(logging.DEBUG, logger="aioproducer")
     sec = _security(secure_kafka)
     topic = new_topic(secure_kafka)
-    provider = StaticTokenProvider("alice", lifetime_s=600)
-    cfg = sec.producer_config("REAUTH", mechanism, token_provider=provider)
+    cfg = sec.producer_config("REAUTH", mechanism)
+    idp = TokenEndpoint({CLIENT_ID: CLIENT_SECRET}, lifetime_s=6).start()
+    if mechanism == "OAUTHBEARER":
+        del cfg["sasl_oauth_token_provider"]
+        cfg.update(
+            sasl_oauthbearer_token_endpoint_url=idp.url,
+            sasl_oauthbearer_client_credentials_client_id=CLIENT_ID,
+            sasl_oauthbearer_client_credentials_client_secret=CLIENT_SECRET,
+        )
     futures = []
     deadline = time.monotonic() + 6.0
-    async with Producer(**cfg, linger_ms=2, max_block_ms=MAX_BLOCK_MS) as p:
-        i = 0
-        while time.monotonic() < deadline and i < 200_000:
-            futures.append(await p.send(topic, f"r{i}".encode()))
-            i += 1
-            if i % 200 == 0:
-                await asyncio.sleep(0.01)  # a steady flow, requests in flight at every moment
-        await p.flush()
+    try:
+        async with Producer(**cfg, linger_ms=2, max_block_ms=MAX_BLOCK_MS) as p:
+            i = 0
+            while time.monotonic() < deadline and i < 200_000:
+                futures.append(await p.send(topic, f"r{i}".encode()))
+                i += 1
+                if i % 200 == 0:
+                    await asyncio.sleep(0.01)  # a steady flow, requests always in flight
+            await p.flush()
+    finally:
+        idp.close()
+    if mechanism == "OAUTHBEARER":
+        assert len(idp.requests) >= 2 and all(r[2] == 200 for r in idp.requests)
     failed = [f.exception() for f in futures if f.exception() is not None]
     assert not failed, failed[:3]
     messages = [r.getMessage() for r in caplog.records]

@@ -27,7 +27,7 @@ SECRET = "cl1ent-S3cret"
 @pytest_asyncio.fixture
 async def reauth_broker() -> AsyncIterator[FakeBroker]:
     broker = await FakeBroker(
-        sasl_users={"alice": PASSWORD}, session_lifetime_ms=300, sasl_delay=0.05
+        sasl_users={"alice": PASSWORD}, session_lifetime_ms=1200, sasl_delay=0.05
     ).start()
     yield broker
     await broker.close()
@@ -37,9 +37,10 @@ async def reauth_broker() -> AsyncIterator[FakeBroker]:
 async def test_reauthentication_holds_requests_and_loses_none(
     reauth_broker: FakeBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Sessions of 300 ms, a handshake that takes 50 ms, records sent all along: every
-    connection re-authenticates several times; no request reaches the broker between a
-    SaslHandshake and its SaslAuthenticate; no connection is replaced; nothing fails."""
+    """Sessions of 1.2 s, a handshake that takes 50 ms, records sent for 2.5 s: every
+    connection re-authenticates at least twice (Kafka allows one a second at most); no
+    request reaches the broker between a SaslHandshake and its SaslAuthenticate; no
+    connection is replaced; nothing fails."""
     caplog.set_level(logging.DEBUG, logger="aioproducer")
     async with Producer(
         bootstrap_servers=reauth_broker.bootstrap_servers,
@@ -51,7 +52,7 @@ async def test_reauthentication_holds_requests_and_loses_none(
         futures = [await p.send("t", b"r0")]
         await futures[0]  # the connection to node 1 is open
         connections = reauth_broker.connections
-        deadline = time.monotonic() + 1.5
+        deadline = time.monotonic() + 2.5
         while time.monotonic() < deadline:
             futures.append(await p.send("t", f"r{len(futures)}".encode()))
             await asyncio.sleep(0.002)
@@ -61,7 +62,7 @@ async def test_reauthentication_holds_requests_and_loses_none(
     assert reauth_broker.records == [f"r{i}".encode() for i in range(len(futures))]
     assert reauth_broker.violations == 0
     reauths = [r for r in caplog.records if r.getMessage().startswith("re-authenticated")]
-    assert len(reauths) >= 3
+    assert len(reauths) >= 2
     assert reauth_broker.authenticated >= 1 + len(reauths)
     assert PASSWORD not in caplog.text
 
