@@ -216,13 +216,21 @@ class OAuthBearerClient(SaslMechanismClient):
         return None
 
 
+#: A re-authentication starts at least this long before its session ends (when the session
+#: is long enough): a busy event loop must not start it after the broker closed the session.
+REAUTH_MARGIN_MS = 300
+
+
 def reauthentication_delay_ms(session_lifetime_ms: int, rand: float) -> int:
     """When to re-authenticate after a session of ``session_lifetime_ms`` began (KIP-368):
     at 85-95 % of it, spread by ``rand`` in [0, 1) as Java's client does, so the connections
-    of many clients do not all re-authenticate together. 0 for no session limit."""
+    of many clients do not all re-authenticate together; but at least ``REAUTH_MARGIN_MS``
+    before its end, unless that is before half of it. 0 for no session limit."""
     if session_lifetime_ms <= 0:
         return 0
-    return max(1, int(session_lifetime_ms * (0.85 + 0.10 * rand)))
+    jittered = int(session_lifetime_ms * (0.85 + 0.10 * rand))
+    latest = max(session_lifetime_ms - REAUTH_MARGIN_MS, session_lifetime_ms // 2)
+    return max(1, min(jittered, latest))
 
 
 __all__ = (

@@ -2,11 +2,11 @@
 driven by a mechanism of :mod:`aioproducer._core.sasl`) and KIP-368 re-authentication.
 
 Re-authentication: when the broker's last SaslAuthenticate answer carried a session lifetime,
-the connection re-authenticates at 85-95 % of it. Requests already written stay in flight (the
-broker answers them before it reads the SaslHandshake, in order); requests sent during the
-exchange are held and written once it succeeds, so no request fails because of it. When it
-fails, the connection closes with a retriable error, and the next connection attempt reports
-the authentication error itself.
+the connection re-authenticates at 85-95 % of it (``reauthentication_delay_ms``). Requests
+already written stay in flight (the broker answers them before it reads the SaslHandshake, in
+order); requests sent during the exchange are held and written once it succeeds, so no request
+fails because of it. When it fails, the connection closes with a retriable error, and the
+next connection attempt reports the authentication error itself.
 """
 
 from __future__ import annotations

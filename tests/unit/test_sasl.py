@@ -133,8 +133,12 @@ def test_oauthbearer_refuses_bad_tokens_and_extensions(
         OAuthBearerClient(token, extensions)
 
 
-def test_reauthentication_happens_at_85_to_95_percent_of_the_session() -> None:
+def test_reauthentication_happens_at_85_to_95_percent_of_the_session_with_a_margin() -> None:
     assert reauthentication_delay_ms(0, 0.5) == 0
     assert reauthentication_delay_ms(10_000, 0.0) == 8500
     assert reauthentication_delay_ms(10_000, 0.999999) == 9499
     assert reauthentication_delay_ms(1, 0.0) == 1
+    # Short sessions: at least 300 ms before the end, but not before half of the session.
+    assert reauthentication_delay_ms(2500, 0.999999) == 2200
+    assert reauthentication_delay_ms(2500, 0.0) == 2125
+    assert reauthentication_delay_ms(400, 0.5) == 200
