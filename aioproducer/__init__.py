@@ -14,6 +14,7 @@ from ._core.cluster import Cluster, TopicPartition
 from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
 from ._interceptors import ProducerInterceptor
+from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
 from ._public import publish as _publish
 from ._version import __version__
 from .config import ProducerConfig
@@ -42,11 +43,13 @@ from .errors import (
 from .producer import Producer, ProducerRecord
 
 __all__ = (
+    "AbstractTokenProvider",
     "AuthenticationError",
     "BadRecordError",
     "BadRecordTypeError",
     "BrokerProtocolError",
     "BrokerResponseError",
+    "ClientCredentialsTokenProvider",
     "Cluster",
     "ConfigError",
     "IdempotenceUnavailableError",
@@ -77,6 +80,8 @@ __all__ = (
 # The classes defined in private modules (and in config.py, producer.py) are imported from
 # here, and say so. The errors say ``aioproducer.errors``, their canonical home.
 for _name, _cls in (
+    ("AbstractTokenProvider", AbstractTokenProvider),
+    ("ClientCredentialsTokenProvider", ClientCredentialsTokenProvider),
     ("Cluster", Cluster),
     ("Producer", Producer),
     ("ProducerConfig", ProducerConfig),

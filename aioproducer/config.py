@@ -23,8 +23,8 @@ Acks = Literal["all", -1, 0, 1, "-1", "0", "1"]
 CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 #: ``security_protocol``.
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-#: ``sasl_mechanism`` (SCRAM and OAUTHBEARER are to come).
-SaslMechanism = Literal["PLAIN"]
+#: ``sasl_mechanism``.
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 _client_ids = itertools.count(1)
 _ACKS = {"all": -1, "-1": -1, -1: -1, "0": 0, 0: 0, "1": 1, 1: 1}
 
@@ -78,17 +78,29 @@ class ProducerConfig:
     #: "PLAINTEXT", "SSL", "SASL_PLAINTEXT" or "SASL_SSL".
     security_protocol: SecurityProtocol = "PLAINTEXT"
     #: TLS: an ``ssl.SSLContext`` to use as is; otherwise one is made from ``ssl_cafile``
-    #: (or the system's trust store), verifying certificates and hostnames.
+    #: (or the system's trust store), verifying certificates and hostnames, with the client
+    #: certificate ``ssl_certfile`` (PEM; its key in it or in ``ssl_keyfile``, decrypted with
+    #: ``ssl_password``) for mutual TLS.
     ssl_context: Any = field(default=None, repr=False)
     ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password: str | None = field(default=None, repr=False)
     #: Verify that the broker's certificate names the host we connect to (Java's
     #: ``ssl.endpoint.identification.algorithm=https``). Turning it off logs a warning.
     ssl_check_hostname: bool = True
-    #: SASL: only "PLAIN" so far.
+    #: SASL: "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512" (with ``sasl_plain_username`` and
+    #: ``sasl_plain_password``), or "OAUTHBEARER" with either ``sasl_oauth_token_provider``
+    #: (an object whose ``token()`` returns the token, plain or async, and optionally
+    #: ``extensions()``) or the client-credentials settings below (KIP-768, a token endpoint).
     sasl_mechanism: SaslMechanism = "PLAIN"
     sasl_plain_username: str | None = None
-    #: Never shown in reprs or logs.
     sasl_plain_password: str | None = field(default=None, repr=False)
+    sasl_oauth_token_provider: Any = field(default=None, repr=False)
+    sasl_oauthbearer_token_endpoint_url: str | None = None
+    sasl_oauthbearer_client_credentials_client_id: str | None = None
+    sasl_oauthbearer_client_credentials_client_secret: str | None = field(default=None, repr=False)
+    sasl_oauthbearer_scope: str | None = None
     #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
     key_serializer: Serializer | None = None
     value_serializer: Serializer | None = None
@@ -141,7 +153,33 @@ class ProducerConfig:
         ctx = ssl.create_default_context(cafile=self.ssl_cafile)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = self.ssl_check_hostname
+        if self.ssl_certfile is not None:
+            try:
+                ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self.ssl_password)
+            except (OSError, ssl.SSLError) as exc:  # the message never holds the password
+                raise ConfigError(
+                    f"ssl_certfile={self.ssl_certfile!r} / ssl_keyfile={self.ssl_keyfile!r}: "
+                    f"cannot load the client certificate and key ({type(exc).__name__}: "
+                    f"{getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or exc})"
+                ) from None
         return ctx
+
+    def oauth_token_provider(self) -> Any:
+        """The OAUTHBEARER token provider: the one given, or the client-credentials provider
+        the ``sasl_oauthbearer_*`` settings describe; None for other mechanisms."""
+        if self.sasl_mechanism != "OAUTHBEARER":
+            return None
+        if self.sasl_oauth_token_provider is not None:
+            return self.sasl_oauth_token_provider
+        from ._io.oauth import ClientCredentialsTokenProvider
+
+        assert self.sasl_oauthbearer_token_endpoint_url is not None
+        return ClientCredentialsTokenProvider(
+            self.sasl_oauthbearer_token_endpoint_url,
+            self.sasl_oauthbearer_client_credentials_client_id or "",
+            self.sasl_oauthbearer_client_credentials_client_secret or "",
+            self.sasl_oauthbearer_scope,
+        )
 
     @property
     def delivery_timeout(self) -> int:
@@ -255,14 +293,11 @@ class ProducerConfig:
                 "'SASL_PLAINTEXT', 'SASL_SSL'"
             )
         if self.security_protocol.startswith("SASL"):
-            if self.sasl_mechanism != "PLAIN":
-                raise ConfigError(
-                    f"sasl_mechanism={self.sasl_mechanism!r}: only 'PLAIN' is supported so far"
-                )
-            if not self.sasl_plain_username or self.sasl_plain_password is None:
-                raise ConfigError(
-                    "security_protocol with SASL needs sasl_plain_username and sasl_plain_password"
-                )
+            _validate_sasl(self)
+        if self.ssl_context is not None and (self.ssl_cafile or self.ssl_certfile):
+            raise ConfigError("give either ssl_context or ssl_cafile/ssl_certfile, not both")
+        if self.ssl_certfile is None and (self.ssl_keyfile or self.ssl_password is not None):
+            raise ConfigError("ssl_keyfile and ssl_password need ssl_certfile (mutual TLS)")
         if self.enable_idempotence is not None and not isinstance(self.enable_idempotence, bool):
             raise ConfigError(f"enable_idempotence={self.enable_idempotence!r} must be a bool")
         if self.enable_idempotence:
@@ -274,6 +309,54 @@ class ProducerConfig:
                 raise ConfigError(
                     "enable_idempotence=True requires max_in_flight_requests_per_connection <= 5"
                 )
+
+
+def _validate_sasl(cfg: ProducerConfig) -> None:
+    mechanism = cfg.sasl_mechanism
+    if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"):
+        raise ConfigError(
+            f"sasl_mechanism={mechanism!r}: allowed 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', "
+            "'OAUTHBEARER'"
+        )
+    if mechanism != "OAUTHBEARER":
+        if not cfg.sasl_plain_username or cfg.sasl_plain_password is None:
+            raise ConfigError(
+                f"sasl_mechanism={mechanism!r} needs sasl_plain_username and sasl_plain_password"
+            )
+        return
+    provider, url = cfg.sasl_oauth_token_provider, cfg.sasl_oauthbearer_token_endpoint_url
+    if provider is not None:
+        if url is not None:
+            raise ConfigError(
+                "give either sasl_oauth_token_provider or sasl_oauthbearer_token_endpoint_url"
+            )
+        if not callable(getattr(provider, "token", None)):
+            raise ConfigError(
+                "sasl_oauth_token_provider must have a token() method (plain or async)"
+            )
+        return
+    if url is None:
+        raise ConfigError(
+            "sasl_mechanism='OAUTHBEARER' needs sasl_oauth_token_provider or "
+            "sasl_oauthbearer_token_endpoint_url"
+        )
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ConfigError(
+            f"sasl_oauthbearer_token_endpoint_url: scheme {parts.scheme!r} refused; it must "
+            "be https:// (http:// only on a loopback address): the client secret travels in it"
+        )
+    if (
+        not cfg.sasl_oauthbearer_client_credentials_client_id
+        or not cfg.sasl_oauthbearer_client_credentials_client_secret
+    ):
+        raise ConfigError(
+            "sasl_oauthbearer_token_endpoint_url needs "
+            "sasl_oauthbearer_client_credentials_client_id and _client_secret"
+        )
 
 
 __all__ = (

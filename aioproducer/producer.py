@@ -166,10 +166,13 @@ class Producer(SendPath):
                 "ssl_check_hostname=False: broker certificates are not checked against "
                 "their hostnames (man-in-the-middle possible)"
             )
-        if cfg.security_protocol == "SASL_PLAINTEXT":
+        if cfg.security_protocol == "SASL_PLAINTEXT" and not cfg.sasl_mechanism.startswith("SCRAM"):
+            secret = "password" if cfg.sasl_mechanism == "PLAIN" else "token"
             log.warning(
-                "SASL/PLAIN over a plaintext connection sends the password in clear; "
-                "use security_protocol='SASL_SSL'"
+                "SASL/%s over a plaintext connection sends the %s in clear; "
+                "use security_protocol='SASL_SSL'",
+                cfg.sasl_mechanism,
+                secret,
             )
         while not self._metadata.cluster.brokers or self._pid_pending():
             left = deadline - self._now_ms()

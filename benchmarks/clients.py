@@ -112,6 +112,7 @@ async def aioproducer_run(args: argparse.Namespace, value: bytes) -> dict[str, A
     )
     if idem(args) is not None:
         kw["enable_idempotence"] = idem(args)
+    kw.update(args.security.get("aioproducer", {}))
     async with Producer(**kw) as p:
         await p.send_and_wait(topics_of(args)[0], value)
         if args.mode == "latency":
@@ -160,6 +161,7 @@ def confluent_conf(args: argparse.Namespace) -> dict[str, Any]:
     }
     if idem(args) is not None:
         conf["enable.idempotence"] = idem(args)
+    conf.update(args.security.get("librdkafka", {}))
     return conf
 
 
@@ -301,6 +303,12 @@ def main() -> None:
     ap.add_argument("--topics", type=int, default=1, help="scaling runs: send to N topics")
     ap.add_argument(
         "--chunk", type=int, default=1, help="with --topics: consecutive records per topic"
+    )
+    ap.add_argument(
+        "--security",
+        type=json.loads,
+        default={},
+        help='JSON {"aioproducer": {settings}, "librdkafka": {settings}} (bench_security.py)',
     )
     args = ap.parse_args()
     value = (bytes(range(256)) * (args.size // 256 + 1))[: args.size]

@@ -19,7 +19,7 @@ import logging
 import re
 import ssl
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._protocol import framing
 from .._protocol._schema import Message
@@ -27,10 +27,6 @@ from .._protocol.messages import (
     RESPONSES,
     ApiVersionsRequest,
     ApiVersionsResponse,
-    SaslAuthenticateRequest,
-    SaslAuthenticateResponse,
-    SaslHandshakeRequest,
-    SaslHandshakeResponse,
 )
 from .._protocol.versions import broker_ranges, pick_version
 from .._version import __version__
@@ -40,12 +36,14 @@ from ..errors import (
     KafkaError,
     KafkaTimeoutError,
     ProtocolError,
-    SaslAuthenticationError,
     SecurityProtocolMismatchError,
-    SslAuthenticationError,
     UnsupportedVersionError,
     for_code,
 )
+from . import tls_errors
+
+if TYPE_CHECKING:
+    from .sasl import Reauthenticator, SaslAuthenticator
 
 log = logging.getLogger("aioproducer")
 _M = TypeVar("_M", bound=Message)
@@ -113,6 +111,9 @@ class BrokerConnection(asyncio.Protocol):
         self.versions: dict[int, tuple[int, int]] = {}
         self._tls = False
         self._seen_data = False
+        #: During a re-authentication, the requests sent meanwhile: written once it succeeds.
+        self._held: list[tuple[_InFlight, bytes]] | None = None
+        self.reauth: Reauthenticator | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -128,10 +129,10 @@ class BrokerConnection(asyncio.Protocol):
         setup_timeout_ms: int,
         on_close: Callable[[BrokerConnection, BaseException | None], None] | None = None,
         ssl_context: Any = None,
-        sasl_plain: tuple[str, str] | None = None,
+        sasl: SaslAuthenticator | None = None,
     ) -> BrokerConnection:
         """Connect (TLS when ``ssl_context``), negotiate API versions, authenticate with
-        SASL/PLAIN when ``sasl_plain=(username, password)``.
+        ``sasl`` (and re-authenticate before each session lifetime ends, KIP-368).
 
         Raises :class:`KafkaConnectionError` (retriable), :class:`SslAuthenticationError`,
         :class:`SaslAuthenticationError` or :class:`SecurityProtocolMismatchError`.
@@ -155,25 +156,16 @@ class BrokerConnection(asyncio.Protocol):
             )
             stage = "negotiate"
             await conn._negotiate()
-            if sasl_plain is not None:
+            if sasl is not None:
                 stage = "sasl"
-                await conn._sasl_plain(*sasl_plain)
+                await sasl.sign_in(conn)
 
         try:
             await asyncio.wait_for(connect(), setup_timeout_ms / 1000)
         except ssl.SSLError as exc:
             conn.close(KafkaConnectionError(f"TLS handshake with {host}:{port} failed"))
-            if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                raise _closed_in_tls_handshake(where, exc) from exc
-            hint = ""
-            if "WRONG_VERSION_NUMBER" in str(exc) or "record layer" in str(exc):
-                hint = " (does the broker listen without TLS? check security_protocol)"
-            elif "PROTOCOL_VERSION" in str(exc) or "UNSUPPORTED_PROTOCOL" in str(exc):
-                hint = " (the broker offers only TLS versions older than 1.2, which are refused)"
-            detail = getattr(exc, "verify_message", None) or exc.reason or exc
-            raise SslAuthenticationError(
-                f"TLS handshake with {where} failed: {detail}{hint}"
-            ) from None
+            error = tls_errors.handshake_error(where, exc)
+            raise error from (exc if isinstance(error, KafkaConnectionError) else None)
         except (OSError, asyncio.TimeoutError) as exc:
             conn.close(KafkaConnectionError(f"connection to {host}:{port} failed: {exc}"))
             if (
@@ -182,7 +174,7 @@ class BrokerConnection(asyncio.Protocol):
                 and isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
             ):
                 # Reset or closed once TCP was up: during the TLS handshake, without an alert.
-                raise _closed_in_tls_handshake(where, exc) from exc
+                raise tls_errors.closed_in_tls_handshake(where, exc) from exc
             raise KafkaConnectionError(
                 f"cannot connect to {where}: "
                 f"{exc or 'timed out after socket_connection_setup_timeout_ms'}"
@@ -227,30 +219,6 @@ class BrokerConnection(asyncio.Protocol):
             raise for_code(resp.error_code, "ApiVersions failed")
         self.versions = broker_ranges(resp)
 
-    async def _sasl_plain(self, username: str, password: str) -> None:
-        if 17 not in self.versions or self.versions[17][1] < 1 or 36 not in self.versions:
-            raise SaslAuthenticationError(
-                f"broker {self.node_id} does not support SaslHandshake v1/SaslAuthenticate"
-            )
-        hs = await self.request(SaslHandshakeRequest(mechanism="PLAIN"), 1, SaslHandshakeResponse)
-        if hs.error_code != 0:
-            raise SaslAuthenticationError(
-                f"broker {self.node_id} does not accept SASL mechanism PLAIN "
-                f"(error {hs.error_code}); enabled mechanisms: {hs.mechanisms}"
-            )
-        # The token holds the password: it is never logged, and not kept after this call.
-        token = b"\0" + username.encode() + b"\0" + password.encode()
-        resp = await self.request(
-            SaslAuthenticateRequest(auth_bytes=token),
-            self.version_for(36),
-            SaslAuthenticateResponse,
-        )
-        if resp.error_code != 0:
-            raise SaslAuthenticationError(
-                f"SASL/PLAIN authentication of user {username!r} failed at broker "
-                f"{self.node_id} (error {resp.error_code}): {resp.error_message}"
-            )
-
     def version_for(self, api_key: int, lowest: int | None = None) -> int:
         cls = RESPONSES[api_key]
         lo = cls.VALID_VERSIONS.lo if lowest is None else max(lowest, cls.VALID_VERSIONS.lo)
@@ -270,6 +238,12 @@ class BrokerConnection(asyncio.Protocol):
                 pass
 
     def connection_lost(self, exc: Exception | None) -> None:
+        refused = tls_errors.session_refused(
+            f"broker {self.node_id} at {self.host}:{self.port}", exc
+        )
+        if refused is not None:
+            self._fail(refused)
+            return
         self._fail(
             KafkaConnectionError(
                 f"connection to broker {self.node_id} ({self.host}:{self.port}) lost"
@@ -349,7 +323,8 @@ class BrokerConnection(asyncio.Protocol):
 
     @property
     def in_flight(self) -> int:
-        return sum(1 for r in self._in_flight if r.response_cls is not None)
+        held = sum(1 for r, _ in self._held if r.response_cls is not None) if self._held else 0
+        return held + sum(1 for r in self._in_flight if r.response_cls is not None)
 
     @property
     def closed(self) -> bool:
@@ -397,15 +372,26 @@ class BrokerConnection(asyncio.Protocol):
             )
         else:
             entry = _InFlight(cid, None, version, None, 0.0)
+        if self._held is not None:  # re-authenticating: written when it succeeds
+            self._held.append((entry, data))
+            return fut
         self._in_flight.append(entry)
         self._transport.write(data)
         if expect_response and self._timer is None:
             self._arm_timer()
         return fut
 
-    async def request(self, request: Message, version: int, response: type[_M]) -> _M:
-        """Send ``request`` and return its answer, which must be a ``response``."""
-        fut = self.send(request, version)
+    async def request(
+        self, request: Message, version: int, response: type[_M], auth: bool = False
+    ) -> _M:
+        """Send ``request`` and return its answer, which must be a ``response``. ``auth``:
+        a SASL request, written even while other requests are held."""
+        held = self._held
+        self._held = None if auth else held
+        try:
+            fut = self.send(request, version)
+        finally:
+            self._held = held
         assert fut is not None
         resp = await fut
         if not isinstance(resp, response):
@@ -414,6 +400,22 @@ class BrokerConnection(asyncio.Protocol):
                 f"{type(resp).__name__}, not {response.__name__}"
             )
         return resp
+
+    def hold(self) -> None:
+        """Hold the requests sent from now on (a re-authentication starts)."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Write the held requests, in the order they were sent."""
+        held, self._held = self._held, None
+        if not held or self._closed or self._transport is None:
+            return
+        for entry, data in held:
+            self._in_flight.append(entry)
+            self._transport.write(data)
+        if self._timer is None:
+            self._arm_timer()
 
     def _arm_timer(self) -> None:
         if self._timer is not None:
@@ -451,26 +453,16 @@ class BrokerConnection(asyncio.Protocol):
             self._timer = None
         if self._transport is not None:
             self._transport.abort()
+        if self.reauth is not None:
+            self.reauth.cancel()
         pending, self._in_flight = self._in_flight, collections.deque()
+        held, self._held = self._held or [], None
+        pending.extend(entry for entry, _ in held)
         for entry in pending:
             if entry.future is not None and not entry.future.done():
                 entry.future.set_exception(error)
         if self._on_close is not None:
             self._on_close(self, error)
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception's text, or its type when it has none (``ConnectionResetError()``)."""
-    return str(exc) or type(exc).__name__
-
-
-def _closed_in_tls_handshake(where: str, exc: BaseException) -> KafkaConnectionError:
-    return KafkaConnectionError(
-        f"{where} closed the connection during the TLS handshake ({_describe(exc)}): if this "
-        "listener does not speak TLS, set security_protocol='PLAINTEXT' (or 'SASL_PLAINTEXT'); "
-        "a broker that offers only TLS 1.0 or 1.1 closes it too (TLS 1.2 or later is "
-        "required); otherwise the broker may be restarting or over its connection limit"
-    )
 
 
 def _decode_api_versions(frame: bytes, version: int) -> ApiVersionsResponse:

@@ -18,6 +18,7 @@ from .._core.cluster import BrokerInfo, Metadata
 from ..config import ProducerConfig
 from ..errors import KafkaConnectionError, KafkaError
 from .connection import BrokerConnection
+from .sasl import SaslAuthenticator
 from .wakeup import FOREVER, Wakeup
 
 log = logging.getLogger("aioproducer")
@@ -51,11 +52,7 @@ class ConnectionPool:
         self.force_close = False
         self.rand = random.random
         self._ssl_context = config.make_ssl_context()
-        self._sasl_plain = (
-            (config.sasl_plain_username or "", config.sasl_plain_password or "")
-            if config.security_protocol.startswith("SASL")
-            else None
-        )
+        self._sasl = SaslAuthenticator.from_config(config)
         #: The last connection failure that no retry can fix (authentication, TLS mismatch).
         self.connect_error: KafkaError | None = None
         #: The last connection failure of any kind (named when start() gives up).
@@ -100,7 +97,7 @@ class ConnectionPool:
                 setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
                 on_close=self._on_closed,
                 ssl_context=self._ssl_context,
-                sasl_plain=self._sasl_plain,
+                sasl=self._sasl,
             )
         except Exception as exc:
             if not isinstance(exc, KafkaError):

@@ -1,5 +1,6 @@
 """Real Kafka-protocol brokers for tests, no Docker: Apache Kafka from Maven jars, Tansu, and
-librdkafka's mock cluster; plus an independent reader built on confluent-kafka.
+librdkafka's mock cluster; plus an independent reader built on confluent-kafka, and secured
+listeners (TLS, mutual TLS, SASL PLAIN/SCRAM/OAUTHBEARER) with an OAuth token endpoint.
 
 Needs the ``test`` extra (``pip install 'aioproducer[test]'``), and Java 17 with Maven for
 Apache Kafka. A missing tool raises :class:`MissingToolError` naming it.
@@ -16,8 +17,10 @@ from ._admin import create_topic, create_topics
 from ._errors import HarnessError, MissingToolError
 from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
 from .mock import MockCluster
+from .oauth import TokenEndpoint
 from .proxy import ChaosProxy
 from .reader import ReadRecord, read_topic, read_topic_kcat
+from .security import KafkaSecurity, StaticTokenProvider, unsecured_jwt
 from .tansu import TansuBroker
 
 __all__ = (
@@ -27,15 +30,19 @@ __all__ = (
     "HarnessError",
     "KafkaCluster",
     "KafkaNode",
+    "KafkaSecurity",
     "MissingToolError",
     "MockCluster",
     "ReadRecord",
+    "StaticTokenProvider",
     "TansuBroker",
+    "TokenEndpoint",
     "create_topic",
     "create_topics",
     "ensure_kafka_jars",
     "read_topic",
     "read_topic_kcat",
+    "unsecured_jwt",
 )
 
 for _cls in (
@@ -43,10 +50,13 @@ for _cls in (
     HarnessError,
     KafkaCluster,
     KafkaNode,
+    KafkaSecurity,
     MissingToolError,
     MockCluster,
     ReadRecord,
+    StaticTokenProvider,
     TansuBroker,
+    TokenEndpoint,
 ):
     _publish(_cls, __name__)
 del _cls

@@ -25,15 +25,26 @@ def confluent() -> Any:
     return confluent_kafka
 
 
-def admin_client(bootstrap_servers: str) -> Any:
+def admin_client(bootstrap_servers: str, client_config: dict[str, Any] | None = None) -> Any:
+    """``client_config``: more librdkafka settings (a secured listener's, say)."""
     ck = confluent()
     return ck.admin.AdminClient(
-        {"bootstrap.servers": bootstrap_servers, "broker.address.family": "v4", "log_level": 0}
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "broker.address.family": "v4",
+            "log_level": 0,
+            **(client_config or {}),
+        }
     )
 
 
-def cluster_metadata(bootstrap_servers: str, timeout: float = 5.0, topic: str | None = None) -> Any:
-    return admin_client(bootstrap_servers).list_topics(topic=topic, timeout=timeout)
+def cluster_metadata(
+    bootstrap_servers: str,
+    timeout: float = 5.0,
+    topic: str | None = None,
+    client_config: dict[str, Any] | None = None,
+) -> Any:
+    return admin_client(bootstrap_servers, client_config).list_topics(topic=topic, timeout=timeout)
 
 
 def wait_for_brokers(bootstrap_servers: str, count: int, deadline: float) -> None:

@@ -26,6 +26,7 @@ from ._broker import Broker
 from ._errors import HarnessError, MissingToolError
 from ._ports import LOOPBACK, free_ports, wait_for_port
 from ._procs import ManagedProcess
+from .security import LISTENERS, KafkaSecurity
 
 #: The Kafka version the harness runs: the newest 4.x that resolves from Maven Central.
 #: Override with the environment variable ``AIOPRODUCER_KAFKA_VERSION``.
@@ -132,12 +133,19 @@ class KafkaNode:
     """One combined broker+controller process of a :class:`KafkaCluster`."""
 
     def __init__(
-        self, cluster: KafkaCluster, node_id: int, port: int, controller_port: int
+        self,
+        cluster: KafkaCluster,
+        node_id: int,
+        port: int,
+        controller_port: int,
+        secure_ports: dict[str, int] | None = None,
     ) -> None:
         self.cluster = cluster
         self.node_id = node_id
         self.port = port
         self.controller_port = controller_port
+        #: The secured listeners' ports (``KafkaCluster(security=...)``), by listener name.
+        self.secure_ports = dict(secure_ports or {})
         self.dir = cluster.work_dir / f"node-{node_id}"
         self.data_dir = self.dir / "data"
         self.config_path = self.dir / "server.properties"
@@ -176,15 +184,21 @@ class KafkaNode:
         c = self.cluster
         n = len(c.nodes)
         rf = min(3, n)
+        advertised = ",".join(
+            f"{name}://{LOOPBACK}:{port}"
+            for name, port in {"PLAINTEXT": self.port, **self.secure_ports}.items()
+        )
+        protocols = "".join(f",{name}:{LISTENERS[name]}" for name in self.secure_ports)
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": c.voters,
-            "listeners": f"PLAINTEXT://{LOOPBACK}:{self.port},CONTROLLER://{LOOPBACK}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
+            "listeners": f"{advertised},CONTROLLER://{LOOPBACK}:{self.controller_port}",
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+            + protocols,
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
             "default.replication.factor": "1",
@@ -208,6 +222,7 @@ class KafkaNode:
             # retention task runs (30 s after start): a reader then saw a log start offset of 2
             # after a restart, in slow full-suite runs only.
             "log.retention.ms": "-1",
+            **(c.security.broker_config() if c.security is not None else {}),
             **c.extra_config,
         }
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +237,7 @@ class KafkaNode:
             "-c",
             str(self.config_path),
             "--ignore-formatted",
+            *(self.cluster.security.format_arguments() if self.cluster.security else ()),
         )
 
     def start(self) -> None:
@@ -268,7 +284,9 @@ class KafkaCluster(Broker):
         heap_mb: int | None = None,
         auto_create_topics: bool = False,
         extra_config: dict[str, str] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
+        """``security``: also open TLS and SASL listeners (see :class:`KafkaSecurity`)."""
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.size = size
@@ -278,6 +296,7 @@ class KafkaCluster(Broker):
         self.heap_mb = heap_mb or (768 if size == 1 else 512)
         self.auto_create_topics = auto_create_topics
         self.extra_config = dict(extra_config or {})
+        self.security = security
         self.cluster_id = _cluster_id()
         self.libs = Path()
         self.nodes: list[KafkaNode] = []
@@ -300,10 +319,17 @@ class KafkaCluster(Broker):
     def start(self, timeout: float = 120.0) -> KafkaCluster:
         self.libs = ensure_kafka_jars(self.version)
         t0 = time.monotonic()
-        ports = free_ports(2 * self.size)
-        self.nodes = [
-            KafkaNode(self, i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(self.size)
-        ]
+        names = self.security.listener_names if self.security is not None else []
+        per_node = 2 + len(names)
+        ports = free_ports(per_node * self.size)
+        self.nodes = []
+        for i in range(self.size):
+            mine = ports[per_node * i : per_node * (i + 1)]
+            secure = dict(zip(names, mine[2:], strict=True))
+            self.nodes.append(KafkaNode(self, i + 1, mine[0], mine[1], secure))
+        if self.security is not None:
+            self.security.ports = self.nodes[0].secure_ports
+            self.security.write_certificates(self.work_dir / "tls")
         for n in self.nodes:
             n.write_config()
         # Format all storage directories in parallel: each is a short JVM run.

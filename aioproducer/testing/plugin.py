@@ -4,6 +4,8 @@ Registered through the ``pytest11`` entry point, so ``pip install 'aioproducer[t
 these fixtures available to any test suite:
 
 * ``kafka`` — one Apache Kafka KRaft node (session-scoped);
+* ``secure_kafka`` — one Kafka node with TLS, mutual TLS and SASL listeners
+  (``KafkaSecurity``, session-scoped; its settings are ``secure_kafka.security``);
 * ``kafka_cluster`` — three Kafka nodes; any node a test stopped or killed is restarted after
   the test, so the next test sees a whole cluster;
 * ``tansu`` — a Tansu broker (session-scoped);
@@ -28,6 +30,7 @@ import pytest
 from ._broker import Broker
 from .kafka import KafkaCluster
 from .mock import MockCluster
+from .security import KafkaSecurity
 from .tansu import TansuBroker
 
 _startup: dict[str, float] = {}
@@ -37,6 +40,14 @@ _startup: dict[str, float] = {}
 def kafka() -> Iterator[KafkaCluster]:
     with KafkaCluster(1) as cluster:
         _startup["kafka single node"] = cluster.startup_seconds or 0.0
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[KafkaCluster]:
+    # A short session lifetime on the REAUTH listener: its connections re-authenticate.
+    with KafkaCluster(1, security=KafkaSecurity(reauth_ms=2500)) as cluster:
+        _startup["kafka secured listeners"] = cluster.startup_seconds or 0.0
         yield cluster
 
 

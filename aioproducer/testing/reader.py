@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from ._admin import cluster_metadata, confluent
 from ._errors import HarnessError
@@ -32,15 +33,18 @@ def read_topic(
     topic: str,
     timeout: float = 60.0,
     isolation_level: str = "read_uncommitted",
+    client_config: dict[str, Any] | None = None,
 ) -> list[ReadRecord]:
     """Read every record of every partition of ``topic``, from the start to the high watermark.
+    ``client_config``: more librdkafka settings, such as a secured listener's
+    (``KafkaSecurity.librdkafka_config``).
 
     Returns the records ordered by (partition, offset). Raises :class:`HarnessError` when the
     end of every partition is not reached within ``timeout`` seconds.
     """
     ck = confluent()
     deadline = time.monotonic() + timeout
-    md = cluster_metadata(bootstrap_servers, timeout=10.0, topic=topic)
+    md = cluster_metadata(bootstrap_servers, timeout=10.0, topic=topic, client_config=client_config)
     tmd = md.topics.get(topic)
     if tmd is None or tmd.error is not None:
         raise HarnessError(f"topic {topic!r} not readable: {tmd.error if tmd else 'missing'}")
@@ -54,6 +58,7 @@ def read_topic(
             "broker.address.family": "v4",
             "enable.partition.eof": False,
             "log_level": 0,
+            **(client_config or {}),
         }
     )
     try:

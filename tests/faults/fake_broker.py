@@ -46,11 +46,22 @@ class FakeBroker:
         ssl_context: ssl.SSLContext | None = None,
         sasl_users: dict[str, str] | None = None,
         partitions: int = 1,
+        session_lifetime_ms: int = 0,
+        sasl_delay: float = 0.0,
     ) -> None:
         self.ssl_context = ssl_context
         self.partitions = partitions  # of every topic, all led by this broker
         self.sasl_users = sasl_users  # SASL/PLAIN accounts; None: no SASL
         self.authenticated = 0
+        #: KIP-368: the session lifetime sent on success; how long each SaslHandshake takes.
+        self.session_lifetime_ms = session_lifetime_ms
+        self.sasl_delay = sasl_delay
+        self.connections = 0
+        #: Non-SASL requests received between a SaslHandshake and its SaslAuthenticate (Kafka
+        #: closes the connection for one: a client must hold its requests while it
+        #: re-authenticates).
+        self.violations = 0
+        self._authenticating: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.faults: deque[str] = deque()
         self.records: list[bytes | None] = []
@@ -78,6 +89,7 @@ class FakeBroker:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self.connections += 1
         try:
             while True:
                 size = struct.unpack(">i", await reader.readexactly(4))[0]
@@ -95,6 +107,9 @@ class FakeBroker:
         api_key, version, cid = header.api_key, header.api_version, header.correlation_id
         flexible = message.is_flexible(version)
         request: Any = message  # its class follows from api_key, on which the code below turns
+        if writer in self._authenticating and api_key not in (17, 36):
+            self.violations += 1
+            return False
         if api_key == 18:
             apis = [(0, 3, 9), (3, 1, 9), (18, 0, 3), (22, 0, 4)]
             if self.sasl_users is not None:
@@ -110,6 +125,8 @@ class FakeBroker:
             return True
         if api_key == 17:
             ok = self.sasl_users is not None and request.mechanism == "PLAIN"
+            self._authenticating.add(writer)
+            await asyncio.sleep(self.sasl_delay)  # a client that does not hold sends meanwhile
             body = SaslHandshakeResponse(error_code=0 if ok else 33, mechanisms=["PLAIN"]).encode(
                 version
             )
@@ -121,7 +138,9 @@ class FakeBroker:
             users = self.sasl_users or {}
             good = users.get(user.decode()) == password.decode()
             self.authenticated += good
+            self._authenticating.discard(writer)
             body = SaslAuthenticateResponse(
+                session_lifetime_ms=self.session_lifetime_ms if good else 0,
                 error_code=0 if good else 58,
                 error_message=None
                 if good

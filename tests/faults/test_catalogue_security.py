@@ -216,3 +216,47 @@ async def test_s60_authorization_failures_by_scope(
             await p.send_and_wait(denied, b"no")
         assert (await p.send_and_wait(allowed, b"still ok")).offset == 1
     await asyncio.sleep(0)
+
+
+async def test_s56_the_new_secret_settings_stay_out_of_reprs_logs_and_errors(
+    sasl_broker: FakeBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SCRAM/OAUTHBEARER, mutual TLS and KIP-768 secrets: never in a repr, a log line at any
+    level, an error or its traceback (the broker here refuses OAUTHBEARER)."""
+    import traceback
+
+    token, client_secret, key_password = "eyJ.T0KEN-value.", "cl1ent-S3cret", "k3y-Pa55"
+
+    class Provider:
+        def token(self) -> str:
+            return token
+
+    caplog.set_level(logging.DEBUG)
+    p = Producer(
+        bootstrap_servers=sasl_broker.bootstrap_servers,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauth_token_provider=Provider(),
+    )
+    with pytest.raises(SaslAuthenticationError, match="OAUTHBEARER") as info:
+        async with p:
+            pass
+    text = "".join(traceback.format_exception(info.value)) + caplog.text + repr(p)
+    others = Producer(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username="alice",
+        sasl_plain_password=PASSWORD,
+        ssl_certfile="client.pem",
+        ssl_password=key_password,
+    )
+    oauth = Producer(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauthbearer_token_endpoint_url="https://idp.example/token",
+        sasl_oauthbearer_client_credentials_client_id="app",
+        sasl_oauthbearer_client_credentials_client_secret=client_secret,
+    )
+    text += repr(others) + repr(others.config) + repr(oauth) + repr(oauth.config)
+    for secret in (token, client_secret, key_password, PASSWORD):
+        assert secret not in text

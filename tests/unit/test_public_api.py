@@ -38,11 +38,13 @@ NOT_EXPORTED = {
 }
 
 TOP_LEVEL = (
+    "AbstractTokenProvider",
     "AuthenticationError",
     "BadRecordError",
     "BadRecordTypeError",
     "BrokerProtocolError",
     "BrokerResponseError",
+    "ClientCredentialsTokenProvider",
     "Cluster",
     "ConfigError",
     "IdempotenceUnavailableError",
@@ -112,15 +114,19 @@ OTHER_MODULES = {
         "HarnessError",
         "KafkaCluster",
         "KafkaNode",
+        "KafkaSecurity",
         "MissingToolError",
         "MockCluster",
         "ReadRecord",
+        "StaticTokenProvider",
         "TansuBroker",
+        "TokenEndpoint",
         "create_topic",
         "create_topics",
         "ensure_kafka_jars",
         "read_topic",
         "read_topic_kcat",
+        "unsecured_jwt",
     ),
 }
 

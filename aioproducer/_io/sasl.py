@@ -1,0 +1,229 @@
+"""SASL on a broker connection: the exchange (SaslHandshake v1, then SaslAuthenticate rounds
+driven by a mechanism of :mod:`aioproducer._core.sasl`) and KIP-368 re-authentication.
+
+Re-authentication: when the broker's last SaslAuthenticate answer carried a session lifetime,
+the connection re-authenticates at 85-95 % of it (``reauthentication_delay_ms``). Requests
+already written stay in flight (the broker answers them before it reads the SaslHandshake, in
+order); requests sent during the exchange are held and written once it succeeds, so no request
+fails because of it. When it fails, the connection closes with a retriable error, and the
+next connection attempt reports the authentication error itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from .._core.sasl import (
+    OAuthBearerClient,
+    PlainClient,
+    SaslMechanismClient,
+    ScramClient,
+    reauthentication_delay_ms,
+)
+from .._protocol.messages import (
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+)
+from ..errors import KafkaConnectionError, KafkaError, SaslAuthenticationError, for_code
+
+if TYPE_CHECKING:
+    from ..config import ProducerConfig
+    from .connection import BrokerConnection
+
+log = logging.getLogger("aioproducer")
+_HANDSHAKE, _AUTHENTICATE = 17, 36
+
+
+class SaslAuthenticator:
+    """One producer's SASL mechanism and credentials; makes a fresh exchange per connection.
+    Its repr never shows the password or the token provider's secrets."""
+
+    def __init__(
+        self,
+        mechanism: str,
+        username: str | None = None,
+        password: str | None = None,
+        token_provider: Any = None,
+    ) -> None:
+        self.mechanism = mechanism
+        self.username = username
+        self._password = password
+        self._token_provider = token_provider
+
+    @classmethod
+    def from_config(cls, config: ProducerConfig) -> SaslAuthenticator | None:
+        if not config.security_protocol.startswith("SASL"):
+            return None
+        return cls(
+            config.sasl_mechanism,
+            config.sasl_plain_username,
+            config.sasl_plain_password,
+            config.oauth_token_provider(),
+        )
+
+    def __repr__(self) -> str:
+        who = f" user {self.username!r}" if self.username else ""
+        return f"<SaslAuthenticator {self.mechanism}{who}>"
+
+    def _who(self) -> str:
+        return f" of user {self.username!r}" if self.username else ""
+
+    async def _mechanism_client(self) -> SaslMechanismClient:
+        mech = self.mechanism
+        if mech == "PLAIN":
+            return PlainClient(self.username or "", self._password or "")
+        if mech.startswith("SCRAM-"):
+            nonce = secrets.token_urlsafe(24)
+            return ScramClient(mech, self.username or "", self._password or "", nonce)
+        provider = self._token_provider
+        try:
+            token = provider.token()
+            if inspect.isawaitable(token):
+                token = await token
+            extensions = getattr(provider, "extensions", None)
+            ext = extensions() if callable(extensions) else None
+            if inspect.isawaitable(ext):
+                ext = await ext
+        except KafkaError:
+            raise
+        except Exception as exc:
+            raise SaslAuthenticationError(
+                f"SASL/OAUTHBEARER: the token provider {type(provider).__name__} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(token, str):
+            raise SaslAuthenticationError(
+                "SASL/OAUTHBEARER: the token provider's token() returned "
+                f"{type(token).__name__}, not str"
+            )
+        return OAuthBearerClient(token, ext or None)
+
+    async def sign_in(self, conn: BrokerConnection) -> None:
+        """Authenticate a new connection, and re-authenticate it before each session
+        lifetime the broker sets ends."""
+        lifetime = await self.authenticate(conn)
+        if lifetime > 0:
+            conn.reauth = Reauthenticator(conn, self)
+            conn.reauth.schedule(lifetime)
+
+    async def authenticate(self, conn: BrokerConnection) -> int:
+        """Run one exchange on ``conn``; return the session lifetime in ms (0: none).
+        Raises :class:`SaslAuthenticationError` naming the mechanism."""
+        mech, node = self.mechanism, conn.node_id
+        versions = conn.versions
+        if (
+            _HANDSHAKE not in versions
+            or versions[_HANDSHAKE][1] < 1
+            or _AUTHENTICATE not in versions
+        ):
+            raise SaslAuthenticationError(
+                f"broker {node} does not support SaslHandshake v1/SaslAuthenticate "
+                f"(needed for SASL/{mech})"
+            )
+        hs = await conn.request(
+            SaslHandshakeRequest(mechanism=mech), 1, SaslHandshakeResponse, auth=True
+        )
+        if hs.error_code != 0:
+            raise SaslAuthenticationError(
+                f"broker {node} does not accept SASL mechanism {mech} "
+                f"(error {hs.error_code}); enabled mechanisms: {hs.mechanisms}"
+            )
+        client = await self._mechanism_client()
+        version = conn.version_for(_AUTHENTICATE)
+        message = client.step(None)
+        lifetime = 0
+        while message is not None:
+            resp = await conn.request(
+                SaslAuthenticateRequest(auth_bytes=message),
+                version,
+                SaslAuthenticateResponse,
+                auth=True,
+            )
+            if resp.error_code != 0:
+                name = getattr(for_code(resp.error_code, ""), "name", resp.error_code)
+                extra = getattr(client, "error_challenge", None)
+                raise SaslAuthenticationError(
+                    f"SASL/{mech} authentication{self._who()} failed at broker {node} "
+                    f"({name}): {resp.error_message}"
+                    + (
+                        f"; broker said: {extra}"
+                        if extra and extra not in str(resp.error_message)
+                        else ""
+                    )
+                )
+            lifetime = resp.session_lifetime_ms
+            message = client.step(resp.auth_bytes)
+        return lifetime
+
+
+#: Kafka refuses a re-authentication less than a second after the previous one began
+#: (``KafkaChannel``); a session shorter than that (a token about to expire) cannot be renewed
+#: in time, and the broker closes the connection at its end: a retriable reconnect.
+MIN_REAUTH_INTERVAL = 1.05
+
+
+class Reauthenticator:
+    """KIP-368 for one connection: re-authenticates before each session lifetime ends."""
+
+    def __init__(self, conn: BrokerConnection, sasl: SaslAuthenticator) -> None:
+        self.conn = conn
+        self.sasl = sasl
+        self.count = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = -MIN_REAUTH_INTERVAL
+
+    def schedule(self, session_lifetime_ms: int) -> None:
+        delay = reauthentication_delay_ms(session_lifetime_ms, random.random())
+        if delay and not self.conn.closed:
+            loop = asyncio.get_running_loop()
+            at = max(loop.time() + delay / 1000, self._started + MIN_REAUTH_INTERVAL)
+            self._timer = loop.call_at(at, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._started = asyncio.get_running_loop().time()
+        if not self.conn.closed:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        conn = self.conn
+        conn.hold()
+        try:
+            lifetime = await self.sasl.authenticate(conn)
+        except Exception as exc:
+            log.warning("re-authentication with broker %d failed: %s", conn.node_id, exc)
+            error = KafkaConnectionError(
+                f"re-authentication (SASL/{self.sasl.mechanism}) with broker {conn.node_id} "
+                f"failed: {exc}"
+            )
+            error.__cause__ = exc
+            conn.close(error)
+            return
+        self.count += 1
+        log.debug(
+            "re-authenticated with broker %d (SASL/%s, session lifetime %d ms)",
+            conn.node_id,
+            self.sasl.mechanism,
+            lifetime,
+        )
+        conn.release()
+        self.schedule(lifetime)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task, self._task = self._task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+
+__all__ = ("Reauthenticator", "SaslAuthenticator")
