@@ -37,6 +37,7 @@ from .errors import (
     SecurityProtocolMismatchError,
     SerializationError,
     SslAuthenticationError,
+    UnsupportedAsyncLibraryError,
     UnsupportedVersion,
     WrongEventLoopError,
 )
@@ -72,6 +73,7 @@ __all__ = (
     "SerializationError",
     "SslAuthenticationError",
     "TopicPartition",
+    "UnsupportedAsyncLibraryError",
     "UnsupportedVersion",
     "WrongEventLoopError",
     "__version__",

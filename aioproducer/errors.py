@@ -38,6 +38,7 @@ __all__: tuple[str, ...] = (
     "SerializationError",
     "SslAuthenticationError",
     "UnknownBrokerError",
+    "UnsupportedAsyncLibraryError",
     "UnsupportedVersion",
     "WrongEventLoopError",
     "error_class",
@@ -168,3 +169,9 @@ class WrongEventLoopError(KafkaError, RuntimeError):
     """The producer was used from another event loop than the one that started it (a worker
     thread's ``asyncio.run``, say). A producer belongs to one loop: create one per loop, or
     hand records to its loop with ``asyncio.run_coroutine_threadsafe``."""
+
+
+class UnsupportedAsyncLibraryError(KafkaError, RuntimeError):
+    """The producer was started outside the async libraries it runs on: it needs asyncio (any
+    asyncio loop: the default one, uvloop, anyio's asyncio backend). The message names the
+    library found and the supported ones."""

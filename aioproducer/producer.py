@@ -25,6 +25,7 @@ from ._core.memory import MemoryPool
 from ._core.partitioner import BuiltInPartitioner
 from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._interceptors import Interceptors
+from ._io.backend import running_loop
 from ._io.completion import Completion
 from ._io.sender import Sender, Wakeup
 from ._records.codecs import get_codec
@@ -122,7 +123,8 @@ class Producer(SendPath):
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the sender and fetch cluster metadata; raises :class:`KafkaError` on failure.
+        """Start the sender and fetch cluster metadata; raises :class:`KafkaError` on failure,
+        :class:`UnsupportedAsyncLibraryError` outside the async libraries the producer runs on.
 
         Unreachable brokers are tried again with the reconnect backoff until ``max_block_ms``.
         Starting a started producer does nothing; starting a closed one raises
@@ -131,7 +133,7 @@ class Producer(SendPath):
             raise ProducerClosedError("a closed producer cannot be started again")
         if self._started:
             return
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = loop = running_loop()
         cfg = self.config
         self._accumulator = RecordAccumulator(
             batch_size=max(cfg.batch_size, 1),
