@@ -25,7 +25,7 @@ from ._core.memory import MemoryPool
 from ._core.partitioner import BuiltInPartitioner
 from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
 from ._interceptors import Interceptors
-from ._io.backend import running_loop
+from ._io.backend import ops_for, running_loop, running_loop_or_none
 from ._io.completion import Completion
 from ._io.sender import Sender, Wakeup
 from ._records.codecs import get_codec
@@ -128,7 +128,7 @@ class Producer(SendPath):
 
         Unreachable brokers are tried again with the reconnect backoff until ``max_block_ms``.
         Starting a started producer does nothing; starting a closed one raises
-        :class:`ProducerClosedError`."""
+        :class:`ProducerClosedError`. A cancelled ``start()`` closes the producer."""
         if self._closed:
             raise ProducerClosedError("a closed producer cannot be started again")
         if self._started:
@@ -193,7 +193,13 @@ class Producer(SendPath):
                     f"max_block_ms={cfg.max_block_ms}"
                     + (f"; last connection error: {last}" if last is not None else "")
                 ) from last
-            await self._sender.metadata_changed(left / 1000)
+            try:
+                await self._sender.metadata_changed(left / 1000)
+            except BaseException:
+                # Cancelled (a cancel scope's deadline, asyncio.wait_for): stop what was
+                # started, so no sender task or socket outlives a start() that did not return.
+                await ops_for(loop).shielded(self._abort_start)
+                raise
         if self._sender.fatal_error is not None:
             fatal = self._sender.fatal_error
             await self._abort_start()
@@ -215,8 +221,12 @@ class Producer(SendPath):
             self._sender.running = False
             self._sender.force_close = True
             self._sender.wakeup.set()
+        await self._wind_down()
+
+    async def _wind_down(self) -> None:
+        """Wait for the sender task and its background tasks to end (it was told to)."""
         if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+            await ops_for(self._loop).wait_quietly([self._task])
         if self._sender is not None:
             await self._sender.wait_background()
 
@@ -229,7 +239,7 @@ class Producer(SendPath):
         record fails or succeeds by then anyway (``async with`` uses this bound)."""
         if self._closed:
             if self._task is not None and not self._task.done():
-                await asyncio.gather(self._task, return_exceptions=True)
+                await ops_for(self._loop).wait_quietly([self._task])
             return
         self._closed = True
         self._accepting = False
@@ -243,25 +253,22 @@ class Producer(SendPath):
         if timeout is None:
             cfg = self.config
             timeout = (cfg.delivery_timeout + cfg.request_timeout_ms) / 1000
+        ops = ops_for(self._loop)
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.TimeoutError:
+            # Done (delivered, failed, or the sender crashed: it failed every record and
+            # logged why), or not within the timeout.
+            done = await ops.wait_done(task, timeout)
+        except ops.cancelled:
+            # Our caller was cancelled: still finish cleanly (shielded), then propagate.
             sender.force_close = True
             sender.wakeup.set()
-            await asyncio.gather(task, return_exceptions=True)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                pass  # the sender task itself was cancelled by someone else: close normally
-            else:
-                # Our caller was cancelled: still finish cleanly, then propagate.
-                sender.force_close = True
-                sender.wakeup.set()
-                await asyncio.gather(task, return_exceptions=True)
-                await sender.wait_background()
-                self._interceptors.close()
-                raise
-        except Exception:
-            pass  # a sender crash already failed every record; it is logged
+            await ops.shielded(self._wind_down)
+            self._interceptors.close()
+            raise
+        if not done:
+            sender.force_close = True
+            sender.wakeup.set()
+            await ops.wait_quietly([task])
         await sender.wait_background()
         self._interceptors.close()
 
@@ -472,10 +479,10 @@ class Producer(SendPath):
         acc.flushes_in_progress += 1
         sender.wakeup.set()
         try:
-            _, not_done = await asyncio.wait(pending, timeout=timeout)
+            not_done = await ops_for(self._loop).wait_many(pending, timeout)
             if not_done:
                 raise KafkaTimeoutError(
-                    f"flush timed out after {timeout} s with {len(not_done)} batch(es) pending"
+                    f"flush timed out after {timeout} s with {not_done} batch(es) pending"
                 )
         finally:
             acc.flushes_in_progress -= 1
@@ -522,10 +529,7 @@ class Producer(SendPath):
         """Raise :class:`WrongEventLoopError` unless running on the producer's event loop."""
         if self._loop is None:
             return  # not started: send() refuses for that
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = running_loop_or_none()
         if loop is not self._loop:
             raise WrongEventLoopError(
                 f"this producer was started on event loop {self._loop!r} and cannot be used "

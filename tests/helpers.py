@@ -3,7 +3,7 @@ and then asserting. On a loaded machine a sleep is too short; on an idle one it 
 
 A failure says what was awaited (and, with ``state``, what was seen instead). The async
 :func:`wait_until` counts time on the running event loop's clock: wall time on a real loop,
-virtual time in the simulator (``tests/sim``).
+virtual time in the simulator (``tests/sim``), trio's clock under trio.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from aioproducer._io.backend import current_library, running_loop
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ async def wait_until(
 ) -> T:
     """Return ``condition()``'s first truthy value, checked now and then every ``interval``
     seconds (``interval=0``: once per event-loop iteration) for up to ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
+    loop = running_loop()  # the asyncio loop, or under trio the producer's anyio-based one
     deadline = loop.time() + timeout
     while True:
         result = condition()
@@ -39,7 +41,17 @@ async def wait_until(
             return result
         if loop.time() >= deadline:
             raise _timed_out(what, timeout, state)
-        await asyncio.sleep(interval)
+        await _sleep(interval)
+
+
+async def _sleep(seconds: float) -> None:
+    """asyncio's sleep, or trio's under trio (the producer runs on both)."""
+    if current_library() == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
 
 
 def wait_until_sync(

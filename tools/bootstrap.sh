@@ -44,7 +44,7 @@ stamp="$VENV/.aioproducer-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
   || [ aioproducer/_records/_speedups.c -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench]'
+  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio]'
   touch "$stamp"
 fi
 "$VENV/bin/python" -m aioproducer.testing fetch-jars >/dev/null

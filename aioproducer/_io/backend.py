@@ -1,18 +1,104 @@
-"""Which async library the producer runs on.
+"""Which async library the producer runs on, and the waits that differ between them.
 
-The shell (this package) is written against asyncio's event loop. ``running_loop()`` returns
-it, or raises :class:`UnsupportedAsyncLibraryError` naming the library found instead.
+The shell (this package) is written against a subset of asyncio's event loop. On asyncio
+(any loop: the default one, uvloop, anyio's asyncio backend) :func:`running_loop` returns the
+running loop itself, so the asyncio path costs what it always did. Under trio it returns this
+trio run's :class:`~aioproducer._io.anyio_loop.AnyioLoop`, which provides the same subset on
+anyio. Anywhere else it raises :class:`UnsupportedAsyncLibraryError`.
+
+Beyond the loop, the shell needs a few waits (``asyncio.wait_for``, ``gather``, ``wait``, a
+shielded wait, cleanup shielded from cancellation) and the class of a cancellation:
+:func:`ops_for` gives them for a loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, cast
 
 from ..errors import UnsupportedAsyncLibraryError
 
 #: The async libraries the producer runs on.
-SUPPORTED = "asyncio (the default loop, uvloop, anyio's asyncio backend)"
+SUPPORTED = "asyncio (the default loop, uvloop, anyio's asyncio backend) and trio"
+
+#: The exceptions a cancelled task sees, on every backend in use (for ``except`` clauses of
+#: the shell's coroutines; trio's ``Cancelled`` joins once a trio run uses the producer).
+CANCELLED: tuple[type[BaseException], ...] = (asyncio.CancelledError,)
+
+
+class Ops(Protocol):
+    """The waits of the shell that asyncio's loop does not provide as methods."""
+
+    cancelled: tuple[type[BaseException], ...]
+
+    async def wait_for(self, aw: Any, limit_s: float | None) -> Any: ...
+
+    async def wait_quietly(self, aws: list[Any]) -> None: ...
+
+    async def shielded(self, fn: Callable[[], Awaitable[None]]) -> None: ...
+
+    async def wait_done(self, fut: Any, limit_s: float | None) -> bool: ...
+
+    async def wait_many(self, futs: list[Any], limit_s: float | None) -> int: ...
+
+
+class AsyncioOps:
+    """:class:`Ops` on asyncio."""
+
+    cancelled: tuple[type[BaseException], ...] = (asyncio.CancelledError,)
+
+    async def wait_for(self, aw: Any, limit_s: float | None) -> Any:
+        return await asyncio.wait_for(aw, limit_s)
+
+    async def wait_quietly(self, aws: list[Any]) -> None:
+        """Wait until every task or future of ``aws`` is done, whatever its outcome."""
+        await asyncio.gather(*aws, return_exceptions=True)
+
+    async def shielded(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn()`` to its end, cleanup that must finish: a cancellation meanwhile is
+        raised once it has (anyio's cancel scopes cancel a task again at every await inside
+        them, so one ``except CancelledError`` is not enough)."""
+        task = asyncio.ensure_future(fn())
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError()
+        task.result()
+
+    async def wait_done(self, fut: Any, limit_s: float | None) -> bool:
+        """Wait up to ``limit_s`` seconds for ``fut`` to be done, never cancelling it: done or not.
+        Raises the caller's cancellation."""
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), limit_s)
+        except asyncio.TimeoutError:
+            return False
+        except asyncio.CancelledError:
+            if fut.cancelled():
+                return True  # the awaited task itself was cancelled (by someone else)
+            raise
+        except Exception:
+            pass  # done, with an error: its owner reports it
+        return True
+
+    async def wait_many(self, futs: list[Any], limit_s: float | None) -> int:
+        """Wait up to ``limit_s`` seconds for every future of ``futs``; how many are not done."""
+        _, not_done = await asyncio.wait(futs, timeout=limit_s)
+        return len(not_done)
+
+
+ASYNCIO_OPS = AsyncioOps()
+
+
+def ops_for(loop: Any) -> Ops:
+    """The waits for ``loop`` (the loop :func:`running_loop` returned)."""
+    if getattr(loop, "aioproducer_anyio", False):
+        return cast(Ops, loop)
+    return ASYNCIO_OPS
 
 
 def current_library() -> str:
@@ -27,15 +113,46 @@ def current_library() -> str:
         return "no async library"
 
 
-def running_loop() -> Any:
-    """The running asyncio loop; :class:`UnsupportedAsyncLibraryError` outside asyncio."""
+def running_loop() -> asyncio.AbstractEventLoop:
+    """The loop of the running task (see the module's docstring);
+    :class:`UnsupportedAsyncLibraryError` outside the supported libraries."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         pass
+    library = current_library()
+    if library == "trio":
+        try:
+            from .anyio_loop import AnyioLoop, run_loop
+        except ImportError as exc:
+            raise UnsupportedAsyncLibraryError(
+                f"the producer needs anyio to run under trio ({exc}): "
+                "pip install 'aioproducer[trio]'"
+            ) from None
+        global CANCELLED
+        CANCELLED = AnyioLoop.cancelled
+        return cast(asyncio.AbstractEventLoop, run_loop())
     raise UnsupportedAsyncLibraryError(
-        f"the producer was started under {current_library()}; it runs on {SUPPORTED}"
+        f"the producer was started under {library}; it runs on {SUPPORTED}"
     )
 
 
-__all__ = ["SUPPORTED", "current_library", "running_loop"]
+def running_loop_or_none() -> asyncio.AbstractEventLoop | None:
+    """:func:`running_loop`, or None outside the supported libraries."""
+    try:
+        return running_loop()
+    except UnsupportedAsyncLibraryError:
+        return None
+
+
+__all__ = [
+    "ASYNCIO_OPS",
+    "CANCELLED",
+    "SUPPORTED",
+    "AsyncioOps",
+    "Ops",
+    "current_library",
+    "ops_for",
+    "running_loop",
+    "running_loop_or_none",
+]

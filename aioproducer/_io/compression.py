@@ -17,6 +17,7 @@ from typing import Any
 
 from .._core.producer_batch import ProducerBatch
 from ..errors import KafkaConnectionError, KafkaError
+from .backend import running_loop
 
 #: Compressed batches at least this big (uncompressed) are compressed off the event loop.
 OFFLOAD_BYTES = 256 * 1024
@@ -50,9 +51,7 @@ class CompressionOffload:
         """Seal (compress) ``batches`` in the worker thread; a request for ``node``."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="aioproducer-compress")
-        fut = asyncio.get_running_loop().run_in_executor(
-            self._pool, _seal_all, [b.builder for b in batches]
-        )
+        fut = running_loop().run_in_executor(self._pool, _seal_all, [b.builder for b in batches])
         queue = self.pending.get(node)
         if queue is None:
             queue = self.pending[node] = collections.deque()

@@ -41,6 +41,7 @@ from ..errors import (
     for_code,
 )
 from . import tls_errors
+from .backend import ops_for, running_loop
 
 if TYPE_CHECKING:
     from .sasl import Reauthenticator, SaslAuthenticator
@@ -101,7 +102,7 @@ class BrokerConnection(asyncio.Protocol):
         self.request_timeout = request_timeout_ms / 1000
         self._decoder = framing.FrameDecoder(max_response_size)
         self._transport: asyncio.Transport | None = None
-        self._loop = asyncio.get_running_loop()
+        self._loop = running_loop()
         self._in_flight: collections.deque[_InFlight] = collections.deque()
         self._correlation = 0
         self._closed = False
@@ -137,7 +138,7 @@ class BrokerConnection(asyncio.Protocol):
         Raises :class:`KafkaConnectionError` (retriable), :class:`SslAuthenticationError`,
         :class:`SaslAuthenticationError` or :class:`SecurityProtocolMismatchError`.
         """
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         conn = cls(node_id, host, port, client_id, request_timeout_ms, on_close=on_close)
         conn._tls = ssl_context is not None
         where = f"broker {node_id} at {host}:{port}"
@@ -161,7 +162,7 @@ class BrokerConnection(asyncio.Protocol):
                 await sasl.sign_in(conn)
 
         try:
-            await asyncio.wait_for(connect(), setup_timeout_ms / 1000)
+            await ops_for(loop).wait_for(connect(), setup_timeout_ms / 1000)
         except ssl.SSLError as exc:
             conn.close(KafkaConnectionError(f"TLS handshake with {host}:{port} failed"))
             error = tls_errors.handshake_error(where, exc)

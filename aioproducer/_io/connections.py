@@ -17,6 +17,7 @@ from .._core.accumulator import backoff_ms
 from .._core.cluster import BrokerInfo, Metadata
 from ..config import ProducerConfig
 from ..errors import KafkaConnectionError, KafkaError
+from .backend import running_loop
 from .connection import BrokerConnection
 from .sasl import SaslAuthenticator
 from .wakeup import FOREVER, Wakeup
@@ -80,7 +81,7 @@ class ConnectionPool:
         if broker is None:
             self.metadata.request_update()
             return 0
-        task = asyncio.get_running_loop().create_task(self._open(broker))
+        task = running_loop().create_task(self._open(broker))
         self.connecting[node] = task
         return 0
 

@@ -7,11 +7,11 @@ waits, up to ``max_block_ms``, for the sender to complete batches and give memor
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from .._core.memory import MemoryPool
 from ..errors import KafkaTimeoutError
+from .backend import running_loop
 
 
 async def allocate(
@@ -28,7 +28,7 @@ async def allocate(
     cancelled wait gives back what it may have been granted."""
     if pool.try_allocate(size):
         return
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     waiter = loop.create_future()
     pool.enqueue(size, waiter)
     if waiter.done():
@@ -45,8 +45,8 @@ async def allocate(
     handle = loop.call_at(deadline_ms / 1000, on_timeout)
     try:
         await waiter
-    except asyncio.CancelledError:
-        if waiter.cancelled():
+    except BaseException:  # cancelled: by the timeout, or our task (asyncio's or trio's)
+        if waiter.cancelled() or not waiter.done():
             pool.withdraw(waiter)
         else:  # granted, but our task was cancelled: give the bytes back
             pool.release(size)

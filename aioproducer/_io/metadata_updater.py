@@ -15,6 +15,7 @@ from collections.abc import Callable
 from .._core.cluster import Metadata, cluster_from_metadata
 from .._protocol.messages import MetadataRequest, MetadataResponse
 from ..errors import KafkaError
+from .backend import ops_for, running_loop
 from .connection import BrokerConnection
 from .connections import ConnectionPool
 from .wakeup import FOREVER, Wakeup
@@ -56,7 +57,7 @@ class MetadataUpdater:
             topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
             allow_auto_topic_creation=True,
         )
-        self.task = asyncio.get_running_loop().create_task(
+        self.task = running_loop().create_task(
             self._refresh(conn, req, version, topics if partial else None)
         )
         return FOREVER
@@ -90,11 +91,12 @@ class MetadataUpdater:
 
     async def changed(self, timeout_s: float) -> None:
         """Wait for the next metadata update attempt (success or failure), or the timeout."""
-        fut = asyncio.get_running_loop().create_future()
+        loop = running_loop()
+        fut = loop.create_future()
         self._waiters.append(fut)
         self.wakeup.set()
         try:
-            await asyncio.wait_for(fut, timeout_s)
+            await ops_for(loop).wait_for(fut, timeout_s)
         except asyncio.TimeoutError:
             pass
 

@@ -23,6 +23,7 @@ from ..errors import (
     KafkaError,
     for_code,
 )
+from .backend import running_loop
 from .connection import BrokerConnection
 from .connections import ConnectionPool
 from .wakeup import FOREVER
@@ -68,7 +69,7 @@ class ProducerIdInit:
             return 0
         version = conn.version_for(InitProducerIdRequest.API_KEY)
         self.idem.transition(ProducerIdState.INITIALIZING)
-        self.task = asyncio.get_running_loop().create_task(self._init(conn, version))
+        self.task = running_loop().create_task(self._init(conn, version))
         return FOREVER
 
     async def _init(self, conn: BrokerConnection, version: int) -> None:

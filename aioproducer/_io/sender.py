@@ -13,7 +13,6 @@ compression thread (``compression.py``) and the reading of Produce answers
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from ..errors import (
     KafkaError,
     KafkaTimeoutError,
 )
+from . import backend
 from .compression import CompressionOffload, needs_offload
 from .connection import BrokerConnection
 from .connections import ConnectionPool
@@ -149,7 +149,7 @@ class Sender(ProduceResponses):
                 if not self._keep_going():
                     break
                 await self.wakeup.wait(max(0, timeout_ms) / 1000)
-        except asyncio.CancelledError:
+        except backend.CANCELLED:
             if self.fatal_error is None and not self.force_close:
                 # Cancelled by someone else than close(): never a silent hang (§6 #48).
                 from ..errors import ProducerClosedError
@@ -445,7 +445,7 @@ class Sender(ProduceResponses):
         if self.producer_id is not None and self.producer_id.task is not None:
             tasks.append(self.producer_id.task)
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await backend.ops_for(backend.running_loop()).wait_quietly(tasks)
 
 
 __all__ = ["InFlightBatches", "Sender", "Wakeup"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from .backend import running_loop
+
 #: "No deadline" in the sender's millisecond timeouts (about 12 days).
 FOREVER = 1 << 30
 
@@ -14,7 +16,7 @@ class Wakeup:
     __slots__ = ("_flag", "_fut", "_loop")
 
     def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = running_loop()
         self._fut: asyncio.Future[None] | None = None
         self._flag = False
 
