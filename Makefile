@@ -50,7 +50,7 @@ sim: setup
 
 ## ruff (rules and formatting) over the code, benchmarks and tools; mypy --strict over the
 ## package and the tests (pyproject's [tool.mypy]). .ci/run runs it beside `make test`.
-LINT_PATHS := aioproducer tests benchmarks tools
+LINT_PATHS := aioproducer tests benchmarks tools examples
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)

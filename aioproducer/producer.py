@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
@@ -497,6 +497,20 @@ class Producer(SendPath):
                 topic, None, self._now_ms() + self.config.max_block_ms
             )
         return list(range(count))
+
+    @property
+    def state(self) -> Literal["new", "running", "failed", "closing", "closed"]:
+        """Where the producer is in its life: ``"new"`` (not started), ``"running"``,
+        ``"failed"`` (a fatal error, or its sender task ended: it takes no more records until
+        closed), ``"closing"`` (``close()`` is delivering what is pending), ``"closed"``.
+        What a health check reports."""
+        if not self._started:
+            return "closed" if self._closed else "new"
+        if self._closed:
+            return "closed" if self._task is None or self._task.done() else "closing"
+        if not self._accepting or self._sender is None or self._sender.fatal_error is not None:
+            return "failed"
+        return "running"
 
     def metrics(self) -> dict[str, Any]:
         """A snapshot of the producer's internal state."""
