@@ -25,7 +25,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-CLIENTS = ["aioproducer", "aiokafka", "confluent", "confluent-aio", "kafka-python", "java"]
+CLIENTS = [
+    "aioproducer",
+    "aioproducer-trio",
+    "aiokafka",
+    "confluent",
+    "confluent-aio",
+    "kafka-python",
+    "java",
+]
 
 
 def workloads(full: bool) -> list[dict[str, Any]]:
