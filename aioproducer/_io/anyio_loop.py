@@ -36,7 +36,6 @@ import anyio.lowlevel
 import anyio.to_thread
 import trio
 from anyio.abc import ByteStream, SocketAttribute
-from anyio.lowlevel import RunVar
 
 log = logging.getLogger("aioproducer")
 
@@ -256,8 +255,9 @@ class StreamTransport:
                         self._has_data = anyio.Event()
                         await self._has_data.wait()
                         continue
-                    data = b"".join(self._buffer)
-                    self._buffer.clear()
+                    buffer = self._buffer
+                    data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+                    buffer.clear()
                     await self._stream.send(data)
             except Exception as exc:
                 self._lost(exc)
@@ -440,7 +440,11 @@ class AnyioLoop:
 
 
 _SSLError = ssl.SSLError
-_LOOP: RunVar[AnyioLoop | None] = RunVar("aioproducer_anyio_loop", default=None)
+#: trio's own RunVar, not anyio's: read once per new batch (send()'s loop check), it costs a
+#: dict lookup.
+_LOOP: trio.lowlevel.RunVar[AnyioLoop | None] = trio.lowlevel.RunVar(
+    "aioproducer_anyio_loop", default=None
+)
 
 
 def run_loop() -> AnyioLoop:
@@ -452,4 +456,12 @@ def run_loop() -> AnyioLoop:
     return loop
 
 
-__all__ = ["AnyioLoop", "Future", "Handle", "StreamTransport", "Task", "run_loop"]
+def current_loop() -> AnyioLoop | None:
+    """This trio run's loop if it was made, else None (also outside trio)."""
+    try:
+        return _LOOP.get()
+    except RuntimeError:  # not in a trio run
+        return None
+
+
+__all__ = ["AnyioLoop", "Future", "Handle", "StreamTransport", "Task", "current_loop", "run_loop"]

@@ -25,6 +25,9 @@ SUPPORTED = "asyncio (the default loop, uvloop, anyio's asyncio backend) and tri
 #: The exceptions a cancelled task sees, on every backend in use (for ``except`` clauses of
 #: the shell's coroutines; trio's ``Cancelled`` joins once a trio run uses the producer).
 CANCELLED: tuple[type[BaseException], ...] = (asyncio.CancelledError,)
+#: ``anyio_loop.current_loop`` once a trio run has used the producer: the fast way back to a
+#: run's loop (sniffio is not needed again).
+_current_anyio_loop: Callable[[], Any] | None = None
 
 
 class Ops(Protocol):
@@ -116,21 +119,26 @@ def current_library() -> str:
 def running_loop() -> asyncio.AbstractEventLoop:
     """The loop of the running task (see the module's docstring);
     :class:`UnsupportedAsyncLibraryError` outside the supported libraries."""
+    global CANCELLED, _current_anyio_loop
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         pass
+    if _current_anyio_loop is not None:  # trio was seen: its loop, when in its run
+        loop = _current_anyio_loop()
+        if loop is not None:
+            return cast(asyncio.AbstractEventLoop, loop)
     library = current_library()
     if library == "trio":
         try:
-            from .anyio_loop import AnyioLoop, run_loop
+            from .anyio_loop import AnyioLoop, current_loop, run_loop
         except ImportError as exc:
             raise UnsupportedAsyncLibraryError(
                 f"the producer needs anyio to run under trio ({exc}): "
                 "pip install 'aioproducer[trio]'"
             ) from None
-        global CANCELLED
         CANCELLED = AnyioLoop.cancelled
+        _current_anyio_loop = current_loop
         return cast(asyncio.AbstractEventLoop, run_loop())
     raise UnsupportedAsyncLibraryError(
         f"the producer was started under {library}; it runs on {SUPPORTED}"
