@@ -1,9 +1,12 @@
-"""TLS and SASL under trio: the anyio-based shell's connections (``anyio.connect_tcp`` with a
-TLS wrap) against the TLS fake broker of ``test_catalogue_security.py``, which runs on its own
-asyncio loop in a thread (trio owns the test's thread). The same outcomes as on asyncio: a
-valid certificate works, a wrong hostname or an untrusted issuer is an
-``SslAuthenticationError`` raised promptly by ``start()``, SASL/PLAIN over TLS authenticates,
-a plaintext client answered with a TLS alert is told to set ``security_protocol``."""
+"""Connections under trio against the fake broker, which runs on its own asyncio loop in a
+thread (trio owns the test's thread).
+
+TLS and SASL through the anyio-based shell (``anyio.connect_tcp`` with a TLS wrap), with the
+outcomes of ``test_catalogue_security.py`` on asyncio: a valid certificate works, a wrong
+hostname or an untrusted issuer is an ``SslAuthenticationError`` raised promptly by
+``start()``, SASL/PLAIN over TLS authenticates, a plaintext client answered with a TLS alert
+is told to set ``security_protocol``. And a producer left open when its trio run ends: its
+records fail, the next run gets ``WrongEventLoopError`` from ``send()`` and may close it."""
 
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ import trustme
 
 from aioproducer import (
     Producer,
+    ProducerClosedError,
+    RecordFuture,
     SecurityProtocolMismatchError,
     SslAuthenticationError,
+    WrongEventLoopError,
 )
 from tests.faults.fake_broker import FakeBroker
 
@@ -123,3 +129,25 @@ def test_a_plaintext_client_against_a_tls_listener_is_told_under_trio() -> None:
         finally:
             server.close()
             asyncio.run_coroutine_threadsafe(server.wait_closed(), loop).result(10)
+
+
+def test_a_producer_outliving_its_trio_run_refuses_the_next_one() -> None:
+    """A producer left open when its trio run ends (its tasks are cancelled with the run)
+    refuses a send from the next run with WrongEventLoopError, and closes from it."""
+    with broker_in_a_thread() as broker:
+        producer = Producer(bootstrap_servers=broker.bootstrap_servers, linger_ms=60_000)
+
+        async def first() -> RecordFuture:
+            await producer.start()
+            return await producer.send("t", b"pending")
+
+        pending = trio.run(first)
+        assert pending.done() and isinstance(pending.exception(), ProducerClosedError)
+
+        async def second() -> None:
+            with pytest.raises(WrongEventLoopError, match="another event loop"):
+                await producer.send("t", b"v")
+            await producer.close()
+
+        trio.run(second)
+        assert producer.state == "closed"
