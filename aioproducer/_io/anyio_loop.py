@@ -170,22 +170,27 @@ class Task(Future):
         return True
 
     async def run(self) -> None:
-        with anyio.CancelScope() as scope:
-            self._scope = scope
-            if self._must_cancel:
-                scope.cancel()
-            try:
-                result = await self._coro
-            except _CANCELLED_EXC:
-                self._finish(_CANCELLED)
-                return
-            except BaseException as exc:
-                self._exception = exc
+        tasks, me = self._loop.tasks, trio.lowlevel.current_task()
+        tasks[me] = self
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                if self._must_cancel:
+                    scope.cancel()
+                try:
+                    result = await self._coro
+                except _CANCELLED_EXC:
+                    self._finish(_CANCELLED)
+                    return
+                except BaseException as exc:
+                    self._exception = exc
+                    self._finish(_DONE)
+                    return
+            if self._state == _PENDING:
+                self._result = result
                 self._finish(_DONE)
-                return
-        if self._state == _PENDING:
-            self._result = result
-            self._finish(_DONE)
+        finally:
+            del tasks[me]
 
 
 class StreamTransport:
@@ -276,6 +281,8 @@ class AnyioLoop:
         self._wake: anyio.Event | None = None
         self._group: Any = None  # the runner's task group, once it runs
         self._unstarted: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+        #: The shell's tasks by the trio task running each (for current_task()).
+        self.tasks: dict[Any, Task] = {}
         self.time: Callable[[], float] = trio.current_time
         trio.lowlevel.spawn_system_task(self._runner, name="aioproducer-anyio-runner")
 
@@ -430,6 +437,15 @@ class AnyioLoop:
         with anyio.move_on_after(math.inf if limit_s is None else limit_s):
             await fut.wait_done()
         return bool(fut.done())
+
+    def current_task(self) -> Task | None:
+        return self.tasks.get(trio.lowlevel.current_task())
+
+    async def to_thread(self, fn: Callable[[], Any]) -> Any:
+        return await anyio.to_thread.run_sync(fn)
+
+    def make_lock(self) -> anyio.Lock:
+        return anyio.Lock()
 
     async def wait_many(self, futs: list[Any], limit_s: float | None) -> int:
         """Wait up to ``limit_s`` seconds for every future of ``futs``; how many are not done."""

@@ -45,6 +45,12 @@ class Ops(Protocol):
 
     async def wait_many(self, futs: list[Any], limit_s: float | None) -> int: ...
 
+    def current_task(self) -> Any: ...
+
+    async def to_thread(self, fn: Callable[[], Any]) -> Any: ...
+
+    def make_lock(self) -> Any: ...
+
 
 class AsyncioOps:
     """:class:`Ops` on asyncio."""
@@ -92,6 +98,16 @@ class AsyncioOps:
         """Wait up to ``limit_s`` seconds for every future of ``futs``; how many are not done."""
         _, not_done = await asyncio.wait(futs, timeout=limit_s)
         return len(not_done)
+
+    def current_task(self) -> Any:
+        return asyncio.current_task()
+
+    async def to_thread(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.to_thread(fn)
+
+    def make_lock(self) -> Any:
+        """An ``async with`` lock for the running library."""
+        return asyncio.Lock()
 
 
 ASYNCIO_OPS = AsyncioOps()
@@ -145,6 +161,12 @@ def running_loop() -> asyncio.AbstractEventLoop:
     )
 
 
+def current_task() -> Any:
+    """The running task as the shell's loop knows it (asyncio's, or the AnyioLoop's), or None."""
+    loop = running_loop_or_none()
+    return None if loop is None else ops_for(loop).current_task()
+
+
 def running_loop_or_none() -> asyncio.AbstractEventLoop | None:
     """:func:`running_loop`, or None outside the supported libraries."""
     try:
@@ -160,6 +182,7 @@ __all__ = [
     "AsyncioOps",
     "Ops",
     "current_library",
+    "current_task",
     "ops_for",
     "running_loop",
     "running_loop_or_none",

@@ -21,6 +21,7 @@ import urllib.request
 from typing import Any
 
 from ..errors import SaslAuthenticationError
+from .backend import ops_for, running_loop
 
 
 class AbstractTokenProvider:
@@ -103,11 +104,12 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
     async def token(self) -> str:
         if self._token is not None and time.time() < self._refresh_at:
             return self._token
+        ops = ops_for(running_loop())
         if self._lock is None:
-            self._lock = asyncio.Lock()
+            self._lock = ops.make_lock()
         async with self._lock:  # one fetch for every connection that needs a token now
             if self._token is None or time.time() >= self._refresh_at:
-                await asyncio.to_thread(self._fetch)
+                await ops.to_thread(self._fetch)
             assert self._token is not None
             return self._token
 

@@ -32,6 +32,7 @@ from .._protocol.messages import (
     SaslHandshakeResponse,
 )
 from ..errors import KafkaConnectionError, KafkaError, SaslAuthenticationError, for_code
+from .backend import current_task, running_loop
 
 if TYPE_CHECKING:
     from ..config import ProducerConfig
@@ -183,15 +184,16 @@ class Reauthenticator:
     def schedule(self, session_lifetime_ms: int) -> None:
         delay = reauthentication_delay_ms(session_lifetime_ms, random.random())
         if delay and not self.conn.closed:
-            loop = asyncio.get_running_loop()
+            loop = running_loop()
             at = max(loop.time() + delay / 1000, self._started + MIN_REAUTH_INTERVAL)
             self._timer = loop.call_at(at, self._start)
 
     def _start(self) -> None:
         self._timer = None
-        self._started = asyncio.get_running_loop().time()
+        loop = running_loop()
+        self._started = loop.time()
         if not self.conn.closed:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = loop.create_task(self._run())
 
     async def _run(self) -> None:
         conn = self.conn
@@ -222,7 +224,7 @@ class Reauthenticator:
             self._timer.cancel()
             self._timer = None
         task, self._task = self._task, None
-        if task is not None and not task.done() and task is not asyncio.current_task():
+        if task is not None and not task.done() and task is not current_task():
             task.cancel()
 
 
