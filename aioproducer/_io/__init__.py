@@ -1,1 +1,2 @@
-"""The asyncio shell: broker connections, the sender task, the clock."""
+"""The shell: broker connections, the sender task, the clock; on asyncio, and on trio through
+``backend.py`` and ``anyio_loop.py``."""
