@@ -20,6 +20,7 @@ PURE_PYTHON_TESTS := \
 	tests/unit/test_sender_failure_paths.py \
 	tests/unit/test_send_validation.py \
 	tests/unit/test_producer_facade.py \
+	tests/unit/test_metrics.py \
 	tests/unit/test_event_loop.py \
 	tests/unit/test_unknown_topic.py \
 	tests/faults/test_catalogue_fake_broker.py \

@@ -4,6 +4,11 @@ is partitioned; ``on_acknowledgement`` sees every record's outcome, before its c
 and overrides any of the three; the overridden ones are found once, when the producer is made.
 A hook that raises is logged, and the record goes on unchanged: an interceptor's bug never
 loses a record.
+
+``on_send_callback`` (ours, not Java's) gives an interceptor the one thing Java's hooks cannot:
+the outcome of the very record it saw. Called in the same ``send()`` right after every
+``on_send``, it may return a callable, called as ``callback(metadata, exception)`` when that
+record completes, before the record's own callback (tracing ends a record's span with it).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._core.producer_batch import RecordFuture, RecordMetadata
+from ._core.producer_batch import Callback, RecordFuture, RecordMetadata
 
 if TYPE_CHECKING:
     from .producer import ProducerRecord
@@ -36,6 +41,9 @@ class ProducerInterceptor:
     def on_acknowledgement(self, metadata: RecordMetadata, exception: BaseException | None) -> None:
         return None
 
+    def on_send_callback(self, record: ProducerRecord) -> Callback | None:
+        return None
+
     def close(self) -> None:
         return None
 
@@ -50,6 +58,11 @@ class Interceptors:
             for ic in interceptors
             if type(ic).on_acknowledgement is not base.on_acknowledgement
         ]
+        self.on_send_callback = [
+            ic.on_send_callback
+            for ic in interceptors
+            if type(ic).on_send_callback is not base.on_send_callback
+        ]
         self._closers = [ic.close for ic in interceptors if type(ic).close is not base.close]
 
     def intercept(self, record: Any) -> Any:
@@ -62,6 +75,35 @@ class Interceptors:
             except Exception:
                 log.exception("interceptor on_send failed; the record goes on unchanged")
         return record
+
+    def chain(self, record: Any, callback: Any) -> Any:
+        """``callback`` preceded by what each ``on_send_callback`` returns for ``record``
+        (unchanged when there is none, or when ``callback`` is not callable: send() refuses
+        it then, and no hook has started anything)."""
+        if callback is not None and not callable(callback):
+            return callback
+        hooks: list[Callback] = []
+        for hook in self.on_send_callback:
+            try:
+                cb = hook(record)
+            except Exception:
+                log.exception("interceptor on_send_callback failed")
+                continue
+            if cb is not None:
+                hooks.append(cb)
+        if not hooks:
+            return callback
+
+        def chained(md: RecordMetadata | None, exc: BaseException | None) -> None:
+            for cb in hooks:
+                try:
+                    cb(md, exc)
+                except Exception:
+                    log.exception("interceptor callback failed")
+            if callback is not None:
+                callback(md, exc)
+
+        return chained
 
     def on_ack(
         self, handle: RecordFuture, md: RecordMetadata | None, exc: BaseException | None

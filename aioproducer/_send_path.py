@@ -16,6 +16,7 @@ from typing import Any
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
+from ._core.metrics import ProducerMetrics
 from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, Partitioner, TopicSticky
 from ._core.producer_batch import Callback, RecordFuture
 from ._io.memory import allocate
@@ -56,6 +57,7 @@ class SendPath:
     _sender: Sender | None
     _accumulator: RecordAccumulator | None
     _pool: MemoryPool
+    _metrics: ProducerMetrics
     _topic_sends: dict[str, TopicSend]
     _builtin: BuiltInPartitioner
     _partitioner: Partitioner | None
@@ -66,6 +68,10 @@ class SendPath:
     _codec: Codec
 
     def _now_ms(self) -> int:
+        raise NotImplementedError
+
+    def _now_ns(self) -> int:
+        """A fine monotonic clock, for the time-spent metrics."""
         raise NotImplementedError
 
     def _check_loop(self) -> None:
@@ -134,6 +140,13 @@ class SendPath:
         )
 
     async def _wait_on_metadata(self, topic: str, partition: int | None, deadline: int) -> int:
+        start = self._now_ns()  # Java's metadata-wait-time-ns-total
+        try:
+            return await self._await_metadata(topic, partition, deadline)
+        finally:
+            self._metrics.producer.metadata_wait_ns += self._now_ns() - start
+
+    async def _await_metadata(self, topic: str, partition: int | None, deadline: int) -> int:
         md = self._metadata
         sender = self._sender
         assert sender is not None

@@ -115,6 +115,10 @@ class ProducerConfig:
     partitioner_ignore_keys: bool = False
     #: Instances of :class:`ProducerInterceptor` subclasses, called in this order.
     interceptors: Sequence[ProducerInterceptor] = field(default_factory=tuple)
+    #: The window of the samples a metric's rate, average and maximum are computed over.
+    metrics_sample_window_ms: int = 30000
+    #: How many sample windows are kept.
+    metrics_num_samples: int = 2
     #: Idempotent delivery (KIP-98): no duplicates from retries, order kept with up to 5
     #: requests in flight. Default (None) is on, as in Java >= 3.0, unless acks/retries/
     #: max_in_flight conflict (then off, silently, as Java) or the cluster cannot grant a
@@ -249,6 +253,8 @@ class ProducerConfig:
             "metadata_max_age_ms",
             "metadata_max_idle_ms",
             "socket_connection_setup_timeout_ms",
+            "metrics_sample_window_ms",
+            "metrics_num_samples",
         )
         for f in fields(self):
             value = getattr(self, f.name)

@@ -22,8 +22,10 @@ from typing import Any, Literal, NoReturn
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
+from ._core.metrics import MetricName, ProducerMetrics
 from ._core.partitioner import BuiltInPartitioner
 from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordMetadata
+from ._gauges import snapshot
 from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop, running_loop_or_none
 from ._io.completion import Completion
@@ -92,6 +94,9 @@ class Producer(SendPath):
             - 64,
         )
         self._pool = MemoryPool(config.buffer_memory)
+        self._metrics = ProducerMetrics(
+            config.client_id or "", config.metrics_sample_window_ms, config.metrics_num_samples
+        )
         self._metadata = Metadata(
             config.metadata_max_age_ms, config.metadata_max_idle_ms, config.retry_backoff_ms
         )
@@ -104,7 +109,7 @@ class Producer(SendPath):
         )
         self._sticky_batch_size = self._builtin.sticky_batch_size
         self._interceptors = Interceptors(config.interceptors)
-        self._on_send = self._interceptors.on_send
+        self._on_send = bool(self._interceptors.on_send or self._interceptors.on_send_callback)
         self._accumulator: RecordAccumulator | None = None
         self._sender: Sender | None = None
         self._task: asyncio.Task[None] | None = None
@@ -153,6 +158,7 @@ class Producer(SendPath):
             self._metadata,
             self._now_ms,
             self._interceptors.on_ack if self._interceptors.on_acknowledgement else None,
+            self._metrics,
         )
         self._batches = self._accumulator.batches
         self._wakeup = self._sender.wakeup
@@ -204,6 +210,12 @@ class Producer(SendPath):
             fatal = self._sender.fatal_error
             await self._abort_start()
             raise fatal
+        log.info(
+            "producer %s started: %d broker(s) reached through %s",
+            cfg.client_id,
+            len(self._metadata.cluster.brokers),
+            cfg.bootstrap_servers,
+        )
 
     def _pid_pending(self) -> bool:
         """True while an idempotent producer waits for its producer id."""
@@ -271,6 +283,7 @@ class Producer(SendPath):
             await ops.wait_quietly([task])
         await sender.wait_background()
         self._interceptors.close()
+        log.info("producer %s closed", self.config.client_id)
 
     stop = close  # aiokafka's name
 
@@ -349,6 +362,8 @@ class Producer(SendPath):
                 rec.timestamp_ms,
                 rec.headers,
             )
+            if self._interceptors.on_send_callback:
+                callback = self._interceptors.chain(rec, callback)
         # The arguments are checked before anything is enqueued, where the common case (None,
         # or exactly an int in range) is tested anyway: partition with the topic's partition
         # count, timestamp_ms where it defaults. bool is not an int here.
@@ -478,6 +493,7 @@ class Producer(SendPath):
             return
         acc.flushes_in_progress += 1
         sender.wakeup.set()
+        start = self._now_ns()  # Java's flush-time-ns-total
         try:
             not_done = await ops_for(self._loop).wait_many(pending, timeout)
             if not_done:
@@ -486,6 +502,7 @@ class Producer(SendPath):
                 )
         finally:
             acc.flushes_in_progress -= 1
+            self._metrics.producer.flush_ns += self._now_ns() - start
 
     async def partitions_for(self, topic: str) -> list[int]:
         """The topic's partition ids (waits for its metadata up to ``max_block_ms``)."""
@@ -512,29 +529,39 @@ class Producer(SendPath):
             return "failed"
         return "running"
 
-    def metrics(self) -> dict[str, Any]:
-        """A snapshot of the producer's internal state."""
-        acc = self._accumulator
-        return {
-            "buffer_total_bytes": self._pool.total,
-            "buffer_available_bytes": self._pool.available,
-            "waiting_threads": self._pool.queued,
-            "batches_queued": sum(len(d) for d in acc.batches.values()) if acc else 0,
-            "batches_incomplete": len(acc.incomplete) if acc else 0,
-            "requests_in_flight": sum(c.in_flight for c in self._sender.connections.values())
-            if self._sender
-            else 0,
-            "connections": len(self._sender.connections) if self._sender else 0,
-            "metadata_version": self._metadata.version,
-            # KIP-219: the largest throttle time of the brokers' last produce answers (ms).
-            "produce_throttle_time_ms": self._sender.max_throttle_time_ms() if self._sender else 0,
-        }
+    def metrics(self) -> dict[MetricName, float]:
+        """Every metric now, keyed by :class:`~aioproducer.metrics.MetricName` (group, name,
+        tags), with the Java producer's names: ``producer-metrics`` (tag ``client-id``),
+        ``producer-topic-metrics`` (and ``topic``), ``producer-node-metrics`` (and
+        ``node-id``), plus a few of our own in ``aioproducer-metrics``. Rates are per second
+        over ``metrics_num_samples`` windows of ``metrics_sample_window_ms``; an average or a
+        maximum over nothing is NaN, as in Java. See :mod:`aioproducer.metrics`."""
+        loop = self._loop
+        now = int((loop.time() if loop is not None else time.monotonic()) * 1000)
+        return snapshot(
+            self._metrics, self._pool, self._accumulator, self._sender, self._metadata, now
+        )
+
+    def __repr__(self) -> str:
+        # Never a secret: the bootstrap addresses and the client id only.
+        config = getattr(self, "config", None)
+        if config is None:
+            return "<Producer (not initialised)>"
+        acc = getattr(self, "_accumulator", None)
+        queued = sum(b.record_count for b in list(acc.incomplete)) if acc is not None else 0
+        return (
+            f"<Producer bootstrap={config.bootstrap_servers!r} client_id={config.client_id!r} "
+            f"state={self.state if hasattr(self, '_accepting') else 'new'} "
+            f"queued_records={queued}>"
+        )
 
     # -- internals -------------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
         assert self._loop is not None
         return int(self._loop.time() * 1000)
+
+    _now_ns = staticmethod(time.perf_counter_ns)
 
     def _sender_ended(self, task: asyncio.Task[None]) -> None:
         self._accepting = False

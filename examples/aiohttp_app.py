@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from aioproducer import KafkaError, Producer
+from aioproducer.metrics import as_dict
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
 TOPIC = os.environ.get("KAFKA_TOPIC", "events")
@@ -47,7 +48,7 @@ async def produce(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     producer = request.app[PRODUCER]
-    body = {"producer": producer.state, "metrics": producer.metrics()}
+    body = {"producer": producer.state, "metrics": as_dict(producer.metrics())}
     return web.json_response(body, status=200 if producer.state == "running" else 503)
 
 

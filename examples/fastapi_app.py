@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aioproducer import KafkaError, Producer
+from aioproducer.metrics import as_dict
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
 TOPIC = os.environ.get("KAFKA_TOPIC", "events")
@@ -53,5 +54,5 @@ async def produce(key: str, request: Request) -> JSONResponse:
 @app.get("/health")
 async def health(request: Request) -> JSONResponse:
     producer: Producer = request.state.producer
-    body = {"producer": producer.state, "metrics": producer.metrics()}
+    body = {"producer": producer.state, "metrics": as_dict(producer.metrics())}
     return JSONResponse(body, status_code=200 if producer.state == "running" else 503)

@@ -251,6 +251,11 @@ class Metadata:
     def update_requested(self) -> bool:
         return self._update_requested
 
+    @property
+    def last_refresh_ms(self) -> int:
+        """When the last full update succeeded (negative: never), for ``metadata-age``."""
+        return self._last_refresh_ms
+
     def time_to_next_update(self, now_ms: int) -> int:
         """Milliseconds until a refresh is due (0 = now)."""
         if self._immediate and not self._last_failed:

@@ -19,12 +19,17 @@ class Waiter(Protocol):
 
 
 class MemoryPool:
-    __slots__ = ("_waiters", "available", "total")
+    __slots__ = ("_waiters", "available", "exhausted_total", "total", "wait_time_ns_total")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.available = total
         self._waiters: deque[tuple[int, Waiter]] = deque()
+        #: Java's ``bufferpool-wait-time-ns-total`` and ``buffer-exhausted-total``: the time
+        #: senders spent waiting for memory, and the waits that ended in a timeout (kept by
+        #: the shell, which owns the clock).
+        self.wait_time_ns_total = 0
+        self.exhausted_total = 0
 
     def try_allocate(self, size: int) -> bool:
         """Take ``size`` bytes now if nobody is queued before us and they are free."""

@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from .._core.metrics import NodeCounters
 from .._protocol import framing
 from .._protocol._schema import Message
 from .._protocol.messages import (
@@ -46,7 +47,7 @@ from .backend import ops_for, running_loop
 if TYPE_CHECKING:
     from .sasl import Reauthenticator, SaslAuthenticator
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.connection")
 _M = TypeVar("_M", bound=Message)
 
 
@@ -85,6 +86,9 @@ class _InFlight:
 class BrokerConnection(asyncio.Protocol):
     """A connection to one broker. Create with :meth:`open`."""
 
+    #: The broker's counters (bytes, requests, responses), set by the pool once open.
+    metrics: NodeCounters | None = None
+
     def __init__(
         self,
         node_id: int,
@@ -115,6 +119,8 @@ class BrokerConnection(asyncio.Protocol):
         #: During a re-authentication, the requests sent meanwhile: written once it succeeds.
         self._held: list[tuple[_InFlight, bytes]] | None = None
         self.reauth: Reauthenticator | None = None
+        #: Request-level DEBUG lines, decided once per connection (no check per request).
+        self._debug = log.isEnabledFor(logging.DEBUG)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -265,6 +271,8 @@ class BrokerConnection(asyncio.Protocol):
                     )
                 )
                 return
+        if self.metrics is not None:
+            self.metrics.bytes_in += len(data)
         try:
             frames = self._decoder.feed(data)
             for frame in frames:
@@ -301,6 +309,10 @@ class BrokerConnection(asyncio.Protocol):
             )
         self._in_flight.popleft()
         assert head.response_cls is not None and head.future is not None
+        if self.metrics is not None:
+            self.metrics.responses += 1
+        if self._debug:
+            log.debug("<- broker %d: correlation id %d, %d bytes", self.node_id, cid, len(frame))
         try:
             body = None if head.decode is None else head.decode(frame, head.version)
             if body is None:
@@ -378,6 +390,17 @@ class BrokerConnection(asyncio.Protocol):
             return fut
         self._in_flight.append(entry)
         self._transport.write(data)
+        if self._debug:
+            log.debug(
+                "-> broker %d: %s v%d, correlation id %d, %d bytes",
+                self.node_id,
+                RESPONSES[api_key].__name__.removesuffix("Response"),
+                version,
+                cid,
+                len(data),
+            )
+        if self.metrics is not None:
+            self._count_sent(self.metrics, len(data))
         if expect_response and self._timer is None:
             self._arm_timer()
         return fut
@@ -415,8 +438,17 @@ class BrokerConnection(asyncio.Protocol):
         for entry, data in held:
             self._in_flight.append(entry)
             self._transport.write(data)
+            if self.metrics is not None:
+                self._count_sent(self.metrics, len(data))
         if self._timer is None:
             self._arm_timer()
+
+    @staticmethod
+    def _count_sent(m: NodeCounters, size: int) -> None:
+        m.bytes_out += size
+        m.requests += 1
+        if size > m.request_max:
+            m.request_max = size
 
     def _arm_timer(self) -> None:
         if self._timer is not None:

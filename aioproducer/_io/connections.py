@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from .._core.accumulator import backoff_ms
 from .._core.cluster import BrokerInfo, Metadata
+from .._core.metrics import ProducerMetrics
 from ..config import ProducerConfig
 from ..errors import KafkaConnectionError, KafkaError
 from .backend import running_loop
@@ -22,7 +23,7 @@ from .connection import BrokerConnection
 from .sasl import SaslAuthenticator
 from .wakeup import FOREVER, Wakeup
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.connection")
 
 
 class ConnectionPool:
@@ -33,8 +34,10 @@ class ConnectionPool:
         now_ms: Callable[[], int],
         wakeup: Wakeup,
         on_connect_failed: Callable[[], None],
+        metrics: ProducerMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else ProducerMetrics(config.client_id or "")
         self.metadata = metadata
         self.now_ms = now_ms
         self.wakeup = wakeup
@@ -129,6 +132,9 @@ class ConnectionPool:
             self.on_connect_failed()
         else:
             self.reconnect.pop(node, None)
+            self.metrics.producer.conn_created += 1
+            conn.metrics = self.metrics.node(node)
+            log.info("connected to broker %d at %s:%d", node, broker.host, broker.port)
             if not self.running and self.force_close:
                 conn.close()
             else:
@@ -138,6 +144,8 @@ class ConnectionPool:
             self.wakeup.set()
 
     def _on_closed(self, conn: BrokerConnection, error: BaseException | None) -> None:
+        if conn.metrics is not None:  # it was open (counted as created)
+            self.metrics.producer.conn_closed += 1
         if self.connections.get(conn.node_id) is conn:
             del self.connections[conn.node_id]
             if self.running:

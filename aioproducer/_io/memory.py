@@ -43,6 +43,7 @@ async def allocate(
             waiter.cancel()
 
     handle = loop.call_at(deadline_ms / 1000, on_timeout)
+    started = loop.time()
     try:
         await waiter
     except BaseException:  # cancelled: by the timeout, or our task (asyncio's or trio's)
@@ -51,6 +52,7 @@ async def allocate(
         else:  # granted, but our task was cancelled: give the bytes back
             pool.release(size)
         if timed_out:
+            pool.exhausted_total += 1
             raise KafkaTimeoutError(
                 f"failed to allocate {size} bytes for {what} within "
                 f"max_block_ms={max_block_ms} (buffer_memory={pool.total} is in use)"
@@ -58,6 +60,7 @@ async def allocate(
         raise
     finally:
         handle.cancel()
+        pool.wait_time_ns_total += int((loop.time() - started) * 1e9)
 
 
 __all__ = ["allocate"]

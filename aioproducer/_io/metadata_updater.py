@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from .._core.cluster import Metadata, cluster_from_metadata
+from .._core.cluster import Cluster, Metadata, TopicPartition, cluster_from_metadata
 from .._protocol.messages import MetadataRequest, MetadataResponse
 from ..errors import KafkaError
 from .backend import ops_for, running_loop
@@ -20,7 +20,7 @@ from .connection import BrokerConnection
 from .connections import ConnectionPool
 from .wakeup import FOREVER, Wakeup
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.metadata")
 
 
 class MetadataUpdater:
@@ -76,7 +76,17 @@ class MetadataUpdater:
             log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
             self.metadata.failed(self.now_ms())
         else:
+            before = self.metadata.cluster
             self.metadata.update(cluster, self.now_ms(), partial)
+            if log.isEnabledFor(logging.INFO):
+                log_leader_moves(before, cluster, "metadata")
+            log.debug(
+                "metadata from broker %d: %d broker(s), %d topic(s)%s",
+                conn.node_id,
+                len(cluster.brokers),
+                len(cluster.topics),
+                f" (asked for {len(partial)})" if partial is not None else "",
+            )
         finally:
             self.task = None
             self.notify_waiters()
@@ -106,4 +116,22 @@ class MetadataUpdater:
         self.notify_waiters()
 
 
-__all__ = ["MetadataUpdater"]
+def log_leader_moves(before: Cluster, after: Cluster, source: str) -> None:
+    """One INFO line naming the partitions whose leader changed (the first ten)."""
+    moves = [
+        f"{p.topic}-{p.partition} {old}->{p.leader}"
+        for topic in after.topics.values()
+        for p in topic.partitions
+        if (old := before.leader_for(TopicPartition(p.topic, p.partition))) >= 0 and p.leader != old
+    ]
+    if moves:
+        log.info(
+            "leader moved for %d partition(s) (%s): %s%s",
+            len(moves),
+            source,
+            ", ".join(moves[:10]),
+            ", ..." if len(moves) > 10 else "",
+        )
+
+
+__all__ = ["MetadataUpdater", "log_leader_moves"]

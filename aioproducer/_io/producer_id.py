@@ -28,7 +28,7 @@ from .connection import BrokerConnection
 from .connections import ConnectionPool
 from .wakeup import FOREVER
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.idempotence")
 
 
 class ProducerIdInit:
@@ -91,7 +91,7 @@ class ProducerIdInit:
             idem.set_producer_id(resp.producer_id, resp.producer_epoch)
             self.acc.reset_sequences()
             self._failures = 0
-            log.debug("producer id %d epoch %d", resp.producer_id, resp.producer_epoch)
+            log.info("producer id %d, epoch %d", resp.producer_id, resp.producer_epoch)
         elif isinstance(error, ClusterAuthorizationFailedError):  # fatal (§1.9)
             idem.transition(ProducerIdState.FATAL)
             self.fatal(

@@ -20,13 +20,15 @@ from .._core.accumulator import RecordAccumulator
 from .._core.cluster import BrokerInfo, Metadata, TopicPartition
 from .._core.idempotence import IdempotenceManager
 from .._core.in_flight import InFlightBatches
+from .._core.metrics import ProducerMetrics
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._protocol.messages import ProduceResponse
 from ..config import ProducerConfig
 from ..errors import BrokerProtocolError, KafkaConnectionError, KafkaTimeoutError
 from .wakeup import FOREVER, Wakeup
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.sender")
+metadata_log = logging.getLogger("aioproducer.metadata")
 _PartitionAnswer = ProduceResponse.TopicProduceResponse.PartitionProduceResponse
 #: KIP-219: a broker's throttle time is honoured up to a minute (a bogus value must not stall).
 _MAX_THROTTLE_MS = 60_000
@@ -39,6 +41,7 @@ class ProduceResponses:
     metadata: Metadata
     idem: IdempotenceManager | None
     in_flight: InFlightBatches
+    metrics: ProducerMetrics
     wakeup: Wakeup
     now_ms: Callable[[], int]
     on_ack: Callable[[RecordFuture, RecordMetadata | None, BaseException | None], None] | None
@@ -53,7 +56,7 @@ class ProduceResponses:
         raise NotImplementedError
 
     def _on_produce_response(
-        self, fut: asyncio.Future[Any], batches: list[ProducerBatch], node: int
+        self, fut: asyncio.Future[Any], batches: list[ProducerBatch], node: int, sent_ms: int
     ) -> None:
         now = self.now_ms()
         self.in_flight.remove_all(batches)
@@ -72,6 +75,7 @@ class ProduceResponses:
         resp = fut.result()
         by_tp = {b.tp: b for b in batches}
         if type(resp) is list:  # decode_produce_acks: every partition succeeded, unthrottled
+            self.metrics.produce_response(node, now - sent_ms, 0)
             if self._throttle_ms:
                 self._throttle_ms.pop(node, None)
             for topic, partition, base_offset, log_append_time in resp:
@@ -79,6 +83,7 @@ class ProduceResponses:
                 if batch is not None:
                     self._succeeded(batch, base_offset, log_append_time)
         else:
+            self.metrics.produce_response(node, now - sent_ms, resp.throttle_time_ms)
             self._on_partition_responses(resp, by_tp, now, node)
         for batch in by_tp.values():
             # Sent, and the broker may have written it, but we did not read its outcome:
@@ -155,10 +160,6 @@ class ProduceResponses:
         """The throttle time of the last produce response from ``node`` (0: not throttled)."""
         return self._throttle_ms.get(node, 0)
 
-    def max_throttle_time_ms(self) -> int:
-        """The largest throttle time of the brokers' last produce responses."""
-        return max(self._throttle_ms.values(), default=0)
-
     def _succeeded(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None:
         """The broker wrote ``batch`` at ``base_offset``: advance its sequence, complete it."""
         if self.idem is not None and batch.base_sequence >= 0:
@@ -175,7 +176,16 @@ class ProduceResponses:
         before = self.metadata.cluster.leader_for(tp)
         self.metadata.cluster = self.metadata.cluster.with_leader(tp, leader, epoch, broker)
         after = self.metadata.cluster.leader_for(tp)
-        return after >= 0 and after != before
+        moved = after >= 0 and after != before
+        if moved:
+            metadata_log.info(
+                "leader moved for %s-%d: %d->%d (produce response, KIP-951)",
+                tp.topic,
+                tp.partition,
+                before,
+                after,
+            )
+        return moved
 
     def _handle_partition_error(
         self, batch: ProducerBatch, p: _PartitionAnswer, now: int, leader_moved: bool = False
@@ -247,6 +257,7 @@ class ProduceResponses:
             self.metadata.request_update()
         action = d.action
         if action is outcome.Action.RETRY:
+            self.metrics.batch_retried(batch.tp.topic, batch.record_count)
             log.debug(
                 "retrying %s-%d (attempt %d): %s",
                 batch.tp.topic,
@@ -259,6 +270,7 @@ class ProduceResponses:
             self.acc.reenqueue(batch, now, skip_backoff=d.skip_backoff)
         elif action is outcome.Action.SPLIT:
             n = self.acc.split_and_reenqueue(batch, now)
+            self.metrics.producer.splits += 1
             log.info(
                 "split a batch for %s-%d that was too large into %d",
                 batch.tp.topic,
@@ -266,6 +278,7 @@ class ProduceResponses:
                 n,
             )
         elif action is not outcome.Action.IGNORE:
+            self.metrics.batch_failed(batch.tp.topic, batch.record_count)  # all fail
             batch.complete(-1, -1, d.error, self.on_ack, d.record_errors)
             self.acc.done(batch)
         if d.fatal is not None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..config import ProducerConfig
     from .connection import BrokerConnection
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.connection")
 _HANDSHAKE, _AUTHENTICATE = 17, 36
 
 

@@ -21,6 +21,7 @@ from .._core.accumulator import ReadyResult, RecordAccumulator
 from .._core.cluster import Metadata
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
+from .._core.metrics import ProducerMetrics
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._protocol.messages import ProduceRequest
 from .._protocol.produce import decode_produce_acks, encode_produce_request
@@ -39,7 +40,8 @@ from .producer_id import ProducerIdInit
 from .responses import ProduceResponses
 from .wakeup import FOREVER, Wakeup
 
-log = logging.getLogger("aioproducer")
+log = logging.getLogger("aioproducer.sender")
+idem_log = logging.getLogger("aioproducer.idempotence")
 #: Produce v3 is the first version that carries RecordBatch v2, the only format we write.
 _PRODUCE_MIN_VERSION = 3
 
@@ -52,8 +54,14 @@ class Sender(ProduceResponses):
         metadata: Metadata,
         now_ms: Callable[[], int],
         on_ack: Callable[[RecordFuture, RecordMetadata | None, BaseException | None], None] | None,
+        metrics: ProducerMetrics | None = None,
     ) -> None:
         self.config = config
+        #: The producer's counters: added to per request and per response, never per record.
+        self.metrics = metrics if metrics is not None else ProducerMetrics(config.client_id or "")
+        self.metrics.compressed = bool(accumulator.codec.id)
+        #: DEBUG request detail, decided once (a per-request level check costs on the hot path).
+        self._debug = log.isEnabledFor(logging.DEBUG)
         self.acc = accumulator
         self._metadata = metadata
         self.now_ms = now_ms
@@ -61,7 +69,12 @@ class Sender(ProduceResponses):
         self.acks = config.acks_value
         self.wakeup = Wakeup()
         self.pool = ConnectionPool(
-            config, metadata, now_ms, self.wakeup, lambda: self.updater.notify_waiters()
+            config,
+            metadata,
+            now_ms,
+            self.wakeup,
+            lambda: self.updater.notify_waiters(),
+            self.metrics,
         )
         #: The pool's: one dict, cleared in place.
         self.connections = self.pool.connections
@@ -191,7 +204,7 @@ class Sender(ProduceResponses):
             rewrite = idem.maybe_bump()
             if rewrite is not None:
                 acc.reset_sequences(rewrite if idem.state is ProducerIdState.READY else None)
-                log.info(
+                idem_log.info(
                     "idempotent producer %d bumped its epoch to %d; sequences restart at 0",
                     idem.producer_id,
                     idem.epoch,
@@ -379,12 +392,21 @@ class Sender(ProduceResponses):
                 self._fail_or_retry(b, exc, now, written=False)
             return
         if fut is None:  # acks=0: done once written
+            self.metrics.request_sent(batches, now)
             for b in batches:
                 self._complete(b, -1, -1, None)
             return
+        self.metrics.request_sent(batches, now)
+        if self._debug:
+            log.debug(
+                "produce request to broker %d: %d batch(es), %d record(s)",
+                conn.node_id,
+                len(batches),
+                sum(b.record_count for b in batches),
+            )
         self.in_flight.add(batches)
         node = conn.node_id
-        fut.add_done_callback(lambda f: self._on_produce_response(f, batches, node))
+        fut.add_done_callback(lambda f: self._on_produce_response(f, batches, node, now))
 
     def _after_producer_id(self) -> None:
         """An InitProducerId request ended (granted, refused or failed)."""

@@ -20,6 +20,7 @@ from aioproducer import (
     SerializationError,
 )
 from aioproducer.errors import OutOfOrderSequenceNumberError, PersistedStatus
+from aioproducer.metrics import value_of
 from aioproducer.testing import MockCluster
 from aioproducer.testing._admin import partition_leader
 
@@ -310,7 +311,7 @@ async def test_s33_s34_invalid_and_oversized_records(
     async with producer(
         mock_cluster, buffer_memory=100_000, max_request_size=200_000, max_block_ms=60_000
     ) as p:
-        before = p.metrics()["buffer_available_bytes"]
+        before = value_of(p.metrics(), "buffer-available-bytes")
         cases: list[tuple[dict[str, Any], type[Exception]]] = [
             ({"value": "str"}, SerializationError),
             ({"value": b"v", "key": 5}, SerializationError),
@@ -332,8 +333,8 @@ async def test_s33_s34_invalid_and_oversized_records(
         for bad_topic in ("", "a" * 250, "bad topic!"):
             with pytest.raises(BadRecordError):
                 await p.send(bad_topic, b"v")
-        assert p.metrics()["buffer_available_bytes"] == before
-        assert p.metrics()["batches_queued"] == 0
+        assert value_of(p.metrics(), "buffer-available-bytes") == before
+        assert value_of(p.metrics(), "batches-queued", "aioproducer-metrics") == 0
 
 
 async def test_s35_use_after_close_and_concurrent_close(
@@ -385,7 +386,7 @@ async def test_s39_buffer_exhausted_blocks_boundedly(
         mock_cluster.broker_set_rtt(leader, 0)
         for f in accepted:
             await f
-        assert p.metrics()["buffer_available_bytes"] == 1 << 20
+        assert value_of(p.metrics(), "buffer-available-bytes") == 1 << 20
 
 
 async def test_s45_graceful_stop_flushes(
@@ -442,7 +443,9 @@ async def test_s47_cancelling_a_caller_of_send(
         big = [asyncio.create_task(h.send(p, size=17_000)) for _ in range(3)]
         # Two fit the 40 kB pool; the third waits for memory, and is cancelled there.
         await wait_until(
-            lambda: big[0].done() and big[1].done() and p.metrics()["waiting_threads"] == 1,
+            lambda: (
+                big[0].done() and big[1].done() and value_of(p.metrics(), "waiting-threads") == 1
+            ),
             "the third send to wait for memory",
             interval=0,
             state=p.metrics,
@@ -461,7 +464,7 @@ async def test_s47_cancelling_a_caller_of_send(
             await sent.future  # type: ignore[union-attr]
         h.sent = [x for x in h.sent if x.pid != getattr(done[2], "pid", -1)]
         assert md.offset >= 0
-    assert p.metrics()["buffer_available_bytes"] == 40_000
+    assert value_of(p.metrics(), "buffer-available-bytes") == 40_000
     check(mock_cluster.bootstrap_servers, h, mock=True)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from aioproducer import KafkaTimeoutError, Producer, ProducerClosedError
 from aioproducer.errors import InvalidRecordError
+from aioproducer.metrics import value_of
 from aioproducer.testing import KafkaCluster, MockCluster, read_topic
 
 pytestmark = pytest.mark.asyncio
@@ -92,8 +93,8 @@ async def test_close_timeout_fails_what_cannot_be_delivered(
     assert all(f.done() for f in futs)
     for f in futs:
         assert isinstance(f.exception(), ProducerClosedError)
-    assert p.metrics()["buffer_available_bytes"] == p.config.buffer_memory
-    assert p.metrics()["connections"] == 0
+    assert value_of(p.metrics(), "buffer-available-bytes") == p.config.buffer_memory
+    assert value_of(p.metrics(), "connection-count") == 0
 
 
 async def test_delivery_timeout_bounds_a_record_whose_leader_is_gone(

@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from aioproducer import KafkaError, Producer
+from aioproducer.metrics import value_of
 from aioproducer.testing import KafkaCluster
 from aioproducer.testing.proxy import ChaosProxy
 
@@ -73,7 +74,7 @@ async def test_a_partition_makes_progress_after_a_lost_request_outlives_the_deli
         proxy.blackhole()
         lost = await h.send(p)
         await wait_until(
-            lambda: p.metrics()["requests_in_flight"] >= 1,
+            lambda: value_of(p.metrics(), "requests-in-flight") >= 1,
             "the Produce request to be written into the black hole",
             state=p.metrics,
         )

@@ -22,6 +22,7 @@ from aioproducer import (
     SerializationError,
 )
 from aioproducer._core.murmur2 import murmur2
+from aioproducer.metrics import value_of
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
 from ..helpers import wait_until
@@ -206,11 +207,11 @@ async def test_tiny_buffer_memory_makes_senders_wait_then_proceed(
         linger_ms=50,
     ) as p:
         futs = [await p.send(topic, b"x" * 1000) for _ in range(2000)]  # 2 MB through 64 KiB
-        assert p.metrics()["buffer_available_bytes"] <= 64 * 1024
+        assert value_of(p.metrics(), "buffer-available-bytes") <= 64 * 1024
         for f in futs:
             await f
         await p.flush()
-        assert p.metrics()["buffer_available_bytes"] == 64 * 1024  # nothing leaked
+        assert value_of(p.metrics(), "buffer-available-bytes") == 64 * 1024  # nothing leaked
     assert len(read_topic(broker.bootstrap_servers, topic)) == 2000
 
 
@@ -260,7 +261,7 @@ async def test_cancelling_a_waiting_send_loses_no_other_record(
         tasks = [asyncio.create_task(p.send(topic, b"y" * 17000)) for _ in range(3)]
         # The pool serves waiters in order: with two of the three waiting, the second is.
         await wait_until(
-            lambda: p.metrics()["waiting_threads"] >= 2,
+            lambda: value_of(p.metrics(), "waiting-threads") >= 2,
             "the sends to wait for memory",
             interval=0,
             state=p.metrics,
@@ -282,7 +283,9 @@ async def test_partitions_for_and_metrics(broker: Broker, new_topic: Callable[..
     async with Producer(bootstrap_servers=broker.bootstrap_servers) as p:
         assert await p.partitions_for(topic) == [0, 1, 2, 3]
         m = p.metrics()
-        assert m["connections"] >= 1 and m["buffer_total_bytes"] == 33554432
+        assert (
+            value_of(m, "connection-count") >= 1 and value_of(m, "buffer-total-bytes") == 33554432
+        )
 
 
 @pytest.mark.parametrize("acks", [0, 1, "all"])

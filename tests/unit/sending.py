@@ -11,6 +11,7 @@ from typing import Any
 
 from aioproducer import Producer, RecordFuture
 from aioproducer.errors import KafkaError
+from aioproducer.metrics import MetricName, value_of
 from tests.sim.scenario import batches_of, run, until
 from tests.sim.script import ProduceRule, ProduceSeen, Reply
 from tests.sim.world import World
@@ -60,8 +61,11 @@ async def sees_the_cluster_now(p: Producer, w: World) -> None:
     request that arrived later; the producer sends one at a time)."""
     t = now()
     await until(lambda: w.cluster.metadata_seen[-1] > t, f"a metadata request after {t}")
-    version = p.metrics()["metadata_version"]
-    await until(lambda: p.metrics()["metadata_version"] > version, "its answer")
+    version = value_of(p.metrics(), "metadata-version", "aioproducer-metrics")
+    await until(
+        lambda: value_of(p.metrics(), "metadata-version", "aioproducer-metrics") > version,
+        "its answer",
+    )
 
 
 def failure(fut: RecordFuture) -> KafkaError:
@@ -107,7 +111,7 @@ class Sent:
 
     world: World
     futs: list[RecordFuture] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[MetricName, float] = field(default_factory=dict)
 
     def offsets(self) -> list[int]:
         return [f.result().offset for f in self.futs]
@@ -123,7 +127,7 @@ def sends(
     """Run a scenario: the produce ``rules`` in place, each round's records sent one after the
     other (no wait between them) and awaited before the next round."""
     futs: list[RecordFuture] = []
-    metrics: dict[str, Any] = {}
+    metrics: dict[MetricName, float] = {}
 
     async def body(p: Producer, w: World) -> None:
         w.cluster.produce_rules.extend(rules)

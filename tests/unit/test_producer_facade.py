@@ -16,6 +16,7 @@ from aioproducer import (
     ProducerRecord,
     RecordMetadata,
 )
+from aioproducer.metrics import value_of
 from tests.sim.scenario import log_of, run
 from tests.sim.world import World
 
@@ -93,8 +94,11 @@ def test_send_and_wait_partitions_for_and_metrics() -> None:
     assert seen["partitions"] == [0, 1, 2]
     assert (seen["md"].partition, seen["md"].offset) == (1, 0)
     metrics = seen["metrics"]
-    assert metrics["batches_queued"] == 0 and metrics["connections"] >= 1
-    assert metrics["buffer_available_bytes"] == metrics["buffer_total_bytes"]
+    assert (
+        value_of(metrics, "batches-queued", "aioproducer-metrics") == 0
+        and value_of(metrics, "connection-count") >= 1
+    )
+    assert value_of(metrics, "buffer-available-bytes") == value_of(metrics, "buffer-total-bytes")
 
 
 def test_a_minute_of_linger_passes_in_virtual_time() -> None:

@@ -18,6 +18,7 @@ from aioproducer.errors import (
     PersistedStatus,
     ProducerFencedError,
 )
+from aioproducer.metrics import MetricName, value_of
 from tests.sim.scenario import batches_of, log_of, requests_for, run, until
 from tests.sim.script import Answer, Reply, on_partition, on_request
 from tests.sim.world import World
@@ -47,8 +48,8 @@ from .sending import (
 )
 
 
-def buffer_whole(metrics: dict[str, Any]) -> bool:
-    return bool(metrics["buffer_available_bytes"] == metrics["buffer_total_bytes"])
+def buffer_whole(metrics: dict[MetricName, float]) -> bool:
+    return value_of(metrics, "buffer-available-bytes") == value_of(metrics, "buffer-total-bytes")
 
 
 def test_success_completes_records_in_order_and_frees_memory() -> None:
@@ -57,7 +58,8 @@ def test_success_completes_records_in_order_and_frees_memory() -> None:
     assert req.acks == -1 and req.version == 11  # the newest version both sides speak
     assert r.offsets() == [0, 1, 2] and log_of(r.world, 0) == [b"v0", b"v1", b"v2"]
     assert buffer_whole(r.metrics)
-    assert r.metrics["batches_incomplete"] == 0 and r.metrics["batches_queued"] == 0
+    assert value_of(r.metrics, "batches-incomplete", "aioproducer-metrics") == 0
+    assert value_of(r.metrics, "batches-queued", "aioproducer-metrics") == 0
 
 
 def test_retriable_error_requeues_at_head_with_backoff_and_refreshes_metadata() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from aioproducer import KafkaTimeoutError, Producer, RecordFuture
 from aioproducer._core.cluster import TopicPartition
 from aioproducer.errors import PersistedStatus, ProtocolError
+from aioproducer.metrics import MetricName, value_of
 from tests.sim.scenario import leader_of, log_of, requests_for, run, until
 from tests.sim.script import Answer, Reply, on_partition, on_request
 from tests.sim.world import World
@@ -296,7 +297,7 @@ def test_a_retry_to_a_new_leader_named_in_the_response_skips_the_backoff() -> No
 
 def test_a_throttled_broker_gets_nothing_until_the_throttle_has_passed() -> None:
     futs: list[RecordFuture] = []
-    metrics: list[dict[str, Any]] = []
+    metrics: list[dict[MetricName, float]] = []
 
     async def body(p: Producer, w: World) -> None:
         w.cluster.produce_rules.append(on_request(0, Reply(throttle_ms=300)))
@@ -309,7 +310,7 @@ def test_a_throttled_broker_gets_nothing_until_the_throttle_has_passed() -> None
     w = run(body, **PLAIN)
     first, second = w.cluster.produce_seen
     assert first.answered_at is not None and second.at - first.answered_at >= 0.3  # held back
-    assert metrics[0]["produce_throttle_time_ms"] == 300
+    assert value_of(metrics[0], "produce-throttle-time-max") == 300
     assert [f.result().offset for f in futs] == [0, 1]
 
 

@@ -1,0 +1,527 @@
+"""The producer's metrics, with the Java client's names: plain counters, windowed when read.
+
+Rules:
+
+* What happens is counted in plain attributes of slotted objects (:class:`ProducerCounters`,
+  one :class:`TopicCounters` per topic, one :class:`NodeCounters` per broker): a sum, a
+  count, and the largest value of the current window. Recording is an addition, once per
+  request, response or batch, never per record, and reads no clock.
+* Java's windowed statistics (rate, average, maximum over ``metrics_num_samples`` windows of
+  ``metrics_sample_window_ms``) come from :class:`Windows`, shared by every counter of a
+  producer: when a window closes it keeps where each counter stood then and the window's
+  maxima. It closes on the first produce request (or read) after its end, with the time
+  passed in, as Java's samples roll on the first recording after theirs.
+* Read: a rate is the increase since the oldest window still kept, per second over at least
+  ``samples - 1`` windows (Java's ``Rate``: a young producer's rate does not spike); an
+  average is an increase divided by its count's; an average or maximum over nothing is NaN,
+  as in Java. The producer's byte, request, response and latency figures are its nodes'
+  summed (each is counted once); the windows being shared, the sums are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from .._records.reader import BATCH_OVERHEAD
+
+if TYPE_CHECKING:
+    from .producer_batch import ProducerBatch
+
+NAN = math.nan
+_NEVER = -(1 << 62)
+
+
+class MetricName:
+    """A metric's identity, as Java's ``MetricName``: ``group``, ``name`` and ``tags`` (equal
+    and hashed on those three; ``description`` is documentation)."""
+
+    __slots__ = ("_key", "description", "group", "name", "tags")
+
+    group: str
+    name: str
+    tags: Mapping[str, str]
+    description: str
+    _key: tuple[str, str, tuple[tuple[str, str], ...]]
+
+    def __init__(
+        self,
+        group: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+    ) -> None:
+        items = tuple(sorted((tags or {}).items()))
+        object.__setattr__(self, "group", group)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "tags", dict(items))
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "_key", (group, name, items))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("MetricName is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetricName) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return f"MetricName(group={self.group!r}, name={self.name!r}, tags={self.tags!r})"
+
+
+class Counters:
+    """Cumulative values (``FIELDS``, from 0) and the current window's maxima (``MAXES``,
+    from -inf), as plain attributes that the code counting an event adds to."""
+
+    __slots__ = ()
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    MAXES: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        for f in self.FIELDS:
+            setattr(self, f, 0)
+        for f in self.MAXES:
+            setattr(self, f, -math.inf)
+
+    def values(self) -> tuple[float, ...]:
+        return tuple(getattr(self, f) for f in self.FIELDS)
+
+    def take_maxes(self) -> tuple[float, ...]:
+        """The window's maxima, reset for the next one."""
+        out = tuple(getattr(self, f) for f in self.MAXES)
+        for f in self.MAXES:
+            setattr(self, f, -math.inf)
+        return out
+
+
+class ProducerCounters(Counters):
+    """Counted by the sender: per produce request, its batches; per outcome, its records."""
+
+    FIELDS = (
+        "produce_requests",
+        "records",
+        "batches",
+        "batch_bytes",
+        "queue_ms",
+        "ratio_sum",
+        "record_size_sum",
+        "sized_batches",
+        "errors",
+        "retries",
+        "splits",
+        "throttle_ms",
+        "throttle_n",
+        "conn_created",
+        "conn_closed",
+        "flush_ns",
+        "metadata_wait_ns",
+    )
+    MAXES = ("batch_bytes_max", "queue_ms_max", "record_size_max", "throttle_max")
+    __slots__ = FIELDS + MAXES
+
+    produce_requests: int
+    records: int
+    batches: int
+    batch_bytes: int
+    queue_ms: int
+    ratio_sum: float
+    record_size_sum: float
+    sized_batches: int
+    errors: int
+    retries: int
+    splits: int
+    throttle_ms: int
+    throttle_n: int
+    conn_created: int
+    conn_closed: int
+    flush_ns: int
+    metadata_wait_ns: int
+    batch_bytes_max: float
+    queue_ms_max: float
+    record_size_max: float
+    throttle_max: float
+
+
+class TopicCounters(Counters):
+    FIELDS = ("records", "bytes", "ratio_sum", "batches", "errors", "retries")
+    __slots__ = FIELDS
+
+    records: int
+    bytes: int
+    ratio_sum: float
+    batches: int
+    errors: int
+    retries: int
+
+
+class NodeCounters(Counters):
+    """Counted by a broker's connection (every request and response) and by the sender
+    (produce latency)."""
+
+    FIELDS = ("bytes_out", "requests", "bytes_in", "responses", "latency_ms", "latency_n")
+    MAXES = ("request_max", "latency_max")
+    __slots__ = FIELDS + MAXES
+
+    bytes_out: int
+    requests: int
+    bytes_in: int
+    responses: int
+    latency_ms: int
+    latency_n: int
+    request_max: float
+    latency_max: float
+
+
+class Windows:
+    """The sample windows every counter of a producer shares."""
+
+    def __init__(self, window_ms: int = 30_000, samples: int = 2) -> None:
+        self.window = max(1, window_ms)
+        self.samples = max(1, samples)
+        self.members: list[Counters] = []
+        #: The current window: when it began (_NEVER: none yet) and when it closes.
+        self.start = _NEVER
+        self.roll_at = _NEVER
+        #: Per member, its values when the current window began.
+        self.base: list[tuple[float, ...]] = []
+        #: The closed windows kept (the newest ``samples - 1``), oldest first: when each
+        #: began, and per member its values then and the window's maxima.
+        self.closed: list[tuple[int, list[tuple[tuple[float, ...], tuple[float, ...]]]]] = []
+
+    def add(self, c: Counters) -> None:
+        """A counter made after the first window began: zero before it."""
+        self.members.append(c)
+        zeros = (0,) * len(c.FIELDS)
+        self.base.append(zeros)
+        none = (-math.inf,) * len(c.MAXES)
+        for _, per in self.closed:
+            per.append((zeros, none))
+
+    def roll(self, now_ms: int) -> None:
+        """Close the current window and begin one at ``now_ms`` (call when ``roll_at`` is
+        reached). The first window takes in what was counted before it."""
+        if self.start != _NEVER:
+            per = [(self.base[i], m.take_maxes()) for i, m in enumerate(self.members)]
+            self.closed.append((self.start, per))
+            if len(self.closed) >= self.samples:
+                del self.closed[0]
+            self.base = [m.values() for m in self.members]
+        self.start, self.roll_at = now_ms, now_ms + self.window
+
+    def _live(self, now_ms: int) -> tuple[int, int, bool]:
+        """The index of the oldest closed window still counting (``len(closed)``: none), when
+        the oldest counting window began, and whether any counts."""
+        cutoff = now_ms - self.samples * self.window
+        for i, (start, _) in enumerate(self.closed):
+            if start > cutoff:
+                return i, start, True
+        if self.start != _NEVER and self.start > cutoff:
+            return len(self.closed), self.start, True
+        return len(self.closed), now_ms, False
+
+    def increase(self, members: Iterable[int], field: int, now_ms: int) -> tuple[float, int]:
+        """How much ``field`` of ``members`` (indices) grew over the counting windows, and
+        when the oldest of them began."""
+        first, oldest, live = self._live(now_ms)
+        if not live:
+            return 0.0, now_ms
+        total = 0.0
+        for m in members:
+            base = self.closed[first][1][m][0] if first < len(self.closed) else self.base[m]
+            total += self.members[m].values()[field] - base[field]
+        return total, oldest
+
+    def largest(self, members: Iterable[int], field: int, now_ms: int) -> float:
+        """The largest value of ``MAXES[field]`` of ``members`` over the counting windows."""
+        first, _, live = self._live(now_ms)
+        out = -math.inf
+        if not live:
+            return out
+        for m in members:
+            member = self.members[m]
+            out = max(out, getattr(member, member.MAXES[field]))
+            for _, per in self.closed[first:]:
+                out = max(out, per[m][1][field])
+        return out
+
+    def span_s(self, oldest_ms: int, now_ms: int) -> float:
+        """Java's ``Rate.windowSize``: since the oldest counting window began, at least
+        ``samples - 1`` windows, in seconds."""
+        return max(now_ms - oldest_ms, (self.samples - 1) * self.window, 1) / 1000
+
+
+# -- what is reported ---------------------------------------------------------------------------
+
+#: (metric name, statistic, fields, description). Statistics: ``rate`` (the field's increase
+#: per second), ``total`` (its value), ``avg`` (increase of the first field over that of the
+#: second), ``max`` (the largest of a maximum, NaN when the count field did not increase).
+_Spec = tuple[str, str, tuple[str, ...], str]
+
+
+def _meter(prefix: str, field: str, what: str) -> tuple[_Spec, _Spec]:
+    return (
+        (f"{prefix}-rate", "rate", (field,), f"{what} per second"),
+        (f"{prefix}-total", "total", (field,), f"{what}, in total"),
+    )
+
+
+def _avg_max(prefix: str, total: str, count: str, largest: str, what: str) -> tuple[_Spec, _Spec]:
+    return (
+        (f"{prefix}-avg", "avg", (total, count), f"the average {what}"),
+        (f"{prefix}-max", "max", (largest, count), f"the largest {what}"),
+    )
+
+
+#: ``producer-metrics`` from the producer's counters.
+_PRODUCER: tuple[_Spec, ...] = (
+    *_meter("record-send", "records", "records sent"),
+    ("records-per-request-avg", "avg", ("records", "produce_requests"), "records per request"),
+    *_meter("record-error", "errors", "records that failed"),
+    *_meter("record-retry", "retries", "records retried"),
+    *_meter("batch-split", "splits", "batches split (too large for the broker)"),
+    *_avg_max("batch-size", "batch_bytes", "batches", "batch_bytes_max", "batch size in bytes"),
+    (
+        "compression-rate-avg",
+        "avg",
+        ("ratio_sum", "batches"),
+        "the average compressed/uncompressed size of batches",
+    ),
+    *_avg_max(
+        "record-queue-time",
+        "queue_ms",
+        "batches",
+        "queue_ms_max",
+        "time a batch waited in the accumulator (ms)",
+    ),
+    *_avg_max(
+        "record-size",
+        "record_size_sum",
+        "sized_batches",
+        "record_size_max",
+        "record size (a batch's mean, in bytes)",
+    ),
+    *_avg_max(
+        "produce-throttle-time",
+        "throttle_ms",
+        "throttle_n",
+        "throttle_max",
+        "throttle time brokers asked for (ms)",
+    ),
+    *_meter("connection-creation", "conn_created", "connections opened"),
+    *_meter("connection-close", "conn_closed", "connections closed"),
+    ("flush-time-ns-total", "total", ("flush_ns",), "time spent in flush() (ns)"),
+    (
+        "metadata-wait-time-ns-total",
+        "total",
+        ("metadata_wait_ns",),
+        "time send() waited for a topic's metadata (ns)",
+    ),
+)
+#: ``producer-node-metrics``, and in ``producer-metrics`` summed over the nodes.
+_NODE: tuple[_Spec, ...] = (
+    *_meter("outgoing-byte", "bytes_out", "bytes sent"),
+    *_meter("request", "requests", "requests sent"),
+    *_avg_max("request-size", "bytes_out", "requests", "request_max", "request size in bytes"),
+    *_meter("incoming-byte", "bytes_in", "bytes received"),
+    *_meter("response", "responses", "responses received"),
+    *_avg_max(
+        "request-latency", "latency_ms", "latency_n", "latency_max", "produce request latency (ms)"
+    ),
+)
+_TOPIC: tuple[_Spec, ...] = (
+    *_meter("record-send", "records", "records sent"),
+    *_meter("byte", "bytes", "bytes sent"),
+    ("compression-rate", "avg", ("ratio_sum", "batches"), "the average compression rate"),
+    *_meter("record-retry", "retries", "records retried"),
+    *_meter("record-error", "errors", "records that failed"),
+)
+
+
+def catalogue() -> list[tuple[str, str, str]]:
+    """(group, name, description) of every metric the counters report."""
+    return [
+        *(("producer-metrics", name, doc) for name, _, _, doc in _PRODUCER + _NODE),
+        *(("producer-topic-metrics", name, doc) for name, _, _, doc in _TOPIC),
+        *(("producer-node-metrics", name, doc) for name, _, _, doc in _NODE),
+    ]
+
+
+class ProducerMetrics:
+    """Every counter of one producer, and the snapshot ``Producer.metrics()`` returns."""
+
+    def __init__(self, client_id: str, window_ms: int = 30_000, samples: int = 2) -> None:
+        self.client_id = client_id
+        self.windows = Windows(window_ms, samples)
+        self.producer = ProducerCounters()
+        self.windows.add(self.producer)
+        self.topics: dict[str, TopicCounters] = {}
+        self.nodes: dict[int, NodeCounters] = {}
+        #: The index in ``windows.members`` of each topic's and node's counters.
+        self._index: dict[int, int] = {}
+        #: Compression on: a sealed batch's ratio is read (else it is 1).
+        self.compressed = False
+
+    def _add(self, c: Counters) -> None:
+        self._index[id(c)] = len(self.windows.members)
+        self.windows.add(c)
+
+    def topic(self, topic: str) -> TopicCounters:
+        t = self.topics.get(topic)
+        if t is None:
+            t = self.topics[topic] = TopicCounters()
+            self._add(t)
+        return t
+
+    def node(self, node_id: int) -> NodeCounters:
+        n = self.nodes.get(node_id)
+        if n is None:
+            n = self.nodes[node_id] = NodeCounters()
+            self._add(n)
+        return n
+
+    # -- what the sender counts ------------------------------------------------------------------
+
+    def request_sent(self, batches: list[ProducerBatch], now_ms: int) -> None:
+        """A produce request with ``batches`` is written (Java's
+        ``Sender.updateProduceRequestMetrics``): one pass over its batches, summed in locals
+        and added once (this runs for every request: it is kept lean)."""
+        if now_ms >= self.windows.roll_at:
+            self.windows.roll(now_ms)
+        p = self.producer
+        topics = self.topics
+        compressed = self.compressed
+        records = nbytes = queue = 0
+        ratios = sizes = 0.0
+        sized = 0
+        bmax, qmax, rmax = p.batch_bytes_max, p.queue_ms_max, p.record_size_max
+        for b in batches:
+            builder = b.builder
+            count = len(b.handles)  # not final: its handles are its records
+            size = builder.estimated_size()  # sealed: the real size
+            q = now_ms - b.created_ms
+            records += count
+            nbytes += size
+            queue += q
+            if size > bmax:
+                bmax = size
+            if q > qmax:
+                qmax = q
+            if compressed:
+                ratio = builder.compression_ratio
+                raw = builder.uncompressed_size
+            else:
+                ratio, raw = 1.0, size
+            ratios += ratio
+            if count:
+                mean = (raw - BATCH_OVERHEAD) / count
+                sizes += mean
+                sized += 1
+                if mean > rmax:
+                    rmax = mean
+            t = topics.get(b.tp.topic)
+            if t is None:
+                t = self.topic(b.tp.topic)
+            t.records += count
+            t.bytes += size
+            t.ratio_sum += ratio
+            t.batches += 1
+        p.produce_requests += 1
+        p.records += records
+        p.batches += len(batches)
+        p.batch_bytes += nbytes
+        p.queue_ms += queue
+        p.ratio_sum += ratios
+        p.record_size_sum += sizes
+        p.sized_batches += sized
+        p.batch_bytes_max, p.queue_ms_max, p.record_size_max = bmax, qmax, rmax
+
+    def produce_response(self, node: int, latency_ms: int, throttle_ms: int) -> None:
+        n = self.nodes.get(node) or self.node(node)
+        n.latency_ms += latency_ms
+        n.latency_n += 1
+        if latency_ms > n.latency_max:
+            n.latency_max = latency_ms
+        p = self.producer
+        p.throttle_n += 1
+        if throttle_ms:
+            p.throttle_ms += throttle_ms
+        if throttle_ms > p.throttle_max:
+            p.throttle_max = throttle_ms
+
+    def batch_retried(self, topic: str, records: int) -> None:
+        self.producer.retries += records
+        self.topic(topic).retries += records
+
+    def batch_failed(self, topic: str, records: int) -> None:
+        self.producer.errors += records
+        self.topic(topic).errors += records
+
+    # -- the snapshot ----------------------------------------------------------------------------
+
+    def snapshot(
+        self, now_ms: int, gauges: Iterable[tuple[str, float, str]]
+    ) -> dict[MetricName, float]:
+        """``{MetricName: value}`` for every metric, ``gauges`` (name, value, description) in
+        ``producer-metrics`` beside the counters' statistics."""
+        if now_ms >= self.windows.roll_at:
+            self.windows.roll(now_ms)
+        out: dict[MetricName, float] = {}
+        base = {"client-id": self.client_id}
+        me = [0]  # the producer's counters are the first member
+        nodes = [self._index[id(n)] for n in self.nodes.values()]
+        self._report(out, "producer-metrics", base, ProducerCounters, me, _PRODUCER, now_ms)
+        self._report(out, "producer-metrics", base, NodeCounters, nodes, _NODE, now_ms)
+        for name, value, doc in gauges:
+            out[MetricName("producer-metrics", name, base, doc)] = float(value)
+        for topic, t in list(self.topics.items()):
+            tags = {**base, "topic": topic}
+            idx = [self._index[id(t)]]
+            self._report(out, "producer-topic-metrics", tags, TopicCounters, idx, _TOPIC, now_ms)
+        for node_id, n in list(self.nodes.items()):
+            tags = {**base, "node-id": f"node-{node_id}"}
+            idx = [self._index[id(n)]]
+            self._report(out, "producer-node-metrics", tags, NodeCounters, idx, _NODE, now_ms)
+        return out
+
+    def _report(
+        self,
+        out: dict[MetricName, float],
+        group: str,
+        tags: Mapping[str, str],
+        kind: type[Counters],
+        members: list[int],
+        specs: tuple[_Spec, ...],
+        now_ms: int,
+    ) -> None:
+        w = self.windows
+        fields = kind.FIELDS
+        for name, stat, args, doc in specs:
+            if stat == "total":
+                i = fields.index(args[0])
+                value = float(sum(w.members[m].values()[i] for m in members))
+            elif stat == "rate":
+                grew, oldest = w.increase(members, fields.index(args[0]), now_ms)
+                value = grew / w.span_s(oldest, now_ms)
+            else:
+                n, _ = w.increase(members, fields.index(args[1]), now_ms)
+                if not n:
+                    value = NAN
+                elif stat == "avg":
+                    value = w.increase(members, fields.index(args[0]), now_ms)[0] / n
+                else:
+                    value = w.largest(members, kind.MAXES.index(args[0]), now_ms)
+            out[MetricName(group, name, tags, doc)] = value
+
+
+__all__ = [
+    "MetricName",
+    "NodeCounters",
+    "ProducerCounters",
+    "ProducerMetrics",
+    "TopicCounters",
+    "Windows",
+    "catalogue",
+]
