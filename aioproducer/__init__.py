@@ -15,6 +15,7 @@ from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
 from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
+from ._io.transactions import ConsumerGroupMetadata
 from ._public import publish as _publish
 from ._version import __version__
 from .config import ProducerConfig
@@ -55,6 +56,7 @@ __all__ = (
     "ClientCredentialsTokenProvider",
     "Cluster",
     "ConfigError",
+    "ConsumerGroupMetadata",
     "IdempotenceUnavailableError",
     "KafkaConnectionError",
     "KafkaError",
@@ -89,6 +91,7 @@ for _name, _cls in (
     ("AbstractTokenProvider", AbstractTokenProvider),
     ("ClientCredentialsTokenProvider", ClientCredentialsTokenProvider),
     ("Cluster", Cluster),
+    ("ConsumerGroupMetadata", ConsumerGroupMetadata),
     ("Producer", Producer),
     ("ProducerConfig", ProducerConfig),
     ("ProducerInterceptor", ProducerInterceptor),

@@ -40,7 +40,7 @@ from .._broker_errors import (
     UnsupportedForMessageFormatError,
     UnsupportedVersionError,
 )
-from ..errors import BrokerResponseError, TransactionStateError, for_code
+from ..errors import BrokerResponseError, TransactionStateError, error_class, for_code
 from .cluster import TopicPartition
 
 
@@ -128,6 +128,8 @@ def classify(code: int) -> ErrorKind:
         return ErrorKind.RETRY
     if code in _FATAL:
         return ErrorKind.FATAL
+    if error_class(code).retriable:  # Java: any RetriableException is retried
+        return ErrorKind.RETRY
     return ErrorKind.ABORTABLE
 
 
@@ -143,6 +145,18 @@ def txn_error(code: int, what: str) -> BrokerResponseError:
             "the transaction; close this producer"
         )
     return for_code(code, what)
+
+
+def fenced_error(exc: BaseException) -> BaseException:
+    """A fencing error of a transactional producer's request, as :class:`ProducerFencedError`
+    (the broker's own error is its cause); any other error as it is."""
+    code = getattr(exc, "code", None)
+    fenced = isinstance(exc, BrokerResponseError) and not isinstance(exc, ProducerFencedError)
+    if fenced and isinstance(code, int) and code in _FENCED:
+        err = txn_error(code, str(exc))
+        err.__cause__ = exc
+        return err
+    return exc
 
 
 class TransactionManager:
@@ -344,5 +358,6 @@ __all__ = [
     "TransactionManager",
     "TxnState",
     "classify",
+    "fenced_error",
     "txn_error",
 ]

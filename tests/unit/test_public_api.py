@@ -47,6 +47,7 @@ TOP_LEVEL = (
     "ClientCredentialsTokenProvider",
     "Cluster",
     "ConfigError",
+    "ConsumerGroupMetadata",
     "IdempotenceUnavailableError",
     "KafkaConnectionError",
     "KafkaError",

@@ -16,6 +16,7 @@ from aioproducer._broker_errors import (
     ProducerFencedError,
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
 )
 from aioproducer._core.cluster import TopicPartition
 from aioproducer._core.transactions import (
@@ -234,6 +235,7 @@ def test_partitions_seen_outside_a_transaction_are_ignored() -> None:
         (InvalidProducerEpochError.code, ErrorKind.FATAL),
         (TransactionalIdAuthorizationFailedError.code, ErrorKind.FATAL),
         (InvalidTxnStateError.code, ErrorKind.ABORTABLE),
+        (UnknownTopicOrPartitionError.code, ErrorKind.RETRY),  # retriable: retried
         (TopicAuthorizationFailedError.code, ErrorKind.ABORTABLE),
     ],
 )
