@@ -418,10 +418,24 @@ class TransactionCoordinator:
             await self._wait_connecting(wait, deadline)
 
     async def _connection(self, node: int, deadline: int | None) -> BrokerConnection:
+        """The connection to the coordinator ``node``; after one failed attempt a
+        :class:`KafkaConnectionError`, so that the caller looks the coordinator up again (a
+        dead coordinator's successor is elsewhere)."""
+        failures = self.pool.reconnect.get(node, (0,))[0]
         while True:
             conn = self.pool.open_connection(node)
             if conn is not None:
                 return conn
+            if self.pool.reconnect.get(node, (0,))[0] > failures:
+                raise KafkaConnectionError(f"cannot connect to the coordinator, broker {node}")
+            if self.pool.metadata.cluster.broker(node) is None:
+                # Not in our metadata: its node died (the coordinator moves: look it up
+                # again), or it came back since our last update (the sender refreshes it).
+                self.pool.metadata.request_update()
+                self.wake()
+                raise KafkaConnectionError(
+                    f"the coordinator, broker {node}, is not in the metadata"
+                )
             wait = self.pool.connect(node, self.now_ms())
             await self._wait_connecting(wait, deadline)
 

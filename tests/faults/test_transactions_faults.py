@@ -1,14 +1,19 @@
-"""Transactions through faults on real Kafka: a transaction the coordinator aborts when it
-outlives ``transaction_timeout_ms``."""
+"""Transactions through faults on real Kafka: a consume-transform-produce copy that is exactly
+once through a SIGKILL of the transaction coordinator's node (3-node cluster), and a
+transaction the coordinator aborts when it outlives ``transaction_timeout_ms``."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from aioproducer import Producer
+from aioproducer import KafkaError, Producer, TopicPartition
+from aioproducer._core.transactions import TxnState
 from aioproducer.errors import InvalidTxnStateError, ProducerFencedError
 from aioproducer.testing import KafkaCluster, read_topic
 from aioproducer.testing._admin import confluent
@@ -16,6 +21,112 @@ from aioproducer.testing._admin import confluent
 from ..helpers import wait_until
 
 pytestmark = pytest.mark.asyncio
+RECORDS = 3000
+PARTITIONS = 3
+
+
+def _consumer(bootstrap: str, topic: str, group: str) -> Any:
+    ck = confluent()
+    c = ck.Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "broker.address.family": "v4",
+            "log_level": 0,
+        }
+    )
+    # Assigned, not subscribed: it starts at the group's committed offsets (the transactions').
+    c.assign([ck.TopicPartition(topic, p) for p in range(PARTITIONS)])
+    return c
+
+
+async def test_exactly_once_copy_through_a_sigkill_of_the_coordinator(
+    kafka_cluster: KafkaCluster, new_topic: Callable[..., str]
+) -> None:
+    k = kafka_cluster
+    source = new_topic(k, partitions=PARTITIONS, replication_factor=3)
+    out = new_topic(k, partitions=PARTITIONS, replication_factor=3)
+    async with Producer(bootstrap_servers=k.bootstrap_servers) as seed:
+        for i in range(RECORDS):
+            await seed.send(source, b"rec-%05d" % i, partition=i % PARTITIONS)
+    group = f"copy-{uuid.uuid4().hex[:8]}"
+    tid = f"copier-{uuid.uuid4().hex[:8]}"
+    consumer = _consumer(k.bootstrap_servers, source, group)
+    copied: dict[int, int] = {}  # partition -> next offset committed
+    killed: int | None = None
+    aborted = transactions = 0
+    deadline = time.monotonic() + 240
+    async with Producer(
+        bootstrap_servers=k.bootstrap_servers, transactional_id=tid, linger_ms=5
+    ) as p:
+        coord = p._sender.txn_coordinator  # type: ignore[union-attr]
+        assert coord is not None
+        while sum(copied.values()) < RECORDS:
+            assert time.monotonic() < deadline, f"copy not done in time: {copied}"
+            msgs = await asyncio.to_thread(consumer.consume, 250, 1.0)
+            msgs = [m for m in msgs if m.error() is None]
+            if not msgs:
+                continue
+            nxt: dict[int, int] = {}
+            try:
+                async with p.transaction():
+                    for m in msgs:
+                        await p.send(out, m.value(), partition=m.partition())
+                        nxt[m.partition()] = m.offset() + 1
+                    await p.send_offsets_to_transaction(
+                        {TopicPartition(source, q): o for q, o in nxt.items()}, group
+                    )
+                    if killed is None and transactions == 3:
+                        # Mid-transaction: records written, offsets added; the commit goes to
+                        # the coordinator elected after this one dies.
+                        killed = coord.coordinators[(1, tid)]
+                        k.node(killed).kill()
+                transactions += 1
+                copied.update(nxt)
+            except ProducerFencedError:
+                raise
+            except KafkaError:
+                # Java's contract: a commit or abort that timed out is called again (it
+                # resumes); a transaction that failed is aborted, and the copy reads again
+                # from the offsets the group committed.
+                if await _finish(p):
+                    transactions += 1
+                    copied.update(nxt)
+                    continue
+                aborted += 1
+                consumer.close()
+                consumer = _consumer(k.bootstrap_servers, source, group)
+    consumer.close()
+    assert killed is not None
+    assert transactions > 3
+    got = read_topic(k.live_bootstrap_servers, out, 120, "read_committed")
+    src = read_topic(k.live_bootstrap_servers, source, 120)
+    for q in range(PARTITIONS):
+        want = [r.value for r in src if r.partition == q]
+        have = [r.value for r in got if r.partition == q]
+        assert have == want, f"partition {q}: {len(have)} copied, {len(want)} in the source"
+
+
+async def _finish(p: Producer) -> bool:
+    """End the transaction left by a failed block: True if it committed after all."""
+    txn = p._sender.txn  # type: ignore[union-attr]
+    assert txn is not None
+    for _ in range(5):
+        try:
+            if txn.state is TxnState.COMMITTING:
+                await p.commit_transaction()
+                return True
+            if txn.state in (TxnState.ABORTING, TxnState.ABORTABLE_ERROR, TxnState.IN_TRANSACTION):
+                await p.abort_transaction()
+            return False
+        except ProducerFencedError:
+            raise
+        except KafkaError:
+            continue
+    raise AssertionError(f"the transaction could not be ended: {txn.state}")
 
 
 async def test_a_transaction_past_its_timeout_is_aborted_by_the_coordinator(
