@@ -57,7 +57,8 @@ async def test_exactly_once_copy_through_a_sigkill_of_the_coordinator(
     consumer = _consumer(k.bootstrap_servers, source, group)
     copied: dict[int, int] = {}  # partition -> next offset committed
     killed: int | None = None
-    aborted = transactions = 0
+    aborted = transactions = consumed = 0
+    errors: list[str] = []
     deadline = time.monotonic() + 240
     async with Producer(
         bootstrap_servers=k.bootstrap_servers, transactional_id=tid, linger_ms=5
@@ -65,9 +66,14 @@ async def test_exactly_once_copy_through_a_sigkill_of_the_coordinator(
         coord = p._sender.txn_coordinator  # type: ignore[union-attr]
         assert coord is not None
         while sum(copied.values()) < RECORDS:
-            assert time.monotonic() < deadline, f"copy not done in time: {copied}"
+            assert time.monotonic() < deadline, (
+                f"copy not done in time: committed {copied}, {transactions} transactions, "
+                f"{aborted} aborted, {consumed} records consumed, consumer errors {errors[-3:]}"
+            )
             msgs = await asyncio.to_thread(consumer.consume, 250, 1.0)
+            errors.extend(str(m.error()) for m in msgs if m.error() is not None)
             msgs = [m for m in msgs if m.error() is None]
+            consumed += len(msgs)
             if not msgs:
                 continue
             nxt: dict[int, int] = {}
