@@ -1,6 +1,7 @@
 """Transactions through faults on real Kafka: a consume-transform-produce copy that is exactly
-once through a SIGKILL of the transaction coordinator's node (3-node cluster), and a
-transaction the coordinator aborts when it outlives ``transaction_timeout_ms``."""
+once through a SIGKILL of the transaction coordinator's node (3-node cluster), a commit
+through a restart of a partition's leader, and a transaction the coordinator aborts when it
+outlives ``transaction_timeout_ms``."""
 
 from __future__ import annotations
 
@@ -133,6 +134,37 @@ async def _finish(p: Producer) -> bool:
         except KafkaError:
             continue
     raise AssertionError(f"the transaction could not be ended: {txn.state}")
+
+
+async def test_a_broker_restart_mid_commit_loses_and_duplicates_nothing(
+    kafka_cluster: KafkaCluster, new_topic: Callable[..., str]
+) -> None:
+    # The commit flushes records to a partition whose leader restarts (not the coordinator's
+    # node): they are retried to the new leader, the commit goes through, each record once.
+    k = kafka_cluster
+    topic = new_topic(k, partitions=1, replication_factor=3)
+    tid = f"restart-{uuid.uuid4().hex[:8]}"
+    async with Producer(
+        bootstrap_servers=k.bootstrap_servers, transactional_id=tid, linger_ms=50
+    ) as p:
+        async with p.transaction():
+            await p.send(topic, b"warm-up")
+        coord = p._sender.txn_coordinator  # type: ignore[union-attr]
+        assert coord is not None
+        leader = k.leader(topic, 0)
+        victim = leader if leader != coord.coordinators[(1, tid)] else None
+        if victim is None:  # the leader is the coordinator's node: restart a follower instead
+            victim = next(n.node_id for n in k.nodes if n.node_id != leader)
+        p.begin_transaction()
+        for i in range(500):
+            await p.send(topic, b"r%03d" % i)
+        commit = asyncio.ensure_future(p.commit_transaction())
+        await asyncio.to_thread(k.restart, victim)
+        await asyncio.wait_for(commit, 120)
+        async with p.transaction():
+            await p.send(topic, b"after")
+    got = [r.value for r in read_topic(k.live_bootstrap_servers, topic, 120, "read_committed")]
+    assert got == [b"warm-up", *(b"r%03d" % i for i in range(500)), b"after"]
 
 
 async def test_a_transaction_past_its_timeout_is_aborted_by_the_coordinator(
