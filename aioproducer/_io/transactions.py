@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ from .._protocol.messages import (
 from .._protocol.versions import pick_version
 from ..config import ProducerConfig
 from ..errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, for_code
+from .backend import CANCELLED, ops_for, running_loop
 from .connection import BrokerConnection
 from .connections import ConnectionPool
 from .wakeup import FOREVER
@@ -109,7 +110,7 @@ class TransactionCoordinator:
         if self.task is None and self.txn.state.value == "uninitialized":
             self.idem.transition(ProducerIdState.INITIALIZING)
             self.txn.begin_init()
-            self.task = asyncio.get_running_loop().create_task(self._init())
+            self.task = running_loop().create_task(self._init())
         return FOREVER
 
     def maybe_add_partitions(self, now: int) -> int:
@@ -122,7 +123,7 @@ class TransactionCoordinator:
             return FOREVER
         tps = txn.take_pending()
         if tps:
-            self.add_task = asyncio.get_running_loop().create_task(self._add_partitions(tps))
+            self.add_task = running_loop().create_task(self._add_partitions(tps))
         return FOREVER
 
     def close(self) -> None:
@@ -139,7 +140,7 @@ class TransactionCoordinator:
     async def _init(self) -> None:
         try:
             pid, epoch, v2 = await self.init_producer_id(-1, -1, deadline=None)
-        except asyncio.CancelledError:
+        except CANCELLED:
             raise
         except BaseException as exc:
             self.txn.fatal(exc)
@@ -212,7 +213,7 @@ class TransactionCoordinator:
                 _add_partitions_error,
                 self.now_ms() + self.config.delivery_timeout,
             )
-        except asyncio.CancelledError:
+        except CANCELLED:
             txn.adding_failed()
             raise
         except BaseException as exc:
@@ -360,7 +361,7 @@ class TransactionCoordinator:
                         f"{response.__name__.removesuffix('Response')} to the coordinator of "
                         f"{key!r} did not succeed in time; last error: {last}"
                     ) from last
-                await asyncio.sleep(wait / 1000)
+                await _sleep(wait)
             failures += 1
             if self.closed:
                 raise KafkaError("the producer was closed")
@@ -446,14 +447,20 @@ class TransactionCoordinator:
         now = self.now_ms()
         if deadline is not None and now >= deadline:
             raise KafkaTimeoutError("no connection to the coordinator in time")
-        pending: Iterable[asyncio.Task[None]] = list(self.pool.connecting.values())
+        pending: list[Any] = list(self.pool.connecting.values())
         limit = min(wait if 0 < wait < FOREVER else self.config.retry_backoff_ms, 1000)
         if deadline is not None:
             limit = min(limit, deadline - now)
         if pending:
-            await asyncio.wait(pending, timeout=max(limit, 1) / 1000)
+            await ops_for(running_loop()).wait_many(pending, max(limit, 1) / 1000)
         else:
-            await asyncio.sleep(max(limit, 1) / 1000)
+            await _sleep(max(limit, 1))
+
+
+async def _sleep(ms: int) -> None:
+    """Wait ``ms`` milliseconds on whichever async library runs the producer (backend.py)."""
+    loop = running_loop()
+    await ops_for(loop).wait_done(loop.create_future(), ms / 1000)
 
 
 def _offers_v2(conn: BrokerConnection) -> bool:
