@@ -15,6 +15,7 @@ from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
 from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
+from ._io.transactions import ConsumerGroupMetadata
 from ._public import publish as _publish
 from ._version import __version__
 from .config import ProducerConfig
@@ -37,6 +38,8 @@ from .errors import (
     SecurityProtocolMismatchError,
     SerializationError,
     SslAuthenticationError,
+    TransactionAbortedError,
+    TransactionStateError,
     UnsupportedAsyncLibraryError,
     UnsupportedVersion,
     WrongEventLoopError,
@@ -53,6 +56,7 @@ __all__ = (
     "ClientCredentialsTokenProvider",
     "Cluster",
     "ConfigError",
+    "ConsumerGroupMetadata",
     "IdempotenceUnavailableError",
     "KafkaConnectionError",
     "KafkaError",
@@ -73,6 +77,8 @@ __all__ = (
     "SerializationError",
     "SslAuthenticationError",
     "TopicPartition",
+    "TransactionAbortedError",
+    "TransactionStateError",
     "UnsupportedAsyncLibraryError",
     "UnsupportedVersion",
     "WrongEventLoopError",
@@ -85,6 +91,7 @@ for _name, _cls in (
     ("AbstractTokenProvider", AbstractTokenProvider),
     ("ClientCredentialsTokenProvider", ClientCredentialsTokenProvider),
     ("Cluster", Cluster),
+    ("ConsumerGroupMetadata", ConsumerGroupMetadata),
     ("Producer", Producer),
     ("ProducerConfig", ProducerConfig),
     ("ProducerInterceptor", ProducerInterceptor),

@@ -124,6 +124,14 @@ class ProducerConfig:
     #: max_in_flight conflict (then off, silently, as Java) or the cluster cannot grant a
     #: producer id (then off with one warning). ``True`` makes both of those an error.
     enable_idempotence: bool | None = None
+    #: Transactions (KIP-98): records sent between ``begin_transaction()`` and
+    #: ``commit_transaction()`` become visible to ``read_committed`` consumers together, or
+    #: never. The id names the producer across restarts: a new producer with the same id
+    #: fences the old one. Implies idempotence (``enable_idempotence=False`` is an error).
+    transactional_id: str | None = None
+    #: How long the coordinator lets a transaction stay open before it aborts it (and fences
+    #: this producer's epoch); at most the broker's ``transaction.max.timeout.ms``.
+    transaction_timeout_ms: int = 60000
 
     def __post_init__(self) -> None:
         if self.delivery_timeout_ms is None:
@@ -196,6 +204,8 @@ class ProducerConfig:
         """Whether idempotence is on: explicitly, or by default when nothing conflicts."""
         if self.enable_idempotence is not None:
             return self.enable_idempotence
+        if self.transactional_id is not None:
+            return True
         return (
             self.acks_value == -1
             and self.retries > 0
@@ -255,6 +265,7 @@ class ProducerConfig:
             "socket_connection_setup_timeout_ms",
             "metrics_sample_window_ms",
             "metrics_num_samples",
+            "transaction_timeout_ms",
         )
         for f in fields(self):
             value = getattr(self, f.name)
@@ -306,15 +317,29 @@ class ProducerConfig:
             raise ConfigError("ssl_keyfile and ssl_password need ssl_certfile (mutual TLS)")
         if self.enable_idempotence is not None and not isinstance(self.enable_idempotence, bool):
             raise ConfigError(f"enable_idempotence={self.enable_idempotence!r} must be a bool")
-        if self.enable_idempotence:
-            if self.acks_value != -1:
-                raise ConfigError("enable_idempotence=True requires acks='all'")
-            if self.retries == 0:
-                raise ConfigError("enable_idempotence=True requires retries > 0")
-            if self.max_in_flight_requests_per_connection > 5:
+        if self.transactional_id is not None:
+            if not isinstance(self.transactional_id, str) or not self.transactional_id:
                 raise ConfigError(
-                    "enable_idempotence=True requires max_in_flight_requests_per_connection <= 5"
+                    f"transactional_id={self.transactional_id!r} must be a non-empty string"
                 )
+            if self.enable_idempotence is False:
+                raise ConfigError(
+                    "transactional_id needs idempotence: remove enable_idempotence=False"
+                )
+        if self.idempotence and (
+            self.enable_idempotence is not None or self.transactional_id is not None
+        ):
+            why = (
+                "enable_idempotence=True"
+                if self.enable_idempotence
+                else f"transactional_id={self.transactional_id!r}"
+            )
+            if self.acks_value != -1:
+                raise ConfigError(f"{why} requires acks='all'")
+            if self.retries == 0:
+                raise ConfigError(f"{why} requires retries > 0")
+            if self.max_in_flight_requests_per_connection > 5:
+                raise ConfigError(f"{why} requires max_in_flight_requests_per_connection <= 5")
 
 
 def _validate_sasl(cfg: ProducerConfig) -> None:

@@ -37,6 +37,8 @@ __all__: tuple[str, ...] = (
     "SecurityProtocolMismatchError",
     "SerializationError",
     "SslAuthenticationError",
+    "TransactionAbortedError",
+    "TransactionStateError",
     "UnknownBrokerError",
     "UnsupportedAsyncLibraryError",
     "UnsupportedVersion",
@@ -175,3 +177,14 @@ class UnsupportedAsyncLibraryError(KafkaError, RuntimeError):
     """The producer was started outside the async libraries it runs on: it needs asyncio (any
     asyncio loop: the default one, uvloop, anyio's asyncio backend). The message names the
     library found and the supported ones."""
+
+
+class TransactionStateError(KafkaError, RuntimeError):
+    """A transactional call in the wrong state (Java's ``IllegalStateException``): a send
+    outside a transaction, a second ``begin_transaction()``, a commit of a failed transaction.
+    Nothing was changed; the message names the state and what to do."""
+
+
+class TransactionAbortedError(KafkaError):
+    """The record's transaction was aborted before the record was sent (Java's
+    ``TransactionAbortedException``): it is not in the log, and no reader sees it."""

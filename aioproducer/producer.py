@@ -34,6 +34,7 @@ from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import _hard_limit
 from ._send_path import SendPath, TopicSend
+from ._transactions import TransactionalProducer
 from ._validate import (
     check_headers,
     check_partition,
@@ -67,7 +68,7 @@ class ProducerRecord:
     headers: Sequence[tuple[str, bytes | None]] | None = None
 
 
-class Producer(SendPath):
+class Producer(SendPath, TransactionalProducer):
     """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields.
 
     Use ``async with Producer(...) as producer:`` or ``await producer.start()`` /
@@ -165,7 +166,10 @@ class Producer(SendPath):
         self._task = loop.create_task(self._sender.run(), name="aioproducer-sender")
         self._task.add_done_callback(self._sender_ended)
         self._started = True
-        self._accepting = True
+        # A transactional producer takes records only inside a transaction (begin_transaction).
+        self._accepting = self._sender.txn is None
+        if not self._accepting:
+            self._sender.on_txn_abortable = self._txn_abortable
         # Reach the cluster once, so a wrong bootstrap address fails here, not at first send.
         deadline = self._now_ms() + cfg.max_block_ms
         self._metadata.request_update()
@@ -587,6 +591,10 @@ class Producer(SendPath):
                 "the producer is closed" if self._closed else "call start() before send()"
             )
         self._check_loop()  # the sender task ended with its loop: used from the next loop
+        sender = self._sender
+        alive = self._task is not None and not self._task.done()
+        if sender is not None and sender.txn is not None and sender.fatal_error is None and alive:
+            sender.txn.check_can_send()  # raises TransactionStateError, saying why
         fatal = self._sender.fatal_error if self._sender is not None else None
         raise ProducerClosedError(
             f"the producer hit a fatal error and takes no more records: {fatal}"

@@ -141,6 +141,8 @@ class RecordAccumulator:
         self.node_ready_ms: dict[int, int] = {}
         self.node_drain_ms: dict[int, int] = {}
         self._ratios: dict[str, float] = {}
+        #: Batches are written with the transactional attribute (a transactional producer).
+        self.transactional = False
 
     # -- appending -------------------------------------------------------------------------------
 
@@ -189,6 +191,7 @@ class RecordAccumulator:
             batch_size=self.batch_size,
             max_size=self.max_request_size,
             ratio=self._ratios.get(tp.topic, 1.0),
+            transactional=self.transactional,
         )
         batch = ProducerBatch(tp, builder, self.new_completion(), now_ms, reserved)
         self._ordinal += 1
@@ -422,6 +425,7 @@ class RecordAccumulator:
                 batch_size=self.batch_size,
                 max_size=self.max_request_size,
                 ratio=max(1.0, self._ratios.get(batch.tp.topic, 1.0)),
+                transactional=self.transactional,
             ),
             self.new_completion,
         )

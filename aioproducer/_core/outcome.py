@@ -82,12 +82,16 @@ class Batch(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """The retry policy: ``retries``, ``delivery_timeout_ms``, and whether the producer is
-    closing without waiting (then nothing is retried)."""
+    """The retry policy: ``retries``, ``delivery_timeout_ms``, whether the producer is
+    closing without waiting (then nothing is retried), and whether it is transactional (Java's
+    ``canRetry`` asks the transaction manager: a transactional producer does not bump its
+    epoch locally, so a batch whose sequence state the broker lost fails, and the abort that
+    follows bumps the epoch)."""
 
     retries: int
     delivery_timeout_ms: int
     closing: bool = False
+    transactional: bool = False
 
     def allows(self, batch: Batch, now: int) -> bool:
         """Java's ``canRetry``: attempts left, inside the delivery timeout, not closing."""
@@ -274,6 +278,10 @@ def partition_error(
         if code == _OUT_OF_ORDER_SEQUENCE and not idem.is_next_expected(tp, batch.base_sequence):
             # Not head of line: an earlier batch failed; retry after it, same sequence.
             return retry()
+        if code == _UNKNOWN_PRODUCER_ID and policy.transactional:
+            # Not retried (Java's TransactionManager.canRetry): the transaction must abort,
+            # and its abort bumps the epoch (KIP-360) before the next one.
+            return failure(batch, exc, idem, bump=(0, True))
         if code == _UNKNOWN_PRODUCER_ID:
             # The broker lost the producer's state (KIP-360): the whole partition restarts in
             # a bumped epoch once nothing is in flight; the batch is re-sequenced and retried.

@@ -114,6 +114,8 @@ class BrokerConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._on_close = on_close
         self.versions: dict[int, tuple[int, int]] = {}
+        #: The cluster's finalized features (KIP-584), e.g. ``transaction.version``.
+        self.features: dict[str, int] = {}
         self._tls = False
         self._seen_data = False
         #: During a re-authentication, the requests sent meanwhile: written once it succeeds.
@@ -225,6 +227,7 @@ class BrokerConnection(asyncio.Protocol):
         if resp.error_code != 0:
             raise for_code(resp.error_code, "ApiVersions failed")
         self.versions = broker_ranges(resp)
+        self.features = {f.name: f.max_version_level for f in resp.finalized_features}
 
     def version_for(self, api_key: int, lowest: int | None = None) -> int:
         cls = RESPONSES[api_key]

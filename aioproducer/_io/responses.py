@@ -22,6 +22,7 @@ from .._core.idempotence import IdempotenceManager
 from .._core.in_flight import InFlightBatches
 from .._core.metrics import ProducerMetrics
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
+from .._core.transactions import TransactionManager
 from .._protocol.messages import ProduceResponse
 from ..config import ProducerConfig
 from ..errors import BrokerProtocolError, KafkaConnectionError, KafkaTimeoutError
@@ -47,6 +48,8 @@ class ProduceResponses:
     on_ack: Callable[[RecordFuture, RecordMetadata | None, BaseException | None], None] | None
     _throttled_until: dict[int, int]
     _throttle_ms: dict[int, int]
+    txn: TransactionManager | None
+    on_txn_abortable: Callable[[], None] | None
 
     @property
     def force_close(self) -> bool:
@@ -210,7 +213,9 @@ class ProduceResponses:
 
     def _retry_policy(self) -> outcome.Retry:
         cfg = self.config
-        return outcome.Retry(cfg.retries, cfg.delivery_timeout, self.force_close)
+        return outcome.Retry(
+            cfg.retries, cfg.delivery_timeout, self.force_close, self.txn is not None
+        )
 
     def _fail_or_retry(
         self,
@@ -281,6 +286,12 @@ class ProduceResponses:
             self.metrics.batch_failed(batch.tp.topic, batch.record_count)  # all fail
             batch.complete(-1, -1, d.error, self.on_ack, d.record_errors)
             self.acc.done(batch)
+            if self.txn is not None and d.fatal is None and d.error is not None:
+                # A record of the transaction failed: it cannot commit (Java's
+                # maybeTransitionToErrorState); the user aborts it.
+                self.txn.abortable(d.error)
+                if self.on_txn_abortable is not None:
+                    self.on_txn_abortable()
         if d.fatal is not None:
             self._fatal(d.fatal)
 

@@ -23,8 +23,9 @@ from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
 from .._core.metrics import ProducerMetrics
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
+from .._core.transactions import TransactionManager, TxnState, fenced_error
 from .._protocol.messages import ProduceRequest
-from .._protocol.produce import decode_produce_acks, encode_produce_request
+from .._protocol.produce import decode_produce_acks, decode_produce_v12, encode_produce_request
 from ..config import ProducerConfig
 from ..errors import (
     KafkaConnectionError,
@@ -38,6 +39,7 @@ from .connections import ConnectionPool
 from .metadata_updater import MetadataUpdater
 from .producer_id import ProducerIdInit
 from .responses import ProduceResponses
+from .transactions import TransactionCoordinator
 from .wakeup import FOREVER, Wakeup
 
 log = logging.getLogger("aioproducer.sender")
@@ -92,7 +94,12 @@ class Sender(ProduceResponses):
             if config.idempotence
             else None
         )
-        self.producer_id = (
+        #: A transactional producer's state and coordinator client (None: not transactional).
+        self.txn: TransactionManager | None = None
+        self.txn_coordinator: TransactionCoordinator | None = None
+        #: Called when the transaction turns abortable (the facade stops taking records).
+        self.on_txn_abortable: Callable[[], None] | None = None
+        self.producer_id: ProducerIdInit | TransactionCoordinator | None = (
             ProducerIdInit(
                 self.idem,
                 config,
@@ -105,6 +112,19 @@ class Sender(ProduceResponses):
             if self.idem is not None
             else None
         )
+        if config.transactional_id is not None and self.idem is not None:
+            self.txn = TransactionManager(config.transactional_id, config.transaction_timeout_ms)
+            accumulator.transactional = True
+            self.producer_id = self.txn_coordinator = TransactionCoordinator(
+                self.txn,
+                self.idem,
+                config,
+                accumulator,
+                self.pool,
+                now_ms,
+                self._after_producer_id,
+                self._fatal,
+            )
         #: KIP-219: per node, no produce request before this time (ms), and the last throttle
         #: time the broker asked for.
         self._throttled_until: dict[int, int] = {}
@@ -201,7 +221,8 @@ class Sender(ProduceResponses):
         timeout = min(timeout, self.updater.maybe_refresh(now))
         idem = self.idem
         if idem is not None:
-            rewrite = idem.maybe_bump()
+            # A transactional producer's epoch is the coordinator's: an abort bumps it.
+            rewrite = idem.maybe_bump() if self.txn is None else None
             if rewrite is not None:
                 acc.reset_sequences(rewrite if idem.state is ProducerIdState.READY else None)
                 idem_log.info(
@@ -213,6 +234,8 @@ class Sender(ProduceResponses):
                 timeout = min(timeout, self.producer_id.maybe_init(now))  # type: ignore[union-attr]
             if idem.state is ProducerIdState.DISABLED:
                 self.idem = idem = None
+        if self.txn_coordinator is not None:
+            timeout = min(timeout, self._transaction_turn(now))
         cluster = self.metadata.cluster
         if self._all_saturated(cluster):
             # Every broker has max_in_flight requests out: nothing can be sent, and a response
@@ -247,7 +270,7 @@ class Sender(ProduceResponses):
             # partition with a batch in flight is muted, whatever connection carries it (after
             # a leader change the next batch would go out on another one), as in Java.
             can_drain = (
-                self._can_drain
+                (self._can_drain if self.txn is None else self._can_drain_txn)
                 if idem is not None
                 else (self._not_in_flight if max_in_flight == 1 else None)
             )
@@ -289,6 +312,31 @@ class Sender(ProduceResponses):
         return idem is None or idem.can_send(
             batch.tp, batch.base_sequence >= 0, self.metadata.cluster.leader_for(batch.tp)
         )
+
+    def _can_drain_txn(self, batch: ProducerBatch) -> bool:
+        return self.txn.can_drain(batch.tp) and self._can_drain(batch)  # type: ignore[union-attr]
+
+    def _transaction_turn(self, now: int) -> int:
+        """A transaction that must abort sends nothing more: its queued records fail (Java's
+        ``maybeAbortBatches``); else the partitions new to it are added (v1)."""
+        txn, coord = self.txn, self.txn_coordinator
+        assert txn is not None and coord is not None
+        if txn.state is TxnState.ABORTABLE_ERROR or txn.state is TxnState.FATAL_ERROR:
+            if self.acc.has_undrained():
+                self.fail_queued(txn.last_error or KafkaError("the transaction failed"))
+            return FOREVER
+        return coord.maybe_add_partitions(now)
+
+    def fail_queued(self, error: BaseException) -> None:
+        """Fail every queued batch (not in flight) with ``error``."""
+        from ..errors import TransactionAbortedError
+
+        exc = TransactionAbortedError(
+            f"the transaction was aborted before these records were sent: {error}"
+        )
+        exc.__cause__ = error
+        for batch in self.acc.abort_undrained():
+            self._complete(batch, -1, -1, exc)
 
     def _after_drain(self, before: ReadyResult, now: int) -> int:
         """When to turn again after a drain: at once if more is sendable (another request's
@@ -374,16 +422,23 @@ class Sender(ProduceResponses):
             else:
                 entry.append((tp.partition, parts))
         acks, timeout_ms = self.acks, self.config.request_timeout_ms
+        txn_id, decode = self.config.transactional_id, decode_produce_acks
         try:
             version = conn.version_for(ProduceRequest.API_KEY, _PRODUCE_MIN_VERSION)
+            if (
+                self.txn is not None
+                and self.txn.v2
+                and conn.versions[ProduceRequest.API_KEY][1] >= 12
+            ):
+                version, decode = 12, decode_produce_v12  # KIP-890: partitions join implicitly
             fut = conn.send_encoded(
                 ProduceRequest.API_KEY,
                 version,
                 lambda cid, client_id: encode_produce_request(
-                    version, cid, client_id, None, acks, timeout_ms, list(by_topic.items())
+                    version, cid, client_id, txn_id, acks, timeout_ms, list(by_topic.items())
                 ),
                 expect_response=acks != 0,
-                decode=decode_produce_acks,
+                decode=decode,
             )
         except KafkaError as exc:
             for b in batches:
@@ -415,11 +470,15 @@ class Sender(ProduceResponses):
 
     def _fatal(self, exc: BaseException) -> None:
         """The producer cannot go on: fail everything pending; new sends raise ``exc``."""
+        if self.txn is not None:
+            exc = fenced_error(exc)  # Java: ProducerFencedException on the transactional path
         if self.fatal_error is None:
             self.fatal_error = exc
             log.error("fatal producer error: %s", exc)
         if self.idem is not None and self.idem.state is not ProducerIdState.FATAL:
             self.idem.transition(ProducerIdState.FATAL)
+        if self.txn is not None:
+            self.txn.fatal(exc)
         for batch in self.acc.abort_undrained():
             self._complete(batch, -1, -1, exc)
         self._fail_in_flight(exc)
@@ -466,6 +525,8 @@ class Sender(ProduceResponses):
             tasks.append(self.updater.task)
         if self.producer_id is not None and self.producer_id.task is not None:
             tasks.append(self.producer_id.task)
+        if self.txn_coordinator is not None:
+            tasks.extend(self.txn_coordinator.tasks())
         if tasks:
             await backend.ops_for(backend.running_loop()).wait_quietly(tasks)
 

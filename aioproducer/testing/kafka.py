@@ -238,6 +238,7 @@ class KafkaNode:
             str(self.config_path),
             "--ignore-formatted",
             *(self.cluster.security.format_arguments() if self.cluster.security else ()),
+            *(a for k, v in self.cluster.features.items() for a in ("--feature", f"{k}={v}")),
         )
 
     def start(self) -> None:
@@ -285,6 +286,7 @@ class KafkaCluster(Broker):
         auto_create_topics: bool = False,
         extra_config: dict[str, str] | None = None,
         security: KafkaSecurity | None = None,
+        features: dict[str, int] | None = None,
     ) -> None:
         """``security``: also open TLS and SASL listeners (see :class:`KafkaSecurity`)."""
         if size < 1:
@@ -297,6 +299,9 @@ class KafkaCluster(Broker):
         self.auto_create_topics = auto_create_topics
         self.extra_config = dict(extra_config or {})
         self.security = security
+        #: Feature levels set when the storage is formatted (``kafka-storage format
+        #: --feature``), e.g. ``{"transaction.version": 1}`` for a cluster without KIP-890.
+        self.features = dict(features or {})
         self.cluster_id = _cluster_id()
         self.libs = Path()
         self.nodes: list[KafkaNode] = []

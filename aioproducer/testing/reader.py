@@ -41,6 +41,11 @@ def read_topic(
 
     Returns the records ordered by (partition, offset). Raises :class:`HarnessError` when the
     end of every partition is not reached within ``timeout`` seconds.
+
+    With ``isolation_level="read_committed"`` only committed transactions' records are read.
+    A partition whose log ends with transaction markers (control records, never delivered)
+    ends at the consumer's end-of-partition event; with read_committed every transaction must
+    be finished for it to come.
     """
     ck = confluent()
     deadline = time.monotonic() + timeout
@@ -56,7 +61,7 @@ def read_topic(
             "auto.offset.reset": "earliest",
             "isolation.level": isolation_level,
             "broker.address.family": "v4",
-            "enable.partition.eof": False,
+            "enable.partition.eof": True,
             "log_level": 0,
             **(client_config or {}),
         }
@@ -78,6 +83,9 @@ def read_topic(
                 )
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 err = msg.error()
+                if err is not None and err.code() == ck.KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                    continue
                 if err is not None:
                     raise HarnessError(f"reading {topic!r}: {err}")
                 p, off = msg.partition(), msg.offset()

@@ -64,6 +64,10 @@ class Broker:
 
     def on_frame(self, link: Link, frame: bytes) -> None:
         w = self.world
+        if frame[:4] == b"\x00\x00\x00\x0c":
+            # Produce v12 is v11's format (KIP-890: the producer speaks transactions v2); the
+            # generated schema stops at 11.
+            frame = frame[:2] + b"\x00\x0b" + frame[4:]
         header, request = decode_request(frame)
         api_key, version, cid = header.api_key, header.api_version, header.correlation_id
         flexible = request.is_flexible(version)
@@ -87,6 +91,10 @@ class Broker:
             w.cluster.metadata_seen.append(w.loop.time())
             body, note = self._metadata(request, version)
             self._reply(link, cid, body, flexible, name, note)
+            return
+        coordinator = w.cluster.coordinator
+        if coordinator is not None and coordinator.handles(api_key, request):
+            coordinator.on_request(self, link, api_key, version, cid, request)
             return
         if api_key == 22:
             body, note = self._init_pid(request, version)
@@ -117,12 +125,24 @@ class Broker:
 
     def _api_versions(self, version: int) -> bytes:
         apis = [(0, 3, self.produce_max), (3, 1, 12), (18, 0, 3), (22, 0, 4)]
+        features = []
+        coordinator = self.world.cluster.coordinator
+        if coordinator is not None:
+            v2 = coordinator.v2
+            apis[0] = (0, 3, 12 if v2 else self.produce_max)
+            apis += [(10, 0, 4), (24, 0, 3), (25, 0, 3), (26, 0, 5 if v2 else 3), (28, 0, 3)]
+            features.append(
+                ApiVersionsResponse.FinalizedFeatureKey(
+                    name="transaction.version", max_version_level=2 if v2 else 1
+                )
+            )
         return ApiVersionsResponse(
             error_code=0,
             api_keys=[
                 ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
                 for k, lo, hi in apis
             ],
+            finalized_features=features,
         ).encode(version)
 
     def _metadata(self, request: Any, version: int) -> tuple[bytes, str]:
@@ -423,6 +443,10 @@ class Broker:
                 # broker): it keeps refusing a batch that does not start a sequence, as such a
                 # broker does, rather than writing it ahead of the refused one.
                 return 59, -1, f"59 (no state for pid {pid}, seq {first})"
+        if batch.is_transactional and w.cluster.coordinator is not None:
+            code = w.cluster.coordinator.check_batch(part, batch)
+            if code:
+                return code, -1, f"{code} (transaction)"
         base = len(part.log)
         for i, rec in enumerate(batch.records):
             part.log.append(
@@ -435,6 +459,7 @@ class Broker:
                     rec.value,
                     rec.headers,
                     payload_of(rec.value),
+                    txn=batch.is_transactional,
                 )
             )
         if pid >= 0:

@@ -44,6 +44,7 @@ from .log import Partition
 from .script import InitPidRule, ProduceRule, ProduceSeen, Reply
 
 if TYPE_CHECKING:
+    from .coordinator import Coordinator
     from .world import World
 
 
@@ -68,6 +69,8 @@ class Cluster:
                 plist.append(part)
                 self.partitions[(name, i)] = part
             self.topics[name] = plist
+        #: The transaction coordinator, for a transactional workload (tests/sim/coordinator.py).
+        self.coordinator: Coordinator | None = None
         self._next_pid = 1000
         self.pids: dict[int, int] = {}  # producer id -> current epoch (the "coordinator")
         self.bad_port: int | None = None  # broker advertised with port 70000 (hostile)

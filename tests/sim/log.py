@@ -27,6 +27,10 @@ class Entry:
     value: bytes | None
     headers: tuple[Any, ...]
     payload: str
+    #: A transaction marker (control record): "<commit>" or "<abort>" (tests/sim/coordinator.py).
+    control: str | None = None
+    #: Written in a transaction (its batch had the transactional attribute).
+    txn: bool = False
 
 
 @dataclass(slots=True)

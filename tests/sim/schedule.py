@@ -82,6 +82,12 @@ class Params:
     late_bootstrap_ms: int = 0
     bad_port_ms: tuple[int, int] | None = None
     fence: bool = False
+    # transactions (tests/sim/transactions.py): a transactional producer, a coordinator
+    transactional: bool = False
+    txn_v2: bool = True
+    n_transactions: int = 0
+    p_commit: float = 0.7
+    p_coordinator_error: float = 0.0
 
     def describe(self) -> str:
         d = asdict(self)

@@ -77,3 +77,20 @@ def test_acks_spellings() -> None:
     ]
     assert ProducerConfig(bootstrap_servers="a:1, b:2").bootstrap_list == [("a", 1), ("b", 2)]
     assert ProducerConfig(bootstrap_servers=["[::1]:9"]).bootstrap_list == [("::1", 9)]
+
+
+def test_transactional_id_implies_idempotence_and_refuses_conflicts() -> None:
+    from aioproducer import ConfigError, ProducerConfig
+
+    cfg = ProducerConfig(transactional_id="t")
+    assert cfg.idempotence and cfg.transaction_timeout_ms == 60000
+    with pytest.raises(ConfigError, match="transactional_id needs idempotence"):
+        ProducerConfig(transactional_id="t", enable_idempotence=False)
+    with pytest.raises(ConfigError, match="transactional_id='t' requires acks='all'"):
+        ProducerConfig(transactional_id="t", acks=1)
+    with pytest.raises(ConfigError, match="max_in_flight"):
+        ProducerConfig(transactional_id="t", max_in_flight_requests_per_connection=6)
+    with pytest.raises(ConfigError, match="non-empty"):
+        ProducerConfig(transactional_id="")
+    with pytest.raises(ConfigError, match="transaction_timeout_ms"):
+        ProducerConfig(transactional_id="t", transaction_timeout_ms=0)

@@ -340,3 +340,13 @@ def test_every_decision_keeps_the_invariants(
         assert seq >= 0  # only a sequenced batch can leave a gap
     if d.fatal is not None:
         assert code in (INVALID_EPOCH, FENCED)
+
+
+def test_a_transactional_producer_does_not_retry_unknown_producer_id() -> None:
+    # Java's TransactionManager.canRetry: the batch fails (the transaction must abort) and
+    # the abort bumps the epoch for the partition's restart, instead of a local bump + retry.
+    txn_policy = Retry(retries=10, delivery_timeout_ms=120_000, transactional=True)
+    d = partition_error(sequenced(10), UNKNOWN_PRODUCER, None, None, txn_policy, NOW, idem())
+    assert d.action is Action.FAIL
+    assert d.bump == (0, True)
+    assert status(d) is PersistedStatus.NOT_PERSISTED
