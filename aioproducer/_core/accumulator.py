@@ -366,7 +366,8 @@ class RecordAccumulator:
         self._insert_in_order(batch)
 
     def _insert_in_order(self, batch: ProducerBatch) -> None:
-        """Put ``batch`` back into its partition's deque, which stays sorted by creation: a
+        """Put ``batch`` back into its partition's deque, which stays sorted by creation (and
+        split pieces by their place in the batch they came from): a
         retry goes ahead of every newer batch and behind every older retry, whatever order the
         failures came in. Sequences are handed out in deque order, so this is also sequence
         order (Java's ``insertInSequenceOrder``)."""
@@ -377,7 +378,11 @@ class RecordAccumulator:
         i = 0
         n = len(dq)
         ordinal = batch.ordinal
-        while i < n and dq[i].ordinal <= ordinal:
+        while i < n and dq[i].ordinal < ordinal:
+            i += 1
+        # The pieces of a split batch share its ordinal; their place among them orders them.
+        piece = batch.piece
+        while i < n and dq[i].ordinal == ordinal and dq[i].piece <= piece:
             i += 1
         dq.insert(i, batch)
 
@@ -415,20 +420,30 @@ class RecordAccumulator:
             b.base_sequence = -1
             b.maybe_written = False
 
-    def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
-        """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size`` (each record
-        keeps its handle) and put them at the head of the deque. Returns the new batch count."""
-        new = split_batch(
-            batch,
-            lambda: RecordBatchBuilder(
+    def _piece_builder(self, batch_size: int, ratio: float) -> Callable[[], RecordBatchBuilder]:
+        def build() -> RecordBatchBuilder:
+            return RecordBatchBuilder(
                 self.codec,
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 max_size=self.max_request_size,
-                ratio=max(1.0, self._ratios.get(batch.tp.topic, 1.0)),
+                ratio=ratio,
                 transactional=self.transactional,
-            ),
-            self.new_completion,
-        )
+            )
+
+        return build
+
+    def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
+        """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size``, or of half the
+        refused batch's size when that would not split it (each record keeps its handle), and put
+        them at the head of the deque. Returns the new batch count."""
+        ratio = max(1.0, self._ratios.get(batch.tp.topic, 1.0))
+        new = split_batch(batch, self._piece_builder(self.batch_size, ratio), self.new_completion)
+        if len(new) == 1:
+            # The records fit one batch of batch_size, yet the broker refused them: the topic's
+            # max.message.bytes is below batch_size (KAFKA-8350). Halve instead, so each split
+            # makes progress, down to single records (which then fail as too large).
+            half = self._piece_builder(batch.builder.uncompressed_size // 2, 1.0)
+            new = split_batch(batch, half, self.new_completion)
         # The pool reservation moves to the first new batch; the old batch is gone for good.
         new[0].reserved = batch.reserved
         batch.reserved = 0

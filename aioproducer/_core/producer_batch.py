@@ -178,6 +178,7 @@ class ProducerBatch:
         "maybe_written",
         "n_records",
         "ordinal",
+        "piece",
         "producer_epoch",
         "producer_id",
         "record_errors",
@@ -222,9 +223,12 @@ class ProducerBatch:
         self.maybe_written = False
         #: The record count, kept once the batch completes and drops its handles.
         self.n_records = 0
-        #: Creation order within the accumulator: a partition's deque is kept sorted by it, so
-        #: retries go back in the order their records were sent.
+        #: Creation order within the accumulator: a partition's deque is kept sorted by
+        #: (ordinal, piece), so retries go back in the order their records were sent.
         self.ordinal = 0
+        #: A piece of a split batch: its index path among the pieces of the batch of the same
+        #: ordinal (a piece of a piece has a longer path); () for a batch never split.
+        self.piece: tuple[int, ...] = ()
 
     def try_append(
         self,

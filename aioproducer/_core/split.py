@@ -21,7 +21,8 @@ def split_batch(
     new_completion: Callable[[], Completion],
 ) -> list[ProducerBatch]:
     """``batch``'s records in new batches (from ``new_builder()``), in order; each new batch
-    inherits the old one's creation time, attempts, ordinal and whether it may be written."""
+    inherits the old one's creation time, attempts, ordinal and whether it may be written, and
+    is told apart from its siblings by its place among them (``piece``)."""
     new: list[ProducerBatch] = []
     current: ProducerBatch | None = None
     for rec, handle in zip(batch.builder.records(), batch.handles, strict=True):
@@ -32,6 +33,7 @@ def split_batch(
             current = ProducerBatch(batch.tp, new_builder(), new_completion(), batch.created_ms, 0)
             current.attempts = batch.attempts
             current.ordinal = batch.ordinal
+            current.piece = (*batch.piece, len(new))
             current.maybe_written = batch.maybe_written
             new.append(current)
             od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from aioproducer import KafkaTimeoutError, Producer, ProducerClosedError, RecordFuture
 from aioproducer.errors import (
     IdempotenceUnavailableError,
@@ -20,7 +22,7 @@ from aioproducer.errors import (
 )
 from aioproducer.metrics import MetricName, value_of
 from tests.sim.scenario import batches_of, log_of, requests_for, run, until
-from tests.sim.script import Answer, Reply, on_partition, on_request
+from tests.sim.script import Answer, ProduceSeen, Reply, on_partition, on_request
 from tests.sim.world import World
 
 from .sending import (
@@ -129,6 +131,27 @@ def test_message_too_large_splits_a_batch_with_several_records() -> None:
     assert len(after[0].values) < len(refused.values)  # split: smaller batches
     assert [v for b in after for v in b.values] == values  # every record once, in order
     assert r.offsets()[30:] == list(range(30, 40)) and log_of(r.world, 0)[30:] == values
+
+
+@pytest.mark.parametrize(
+    "config", [IDEMPOTENT, {**PLAIN, "max_in_flight_requests_per_connection": 1}]
+)
+def test_a_topic_limit_below_batch_size_splits_until_the_pieces_fit(
+    config: dict[str, Any],
+) -> None:
+    """The topic's ``max.message.bytes`` is below ``batch_size`` (KAFKA-8350): a refused batch
+    re-batched at ``batch_size`` would be the same batch again, refused forever. Each split
+    must make the pieces smaller, until they fit or are single records; and the pieces of
+    pieces go out in record order (they share the refused batch's creation ordinal)."""
+
+    def limit(req: ProduceSeen) -> Reply | None:  # the broker refuses more than 3 records
+        b = req.batch("t0", 0)
+        return Reply({("t0", 0): Answer(error=10)}) if b is not None and len(b.values) > 3 else None
+
+    values = [b"%02d" % i + b"x" * 38 for i in range(10)]
+    r = sends([limit], values, **{**config, "linger_ms": 50})
+    assert r.offsets() == list(range(10)) and log_of(r.world, 0) == values
+    assert len(requests_for(r.world, 0)) < 15  # a few splits, not a loop
 
 
 def test_message_too_large_with_one_record_fails() -> None:
