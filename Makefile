@@ -14,6 +14,7 @@ setup:
 ## main run already; test_handles is here for its check that the selection took. About 15 s.
 PURE_PYTHON_TESTS := \
 	tests/unit/test_handles.py \
+	tests/unit/test_handle_future_protocol.py \
 	tests/unit/test_public_api.py \
 	tests/unit/test_accumulator.py \
 	tests/unit/test_sender.py \

@@ -28,7 +28,7 @@ from ._core.producer_batch import Callback, ProducerBatch, RecordFuture, RecordM
 from ._gauges import snapshot
 from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop, running_loop_or_none
-from ._io.completion import Completion
+from ._io.completion import Completions
 from ._io.sender import Sender, Wakeup
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
@@ -150,7 +150,7 @@ class Producer(SendPath, TransactionalProducer):
             delivery_timeout_ms=cfg.delivery_timeout,
             max_request_size=cfg.max_request_size,
             pool=self._pool,
-            new_completion=lambda: Completion(loop),
+            new_completion=Completions(loop),
             rand=random.random,
         )
         self._sender = Sender(

@@ -42,7 +42,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.aioproducer-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-  || [ aioproducer/_records/_speedups.c -nt "$stamp" ]; then
+  || [ aioproducer/_records/_speedups.c -nt "$stamp" ] \
+  || [ aioproducer/_records/_handle.c -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio]'
   touch "$stamp"

@@ -1,162 +1,38 @@
-"""A producer batch and the light per-record handles that resolve from it.
+"""A producer batch, completed once for all its records.
 
 Java's design: one ``ProduceRequestResult`` per batch, one ``FutureRecordMetadata`` per record
-pointing at it. Here a :class:`ProducerBatch` is completed once; each :class:`RecordFuture`
-holds its batch and relative offset and computes its :class:`RecordMetadata` on demand. The
-batch's ``completion`` is injected by the asyncio shell and hands out a private waiter future
-per ``await`` — so cancelling one awaiting task never cancels what other records wait on, and
-a record nobody awaits costs no future at all.
+pointing at it. Here a :class:`ProducerBatch` is completed once; each record's handle
+(:class:`RecordFuture`, ``record_future.py``) holds its batch and relative offset and builds its
+:class:`RecordMetadata` on the first read. The batch's ``completion`` is injected by the asyncio
+shell and hands out a private waiter future per ``await`` — so cancelling one awaiting task
+never cancels what other records wait on, and a record nobody awaits costs no future at all.
 
 Completion order per batch (Java ``ProducerBatch.completeFutureAndFireCallbacks``): for each
 record in append order, the acknowledgement hook (interceptors, then the user callback), then
-the waiters are woken. A failing hook is logged and does not stop the others.
+the waiters are woken and the handles' done callbacks scheduled. A failing hook is logged and
+does not stop the others.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
 
-from .._records import record_batch as _batch_impl
 from .._records.record_batch import RecordBatchBuilder
 from .cluster import TopicPartition
+from .record_future import (
+    Callback,
+    Completion,
+    CRecordFuture,
+    PyRecordFuture,
+    RecordFuture,
+    RecordMetadata,
+)
 
 log = logging.getLogger("aioproducer")
 
 
-@dataclass(frozen=True, slots=True)
-class RecordMetadata:
-    """Where a record was written. ``offset`` is -1 with ``acks=0``."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    serialized_key_size: int
-    serialized_value_size: int
-
-
-class Completion(Protocol):
-    """Provided by the shell: wakes whoever awaits records of a batch."""
-
-    def wait(self) -> Any:  # an awaitable that resolves after fire()
-        ...
-
-    def fire(self) -> None: ...
-
-
-Callback = Callable[[RecordMetadata | None, BaseException | None], Any]
 AckHook = Callable[["RecordFuture", RecordMetadata | None, BaseException | None], None]
-
-
-class _RecordFutureMethods:
-    """What a record's handle does, shared by its two representations: the compiled
-    ``_speedups.RecordHandle`` (not tracked by the cyclic GC, made by the compiled record
-    buffer) and :class:`PyRecordFuture` (the pure-Python path)."""
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-        batch: ProducerBatch
-        relative_offset: int
-        timestamp: int
-        key_size: int
-        value_size: int
-        callback: Callback | None
-
-    def done(self) -> bool:
-        return self.batch.final
-
-    def exception(self) -> BaseException | None:
-        if not self.batch.final:
-            raise RuntimeError("the record is not acknowledged yet")
-        return self.batch.error_for(self.relative_offset)
-
-    def result(self) -> RecordMetadata:
-        exc = self.exception()
-        if exc is not None:
-            raise exc
-        return self._metadata()
-
-    def _metadata(self) -> RecordMetadata:
-        b = self.batch
-        offset = -1 if b.base_offset < 0 else b.base_offset + self.relative_offset
-        ts = b.log_append_time if b.log_append_time >= 0 else self.timestamp
-        return RecordMetadata(
-            b.tp.topic, b.tp.partition, offset, ts, self.key_size, self.value_size
-        )
-
-    def __await__(self) -> Generator[Any, None, RecordMetadata]:
-        if not self.batch.final:
-            yield from self.batch.completion.wait().__await__()
-        return self.result()
-
-    def __repr__(self) -> str:
-        state = (
-            "pending"
-            if not self.batch.final
-            else (f"error={self.exception()!r}" if self.exception() else "done")
-        )
-        return f"<RecordFuture {self.batch.tp.topic}-{self.batch.tp.partition} {state}>"
-
-
-class PyRecordFuture(_RecordFutureMethods):
-    """The handle ``send()`` returns: ``await`` it for the record's :class:`RecordMetadata`."""
-
-    __slots__ = ("batch", "callback", "key_size", "relative_offset", "timestamp", "value_size")
-
-    def __init__(
-        self,
-        batch: ProducerBatch,
-        relative_offset: int,
-        timestamp: int,
-        key_size: int,
-        value_size: int,
-        callback: Callback | None,
-    ) -> None:
-        self.batch = batch
-        self.relative_offset = relative_offset
-        self.timestamp = timestamp
-        self.key_size = key_size
-        self.value_size = value_size
-        self.callback = callback
-
-
-def _compiled_handle() -> type | None:
-    """The compiled handle type with the shared methods attached, or None."""
-    try:
-        from .._records._speedups import RecordHandle  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    for name in ("done", "exception", "result", "_metadata", "__await__", "__repr__"):
-        setattr(RecordHandle, name, _RecordFutureMethods.__dict__[name])
-    return RecordHandle  # type: ignore[no-any-return]
-
-
-CRecordFuture = _compiled_handle()
-
-if TYPE_CHECKING:
-    RecordFuture = PyRecordFuture
-else:
-    #: The handle type ``send()`` returns (the one the selected record buffer makes).
-    RecordFuture = PyRecordFuture if _batch_impl.IMPLEMENTATION == "python" else CRecordFuture
-
-
-class _Fired:
-    """The completion of a finished batch."""
-
-    __slots__ = ()
-
-    def wait(self) -> Any:
-        raise AssertionError("a final batch is not waited on")
-
-    def fire(self) -> None:
-        pass
-
-
-_FIRED = _Fired()
 
 
 class ProducerBatch:
@@ -186,6 +62,7 @@ class ProducerBatch:
         "retry_at_ms",
         "send_now",
         "tp",
+        "watched",
     )
 
     def __init__(
@@ -229,6 +106,9 @@ class ProducerBatch:
         #: A piece of a split batch: its index path among the pieces of the batch of the same
         #: ordinal (a piece of a piece has a longer path); () for a batch never split.
         self.piece: tuple[int, ...] = ()
+        #: A handle of the batch has done callbacks (add_done_callback): complete() schedules
+        #: them. Without any, completing the batch does not look at them.
+        self.watched = False
 
     def try_append(
         self,
@@ -311,11 +191,26 @@ class ProducerBatch:
         # soon as the caller drops the handles (without it, a cycle waits for the cyclic GC
         # and peak memory grew past buffer_memory: measured 55 MiB of finished batches).
         self.builder.release()
-        self.handles = []
-        self.completion.fire()
-        # Nobody waits on a final batch (awaiting a done handle returns at once): drop the
-        # completion, and with it the event loop. The compiled handles are not tracked by the
+        handles, self.handles = self.handles, []
+        # Nobody waits on a final batch (awaiting a done handle returns at once): what the
+        # completion leaves holds no event loop. The compiled handles are not tracked by the
         # cyclic GC, so a cycle through handle -> batch -> completion -> loop -> ... -> the
         # handle's holder would never be collected (seen: every simulated world kept alive).
-        self.completion = _FIRED
+        self.completion = self.completion.fire()
+        if self.watched:
+            loop = self.completion.get_loop()
+            for h in handles:
+                h._run_callbacks(loop)
         return True
+
+
+__all__ = [
+    "AckHook",
+    "CRecordFuture",
+    "Callback",
+    "Completion",
+    "ProducerBatch",
+    "PyRecordFuture",
+    "RecordFuture",
+    "RecordMetadata",
+]

@@ -35,6 +35,7 @@ def split_batch(
             current.ordinal = batch.ordinal
             current.piece = (*batch.piece, len(new))
             current.maybe_written = batch.maybe_written
+            current.watched = batch.watched
             new.append(current)
             od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
         assert current is not None
@@ -45,7 +46,9 @@ def split_batch(
 
 
 def relay_completion(old: Completion, new: list[ProducerBatch]) -> None:
-    """Fire ``old`` (the split batch's waiters) once every batch of ``new`` has completed."""
+    """Fire ``old`` (the split batch's ``flush()`` waiters) once every batch of ``new`` has
+    completed; whoever awaits one of its records is woken now, to wait on the record's new
+    batch."""
     remaining = [len(new)]
 
     def fire_one() -> None:
@@ -55,6 +58,7 @@ def relay_completion(old: Completion, new: list[ProducerBatch]) -> None:
 
     for b in new:
         b.completion = _Chained(b.completion, fire_one)
+    old.wake_records()
 
 
 class _Chained:
@@ -67,9 +71,22 @@ class _Chained:
     def wait(self) -> object:
         return self._inner.wait()
 
-    def fire(self) -> None:
-        self._inner.fire()
+    def wait_record(self) -> object:
+        return self._inner.wait_record()
+
+    def wake_records(self) -> None:
+        self._inner.wake_records()
+
+    def fire(self) -> Completion:
+        done = self._inner.fire()
         self._after()
+        return done
+
+    def get_loop(self) -> object:
+        return self._inner.get_loop()
+
+    def cancelled_error(self, msg: object) -> BaseException:
+        return self._inner.cancelled_error(msg)
 
 
 __all__ = ["relay_completion", "split_batch"]

@@ -1,18 +1,31 @@
-"""A batch's completion on the event loop: what ``await`` of a record waits on."""
+"""A batch's completion on the event loop: what ``await`` of a record waits on, and the loop
+the record handles' Future protocol schedules on (``_core/record_future.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+import weakref
+from typing import Any
+
+
+def _cancelled_error(msg: Any) -> BaseException:
+    """What a cancelled handle's result() raises (asyncio's, with cancel()'s message)."""
+    return asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
 
 
 class Completion:
-    """Per batch: hands out one private future per ``await`` of one of its records."""
+    """Per pending batch: hands out one private future per ``await`` of one of its records
+    (cancelling one awaiting task never cancels another's wait), and one per ``flush()``."""
 
-    __slots__ = ("_loop", "_waiters")
+    __slots__ = ("_done", "_loop", "_records", "_waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, done: Finished) -> None:
         self._loop = loop
+        self._done = done
+        #: flush(): resolved when the batch is final.
         self._waiters: list[asyncio.Future[None]] | None = None
+        #: await of a record: resolved when the batch is final, or by wake_records().
+        self._records: list[asyncio.Future[None]] | None = None
 
     def wait(self) -> asyncio.Future[None]:
         fut = self._loop.create_future()
@@ -22,12 +35,77 @@ class Completion:
             self._waiters.append(fut)
         return fut
 
-    def fire(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        if waiters:
-            for f in waiters:
-                if not f.done():
-                    f.set_result(None)
+    def wait_record(self) -> asyncio.Future[None]:
+        fut = self._loop.create_future()
+        if self._records is None:
+            self._records = [fut]
+        else:
+            self._records.append(fut)
+        return fut
+
+    def wake_records(self) -> None:
+        """A record's handle was cancelled, or the batch split: every task awaiting one of its
+        records checks its record again (and waits again if it is still pending)."""
+        _resolve_all(self._records)
+        self._records = None
+
+    def fire(self) -> Finished:
+        _resolve_all(self._records)
+        _resolve_all(self._waiters)
+        self._records = self._waiters = None
+        return self._done
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    cancelled_error = staticmethod(_cancelled_error)
 
 
-__all__ = ["Completion"]
+def _resolve_all(futures: list[asyncio.Future[None]] | None) -> None:
+    if futures:
+        for f in futures:
+            if not f.done():
+                f.set_result(None)
+
+
+class Finished:
+    """The completion a final batch keeps: one per producer, holding its loop weakly (a
+    compiled handle is not tracked by the cyclic GC, so nothing it reaches may hold the loop)."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)
+
+    def wait(self) -> Any:
+        raise AssertionError("a final batch is not waited on")
+
+    wait_record = wait
+
+    def wake_records(self) -> None:
+        pass
+
+    def fire(self) -> Finished:
+        return self
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        return loop if loop is not None else asyncio.get_running_loop()
+
+    cancelled_error = staticmethod(_cancelled_error)
+
+
+class Completions:
+    """``new_completion()`` for the accumulator: a producer's batches on its event loop."""
+
+    __slots__ = ("_done", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done = Finished(loop)
+
+    def __call__(self) -> Completion:
+        return Completion(self._loop, self._done)
+
+
+__all__ = ["Completion", "Completions", "Finished"]

@@ -510,94 +510,14 @@ static PyObject *RecordBuffer_try_append(RecordBuffer *self, PyObject *const *ar
     return result;
 }
 
-/* -- RecordHandle: the per-record future, without GC tracking ------------------------------- */
+/* -- the record handles (_handle.c) -------------------------------------------------------- */
 
-/*
- * One per record, alive while the record is in flight: tens of thousands at once under load.
- * A Python object with __slots__ is tracked by the cyclic GC, and a full collection walked
- * them all (an 11-23 ms event-loop stall, measured with 1 MiB zstd batches).  This type is
- * not tracked; no cycle can outlive a batch through it because ProducerBatch.complete() drops
- * the batch's handle list, each handle's callback and the batch's completion (which holds
- * the event loop): a finished handle reaches only its batch and the batch's results.  Its methods (done, result, __await__,
- * ...) are attached from aioproducer/_core/producer_batch.py, shared with the pure-Python handle.
- */
-typedef struct {
-    PyObject_HEAD
-    PyObject *batch;
-    PyObject *callback;
-    Py_ssize_t relative_offset;
-    long long timestamp;
-    Py_ssize_t key_size;
-    Py_ssize_t value_size;
-} RecordHandle;
+PyObject *aiop_new_handle(PyObject *batch, Py_ssize_t od, long long ts, Py_ssize_t ksize,
+                          Py_ssize_t vsize, PyObject *callback);
+PyObject *aiop_bind_handles(PyObject *module, PyObject *type);
+int aiop_init_handles(PyObject *m);
 
-static PyTypeObject *RecordHandleType = NULL;
 static PyObject *str_handles = NULL;
-
-static PyObject *new_handle(PyObject *batch, Py_ssize_t od, long long ts, Py_ssize_t ksize,
-                            Py_ssize_t vsize, PyObject *callback)
-{
-    RecordHandle *h = PyObject_New(RecordHandle, RecordHandleType);
-    if (h == NULL)
-        return NULL;
-    Py_INCREF(batch);
-    h->batch = batch;
-    Py_INCREF(callback);
-    h->callback = callback;
-    h->relative_offset = od;
-    h->timestamp = ts;
-    h->key_size = ksize;
-    h->value_size = vsize;
-    return (PyObject *)h;
-}
-
-static PyObject *RecordHandle_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"batch", "relative_offset", "timestamp", "key_size", "value_size",
-                             "callback", NULL};
-    PyObject *batch, *callback;
-    Py_ssize_t od, ksize, vsize;
-    long long ts;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnLnnO", kwlist, &batch, &od, &ts, &ksize,
-                                     &vsize, &callback))
-        return NULL;
-    return new_handle(batch, od, ts, ksize, vsize, callback);
-}
-
-static void RecordHandle_dealloc(RecordHandle *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    Py_CLEAR(self->batch);
-    Py_CLEAR(self->callback);
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
-}
-
-static PyMemberDef RecordHandle_members[] = {
-    {"batch", T_OBJECT, offsetof(RecordHandle, batch), 0, "the batch holding the record"},
-    {"callback", T_OBJECT, offsetof(RecordHandle, callback), 0, "callback(metadata, error)"},
-    {"relative_offset", T_PYSSIZET, offsetof(RecordHandle, relative_offset), 0, NULL},
-    {"timestamp", T_LONGLONG, offsetof(RecordHandle, timestamp), 0, NULL},
-    {"key_size", T_PYSSIZET, offsetof(RecordHandle, key_size), 0, NULL},
-    {"value_size", T_PYSSIZET, offsetof(RecordHandle, value_size), 0, NULL},
-    {NULL},
-};
-
-static PyType_Slot RecordHandle_slots[] = {
-    {Py_tp_new, RecordHandle_new},
-    {Py_tp_dealloc, RecordHandle_dealloc},
-    {Py_tp_members, RecordHandle_members},
-    {Py_tp_doc, "The handle send() returns: await it for the record's RecordMetadata."},
-    {0, NULL},
-};
-
-static PyType_Spec RecordHandle_spec = {
-    "aioproducer.RecordFuture",
-    sizeof(RecordHandle),
-    0,
-    Py_TPFLAGS_DEFAULT, /* no GC, no subclasses: see above */
-    RecordHandle_slots,
-};
 
 /* append_record(batch, timestamp_ms, key, value, headers, callback) -> handle or None:
  * try_append, then the record's handle, appended to batch.handles; on any error the batch is
@@ -631,7 +551,7 @@ static PyObject *RecordBuffer_append_record(RecordBuffer *self, PyObject *const 
     PyObject *h = NULL;
     Py_ssize_t od = rec_write(self, &r, &u);
     if (od >= 0) {
-        h = new_handle(args[0], od, r.ts, r.key.len, r.value.len, args[5]);
+        h = aiop_new_handle(args[0], od, r.ts, r.key.len, r.value.len, args[5]);
         if (h == NULL || PyList_Append(handles, h) < 0) {
             undo_append(self, &u);
             Py_CLEAR(h);
@@ -764,9 +684,16 @@ static PyType_Spec RecordBuffer_spec = {
     RecordBuffer_slots,
 };
 
+static PyMethodDef speedups_functions[] = {
+    {"bind_handles", aiop_bind_handles, METH_O,
+     "bind_handles(RecordMetadata): the type the record handles build their metadata as"},
+    {NULL},
+};
+
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "aioproducer._records._speedups",
-    "The compiled record appender (see record_batch.py).", -1, NULL,
+    "The compiled record appender and record handles (see record_batch.py, record_future.py).",
+    -1, speedups_functions,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void)
@@ -789,14 +716,7 @@ PyMODINIT_FUNC PyInit__speedups(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_XSETREF(RecordHandleType, (PyTypeObject *)PyType_FromSpec(&RecordHandle_spec));
-    if (RecordHandleType == NULL) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(RecordHandleType);
-    if (PyModule_AddObject(m, "RecordHandle", (PyObject *)RecordHandleType) < 0) {
-        Py_DECREF(RecordHandleType);
+    if (aiop_init_handles(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -14,12 +14,25 @@ from aioproducer._records.codecs import get_codec
 class FakeCompletion:
     def __init__(self) -> None:
         self.fired = 0
+        self.woken = 0
 
     def wait(self) -> Any:
         raise AssertionError("not awaited in unit tests")
 
-    def fire(self) -> None:
+    wait_record = wait
+
+    def wake_records(self) -> None:
+        self.woken += 1
+
+    def fire(self) -> FakeCompletion:
         self.fired += 1
+        return self
+
+    def get_loop(self) -> Any:
+        raise AssertionError("no event loop in unit tests")
+
+    def cancelled_error(self, msg: Any) -> BaseException:
+        raise AssertionError("no event loop in unit tests")
 
 
 def make_cluster(leaders: dict[str, list[int]], brokers: int = 3) -> Cluster:

@@ -13,6 +13,7 @@ from aioproducer import RecordFuture, RecordMetadata
 from aioproducer._core import producer_batch as core_batch
 from aioproducer._core.cluster import TopicPartition
 from aioproducer._core.producer_batch import ProducerBatch, PyRecordFuture
+from aioproducer._io.completion import Completions
 from aioproducer._records import record_batch as records_batch
 from aioproducer.errors import KafkaTimeoutError
 
@@ -69,22 +70,9 @@ def test_a_failed_batch_fails_every_handle(builder_cls: Any) -> None:
 
 
 def test_awaiting_a_handle_waits_for_the_batch(builder_cls: Any) -> None:
-    class Completion:
-        def __init__(self) -> None:
-            self.fut: asyncio.Future[None] | None = None
-
-        def wait(self) -> Any:
-            assert self.fut is not None
-            return self.fut
-
-        def fire(self) -> None:
-            assert self.fut is not None
-            self.fut.set_result(None)
-
     async def main() -> RecordMetadata:
-        c = Completion()
-        c.fut = asyncio.get_running_loop().create_future()
-        batch = ProducerBatch(TP, builder_cls(), c, 0, 0)
+        completions = Completions(asyncio.get_running_loop())
+        batch = ProducerBatch(TP, builder_cls(), completions(), 0, 0)
         h = batch.try_append(7, None, b"v", None, None)
         assert h is not None
         asyncio.get_running_loop().call_soon(batch.complete, 42, 99, None)
