@@ -1,14 +1,17 @@
 """One benchmark run of one client, in its own process; prints one JSON line.
 
-    python benchmarks/clients.py CLIENT --bootstrap HOST:PORT --topic T --mode throughput|latency
+    python benchmarks/clients.py CLIENT --bootstrap HOST:PORT --topic T
+        [--mode throughput|latency|awaited|handlers|callback|concurrent-latency] [--tasks N]
         [--records N] [--size B] [--acks all|1] [--compression none|lz4|zstd|gzip] [--keyed]
         [--idempotence default|on|off] [--batch-size 16384] [--linger-ms 5]
-        [--topics N --chunk K]
+        [--topics N --chunk K] [--loop asyncio|uvloop]
 
 Clients: aioproducer, aioproducer-trio (the same under trio), aiokafka, confluent (sync
-Producer), confluent-aio (AIOProducer), kafka-python. Throughput is measured from the first
-send to the last acknowledgement; for asyncio clients a 1 ms ticker measures the event loop's
-lag meanwhile.
+Producer), confluent-aio (AIOProducer), kafka-python. Throughput (fire and forget) is measured
+from the first send to the last acknowledgement; for asyncio clients a 1 ms ticker measures
+the event loop's lag meanwhile. The other workloads (a service's: every record awaited,
+request handlers, callbacks, send_and_wait from concurrent tasks) are in
+``service_workloads.py``.
 """
 
 from __future__ import annotations
@@ -17,45 +20,21 @@ import argparse
 import asyncio
 import json
 import resource
-import statistics
 import sys
 import time
 from typing import Any
 
+import service_workloads
+from service_workloads import WORKLOADS, run_workload
+
 #: The asyncio clients' send loops yield to the event loop every this many records, as a
 #: service handling requests would; without it the ticker measures the benchmark's own tight
 #: loop (an ``await`` that never suspends), not the client's internals.
-YIELD_EVERY = 100
+YIELD_EVERY = service_workloads.YIELD_EVERY
 #: How the send loops yield: asyncio.sleep, or trio.sleep for aioproducer-trio.
 PAUSE: Any = asyncio.sleep
-
-
-class LagProbe:
-    """Overshoot of a 1 ms ticker: how long the event loop was kept from running it."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.001)
-            self.samples.append(max(0.0, loop.time() - t - 0.001) * 1000)
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> dict[str, float]:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        s = sorted(self.samples) or [0.0]
-        return {
-            "lag_p99_ms": round(s[int(len(s) * 0.99) - 1 if len(s) > 1 else 0], 2),
-            "lag_max_ms": round(s[-1], 2),
-        }
+LagProbe = service_workloads.LagProbe
+percentiles = service_workloads.percentiles
 
 
 def idem(args: argparse.Namespace) -> bool | None:
@@ -118,6 +97,8 @@ async def aioproducer_run(args: argparse.Namespace, value: bytes) -> dict[str, A
     kw.update(args.security.get("aioproducer", {}))
     async with Producer(**kw) as p:
         await p.send_and_wait(topics_of(args)[0], value)
+        if args.mode in WORKLOADS:
+            return await run_workload(service_workloads.aioproducer_adapter(p), args, value)
         if args.mode == "latency":
             return await latency(lambda: p.send_and_wait(args.topic, value), args.records)
 
@@ -153,6 +134,8 @@ async def aiokafka_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]
     await p.start()
     try:
         await p.send_and_wait(topics_of(args)[0], value)
+        if args.mode in WORKLOADS:
+            return await run_workload(service_workloads.aiokafka_adapter(p), args, value)
         if args.mode == "latency":
             return await latency(lambda: p.send_and_wait(args.topic, value), args.records)
 
@@ -185,6 +168,10 @@ def confluent_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]:
     p = Producer(confluent_conf(args))
     p.produce(args.topic, value)
     p.flush(30)
+    if args.mode in ("awaited", "callback"):
+        return service_workloads.confluent_callback_run(p, args, value)
+    if args.mode in WORKLOADS:
+        raise SystemExit(f"confluent (sync Producer): no {args.mode} workload (no event loop)")
     if args.mode == "latency":
         samples = []
         for _ in range(args.records):
@@ -210,9 +197,26 @@ def confluent_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]:
 async def confluent_aio_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]:
     from confluent_kafka.aio import AIOProducer
 
-    p = AIOProducer(confluent_conf(args))
+    # send_and_wait from concurrent tasks: AIOProducer hands its buffer to librdkafka at 1,000
+    # records or after 1 s; one record at a time is what a latency-minded user would set.
+    kw = {"batch_size": 1} if args.mode == "concurrent-latency" else {}
+    p = AIOProducer(confluent_conf(args), **kw)
     try:
         await (await p.produce(args.topic, value))
+        if args.mode in WORKLOADS:
+            # AIOProducer serves delivery reports only when it is polled (it polls after
+            # handing a buffer to librdkafka, and once a second): a service polls it
+            # meanwhile, or every awaited record waits up to a second.
+            async def poller() -> None:
+                while True:
+                    await p.poll(0.05)
+
+            polling = asyncio.ensure_future(poller())
+            try:
+                return await run_workload(service_workloads.confluent_aio_adapter(p), args, value)
+            finally:
+                polling.cancel()
+                await asyncio.gather(polling, return_exceptions=True)
         if args.mode == "latency":
 
             async def one() -> None:
@@ -280,11 +284,6 @@ async def latency(one: Any, n: int) -> dict[str, Any]:
     return percentiles(samples)
 
 
-def percentiles(samples: list[float]) -> dict[str, Any]:
-    s = sorted(samples)
-    return {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(s[int(len(s) * 0.99) - 1], 3)}
-
-
 RUNNERS = {
     "aioproducer": aioproducer_run,
     "aioproducer-trio": aioproducer_trio_run,
@@ -300,7 +299,11 @@ def main() -> None:
     ap.add_argument("client", choices=sorted(RUNNERS))
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
-    ap.add_argument("--mode", choices=["throughput", "latency"], default="throughput")
+    ap.add_argument("--mode", choices=["throughput", "latency", *WORKLOADS], default="throughput")
+    ap.add_argument("--tasks", type=int, default=1000, help="handlers, concurrent-latency")
+    ap.add_argument(
+        "--loop", choices=["asyncio", "uvloop"], default="asyncio", help="asyncio clients"
+    )
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument(
         "--no-lag-probe",
@@ -330,14 +333,20 @@ def main() -> None:
     runner = RUNNERS[args.client]
     cpu0 = time.process_time()
     if asyncio.iscoroutinefunction(runner):
-        out = asyncio.run(runner(args, value))
+        if args.loop == "uvloop":
+            import uvloop
+
+            out = uvloop.run(runner(args, value))
+        else:
+            out = asyncio.run(runner(args, value))
     else:
         out = runner(args, value)
     out["cpu_s"] = round(time.process_time() - cpu0, 2)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if "seconds" in out:
-        out["records_per_s"] = round(args.records / out["seconds"])
-        out["mb_per_s"] = round(args.records * args.size / out["seconds"] / 1e6, 2)
+        n = out.pop("records", args.records)
+        out["records_per_s"] = round(n / out["seconds"])
+        out["mb_per_s"] = round(n * args.size / out["seconds"] / 1e6, 2)
     json.dump(out, sys.stdout)
     print()
 

@@ -5,9 +5,10 @@
 On this shared 2-core machine a wall-clock run of the same client varies by 15-30 % from one
 round to the next, which hides a 5 % change however many rounds are taken. This counts the
 instructions the client's process executes, under valgrind (callgrind), for the awaited send
-loop of ``benchmarks/clients.py`` at two record counts; the slope between them is the cost of
-one record, start-up and import excluded. The count still depends a little on timing (how many
-records a sender turn finds), so runs of one build agree to about 1 %, not exactly.
+loop of ``benchmarks/clients.py`` (``--mode``: or a service workload, ``awaited``, ``handlers``,
+``callback``) at two record counts; the slope between them is the cost of one record, start-up
+and import excluded. The count still depends a little on timing (how many records a sender turn
+finds), so runs of one build agree to about 1 %, not exactly.
 
 ``aioproducer@DIR`` is the package found in DIR (``pip install --no-deps --target DIR .`` of
 another commit), as in ``run.py``. Needs ``valgrind`` (Debian package ``valgrind``).
@@ -28,7 +29,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def instructions(client: str, bootstrap: str, size: int, records: int, compression: str) -> int:
+def instructions(
+    client: str, bootstrap: str, size: int, records: int, compression: str, mode: str
+) -> int:
     from aioproducer.testing import create_topic
 
     env = dict(os.environ)
@@ -56,6 +59,8 @@ def instructions(client: str, bootstrap: str, size: int, records: int, compressi
             str(size),
             "--compression",
             compression,
+            "--mode",
+            mode,
             "--no-lag-probe",
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
@@ -71,6 +76,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--compression", default="none")
     ap.add_argument(
+        "--mode",
+        default="throughput",
+        help="clients.py's workload: throughput (fire and forget), awaited, handlers, callback",
+    )
+    ap.add_argument(
         "--records",
         type=int,
         default=20_000,
@@ -83,6 +93,7 @@ def main() -> None:
     from aioproducer.testing import KafkaCluster
 
     clients = args.clients.split(",")
+    mode = args.mode
     sizes = [int(s) for s in args.sizes.split(",")]
     low, high = args.records, 3 * args.records
     rows = []
@@ -90,8 +101,10 @@ def main() -> None:
         for size in sizes:
             per: dict[str, float] = {}
             for client in clients:
-                a = instructions(client, broker.bootstrap_servers, size, low, args.compression)
-                b = instructions(client, broker.bootstrap_servers, size, high, args.compression)
+                a, b = (
+                    instructions(client, broker.bootstrap_servers, size, n, args.compression, mode)
+                    for n in (low, high)
+                )
                 per[client] = (b - a) / (high - low)
                 print(
                     f"{client} {size} B: {a:,} / {b:,} instructions -> {per[client]:,.0f} "
@@ -100,7 +113,8 @@ def main() -> None:
                 )
             first = per[clients[0]]
             rows.extend(
-                f"| {size} B, {args.compression} | {c} | {per[c]:,.0f} | {per[c] / first:.3f}x |"
+                f"| {mode}, {size} B, {args.compression} | {c} | {per[c]:,.0f} | "
+                f"{per[c] / first:.3f}x |"
                 for c in clients
             )
     print("\n| workload | client | instructions / record | ratio to first |")

@@ -24,9 +24,16 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # report.py, beside this script
+
+from report import chart, median_rows, render, span  # noqa: E402
+
 RESULTS = HERE / "results"
+#: ``aioproducer:uvloop`` is aioproducer on uvloop (the ``uvloop`` extra), left out when uvloop
+#: is not installed. ``aioproducer@DIR`` (with --clients) is the package found in DIR.
 CLIENTS = [
     "aioproducer",
+    "aioproducer:uvloop",
     "aioproducer-trio",
     "aiokafka",
     "confluent",
@@ -34,6 +41,7 @@ CLIENTS = [
     "kafka-python",
     "java",
 ]
+__all__ = ["median_rows", "rotated", "span"]
 
 
 def workloads(full: bool) -> list[dict[str, Any]]:
@@ -72,6 +80,27 @@ def workloads(full: bool) -> list[dict[str, Any]]:
         ]
     return base
 
+
+_SERVICE = {"compression": "none", "acks": "all"}
+#: Sequential send_and_wait (confluent: produce + flush), one partition.
+LATENCY = {**_SERVICE, "mode": "latency", "size": 100, "partitions": 1}
+#: How services use a producer (issue 17): every future awaited; request handlers awaiting each
+#: record; a callback per record; send_and_wait from concurrent tasks.
+SERVICE_WORKLOADS: list[dict[str, Any]] = [
+    {**_SERVICE, "mode": "awaited", "size": 100, "records": 100_000},
+    {**_SERVICE, "mode": "awaited", "size": 1024, "records": 50_000},
+    {**_SERVICE, "mode": "handlers", "size": 100, "records": 100_000, "tasks": 1000},
+    {**_SERVICE, "mode": "handlers", "size": 1024, "records": 50_000, "tasks": 1000},
+    {**_SERVICE, "mode": "callback", "size": 100, "records": 100_000},
+    {**_SERVICE, "mode": "concurrent-latency", "size": 100, "records": 20_000, "tasks": 100},
+]
+#: --cluster3: the headline workloads on three nodes, topics of replication factor 3.
+CLUSTER3_WORKLOADS: list[dict[str, Any]] = [
+    {**_SERVICE, "size": 100, "records": 200_000},
+    {**_SERVICE, "size": 1024, "records": 100_000},
+    SERVICE_WORKLOADS[0],
+    SERVICE_WORKLOADS[2],
+]
 
 #: Scaling runs (aioproducer and aiokafka): (partitions per topic, topics); cost per record
 #: should stay flat. 100 B unkeyed records; with many topics, runs of SCALING_CHUNK records go
@@ -123,6 +152,21 @@ def scaling_label(partitions: int, topics: int) -> str:
 
 
 def label(w: dict[str, Any]) -> str:
+    if "scaling" in w:
+        return scaling_label(*w["scaling"])
+    mode = w.get("mode", "throughput")
+    size = f"{w['size']} B" if w["size"] < 1024 else f"{w['size'] // 1024} KiB"
+    nodes = ", 3 nodes RF 3" if w.get("replication_factor", 1) == 3 else ""
+    if mode == "latency":
+        return f"latency: {w['records']:,} sequential awaited sends, {size}"
+    if mode == "awaited":
+        return f"awaited: every future read, {size}, acks=all{nodes}"
+    if mode == "handlers":
+        return f"handlers: {w['tasks']:,} tasks awaiting each record, {size}, acks=all{nodes}"
+    if mode == "callback":
+        return f"callback per record, {size}, acks=all{nodes}"
+    if mode == "concurrent-latency":
+        return f"send_and_wait from {w['tasks']} tasks, {size}"
     parts = [f"{w['size']} B", w["compression"], f"acks={w['acks']}"]
     if w.get("keyed"):
         parts.append("keyed")
@@ -130,20 +174,17 @@ def label(w: dict[str, Any]) -> str:
         parts.append(f"batch {w['batch_size'] // 1024} KiB")
     if w.get("idempotence", "default") != "default":
         parts.append(f"idempotence {w['idempotence']}")
-    return ", ".join(parts)
+    return ", ".join(parts) + nodes
 
 
-def run_python_client(
-    client: str,
-    bootstrap: str,
-    topic: str,
-    w: dict[str, Any],
-    mode: str = "throughput",
-    records: int | None = None,
-) -> dict[str, Any]:
+def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any]) -> dict[str, Any]:
     # "aioproducer@DIR": the aioproducer package found in DIR (another checkout, installed with
-    # `pip install --target DIR .`), for a before/after comparison in one run.
+    # `pip install --target DIR .`), for a before/after comparison in one run;
+    # "aioproducer:uvloop": on uvloop.
     env = None
+    loop = "asyncio"
+    if ":" in client:
+        client, loop = client.split(":", 1)
     if client.startswith("aioproducer@"):
         client, path = client.split("@", 1)
         env = {**os.environ, "PYTHONPATH": path}
@@ -156,9 +197,9 @@ def run_python_client(
         "--topic",
         topic,
         "--mode",
-        mode,
+        w.get("mode", "throughput"),
         "--records",
-        str(records or w["records"]),
+        str(w["records"]),
         "--size",
         str(w["size"]),
         "--acks",
@@ -173,6 +214,10 @@ def run_python_client(
         str(w.get("topics", 1)),
         "--chunk",
         str(w.get("chunk", 1)),
+        "--tasks",
+        str(w.get("tasks", 1000)),
+        "--loop",
+        loop,
     ]
     if w.get("keyed"):
         cmd.append("--keyed")
@@ -238,117 +283,49 @@ def main() -> None:
     )
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
     ap.add_argument("--scaling-only", action="store_true", help="only the scaling runs")
+    ap.add_argument("--no-services", action="store_true", help="skip the service workloads")
+    ap.add_argument(
+        "--services-only", action="store_true", help="only the service workloads (issue 17)"
+    )
+    ap.add_argument(
+        "--cluster3",
+        action="store_true",
+        help="then the headline workloads on a 3-node Kafka cluster (RF 3, acks=all)",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    from aioproducer.testing import (
-        KafkaCluster,
-        TansuBroker,
-        create_topic,
-        create_topics,
-        ensure_kafka_jars,
-    )
+    from aioproducer.testing import KafkaCluster, TansuBroker, ensure_kafka_jars
 
-    clients = args.clients.split(",")
+    clients = [c for c in args.clients.split(",") if c != "aioproducer:uvloop" or has_uvloop()]
     RESULTS.mkdir(exist_ok=True)
-    rows: list[dict[str, Any]] = []
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    broker: Any = KafkaCluster(1) if args.broker == "kafka" else TansuBroker()
     libs = ensure_kafka_jars()
+    ws: list[dict[str, Any]] = []
+    if not (args.scaling_only or args.services_only):
+        ws += workloads(args.full)
+        ws.append({**LATENCY, "records": args.latency_sends})
+    if not (args.scaling_only or args.no_services):
+        ws += SERVICE_WORKLOADS
+    bench = Bench(clients, args.rounds, args.broker, stamp, libs)
+    broker: Any = KafkaCluster(1) if args.broker == "kafka" else TansuBroker()
     with broker:
-        bootstrap = broker.bootstrap_servers
-        if not args.scaling_only:
+        bench.bootstrap = broker.bootstrap_servers
+        if ws:
             # The broker's JIT warms up over the first seconds of load, and aioproducer runs
-            # first in each workload: unwarmed, the first workload measured aioproducer alone on
-            # a cold broker (319k rec/s there against 625k for the same records later in the
-            # run). A neutral warm-up with librdkafka first.
-            warm = f"bench-warm-{uuid.uuid4().hex[:8]}"
-            create_topic(bootstrap, warm, 6)
-            warm_up(bootstrap, [warm], 6, 1_000_000)
-        # Each workload runs ``--rounds`` times, the clients' order rotated every round, so
-        # no client always runs first (after another workload's load) or last; the table
-        # reports each client's median run. On this 2-core machine one run of the same client
-        # varies by up to 30 % (the broker's page cache, log segment rolls, its GC).
-        for w in [] if args.scaling_only else workloads(args.full):
-            for rnd in range(args.rounds):
-                for client in rotated(clients, rnd):
-                    if client == "java" and args.broker != "kafka":
-                        continue
-                    topic = f"bench-{uuid.uuid4().hex[:8]}"
-                    create_topic(bootstrap, topic, 6)
-                    if client == "java":
-                        res = run_java(libs, bootstrap, topic, w)
-                    else:
-                        res = run_python_client(client, bootstrap, topic, w)
-                    row = {
-                        "time": stamp,
-                        "broker": args.broker,
-                        "workload": label(w),
-                        "client": client,
-                        "round": rnd,
-                        **res,
-                    }
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-        # Single awaited send latency: 2,000 sequential send_and_wait / produce+flush.
-        lat_w = {"size": 100, "compression": "none", "acks": "all", "records": 0}
-        for rnd in range(0 if args.scaling_only else args.rounds):
-            for client in rotated(clients, rnd):
-                if client == "java":
-                    continue
-                topic = f"bench-{uuid.uuid4().hex[:8]}"
-                create_topic(bootstrap, topic, 1)
-                res = run_python_client(
-                    client, bootstrap, topic, lat_w, "latency", args.latency_sends
-                )
-                row = {
-                    "time": stamp,
-                    "broker": args.broker,
-                    "workload": "latency 100 B",
-                    "client": client,
-                    "round": rnd,
-                    **res,
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-        if not args.no_scaling:
-            # A discarded run per client first: the broker's JIT and page cache warm up, so
-            # the 1 x 1 baseline is not measured on a cold broker (126k against 573k rec/s).
-            warm = f"scale-warm-{uuid.uuid4().hex[:8]}"
-            create_topic(bootstrap, warm, 6)
-            for client in (c for c in SCALING_CLIENTS if c in clients):
-                run_python_client(
-                    client,
-                    bootstrap,
-                    warm,
-                    {"size": 100, "records": SCALING_RECORDS, "compression": "none", "acks": "all"},
-                )
-            for partitions, topics in SCALING:
-                prefix = f"scale-{uuid.uuid4().hex[:8]}"
-                names = [prefix] if topics == 1 else [f"{prefix}-{j}" for j in range(topics)]
-                create_topics(bootstrap, names, partitions, timeout=300)
-                warm_up(bootstrap, names, partitions, SCALING_RECORDS)
-                w = {
-                    "size": 100,
-                    "records": SCALING_RECORDS,
-                    "compression": "none",
-                    "acks": "all",
-                    "topics": topics,
-                    "chunk": SCALING_CHUNK,
-                    # no lag reported here: the probe's CPU would count as the client's
-                    "lag_probe": False,
-                }
-                for client in (c for c in SCALING_CLIENTS if c in clients):
-                    res = run_python_client(client, bootstrap, prefix, w)
-                    row = {
-                        "time": stamp,
-                        "broker": args.broker,
-                        "workload": scaling_label(partitions, topics),
-                        "scaling": True,
-                        "client": client,
-                        **res,
-                    }
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+            # first in each workload: unwarmed, the first workload measured aioproducer alone
+            # on a cold broker (319k rec/s there against 625k for the same records later in
+            # the run). A neutral warm-up with librdkafka first.
+            bench.warm(1_000_000)
+        bench.run(ws)
+        if not (args.no_scaling or args.services_only):
+            bench.scaling()
+    if args.cluster3:
+        bench.broker = "kafka"
+        with KafkaCluster(3) as cluster:
+            bench.bootstrap = cluster.bootstrap_servers
+            bench.warm(300_000, replication_factor=3)
+            bench.run([{**w, "replication_factor": 3} for w in CLUSTER3_WORKLOADS])
+    rows = bench.rows
     with open(RESULTS / "history.jsonl", "a") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
@@ -356,168 +333,117 @@ def main() -> None:
     (RESULTS / ("latest-scaling.md" if args.scaling_only else "latest.md")).write_text(table)
     print("\n" + table)
     if not args.scaling_only:
-        chart(median_rows(rows), clients)
+        chart(median_rows(rows), clients, RESULTS)
+
+
+class Bench:
+    """The runs of one ``make bench``, in order, each printed and kept as a row."""
+
+    def __init__(self, clients: list[str], rounds: int, broker: str, stamp: str, libs: Path):
+        self.clients, self.rounds, self.broker, self.stamp, self.libs = (
+            clients,
+            rounds,
+            broker,
+            stamp,
+            libs,
+        )
+        self.bootstrap = ""
+        self.rows: list[dict[str, Any]] = []
+
+    def topic(self, partitions: int, replication_factor: int = 1) -> str:
+        from aioproducer.testing import create_topic
+
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+        create_topic(self.bootstrap, name, partitions, replication_factor)
+        return name
+
+    def warm(self, records: int, replication_factor: int = 1) -> None:
+        warm_up(self.bootstrap, [self.topic(6, replication_factor)], 6, records)
+
+    def row(self, w: dict[str, Any], client: str, res: dict[str, Any], **extra: Any) -> None:
+        row = {
+            "time": self.stamp,
+            "broker": self.broker,
+            "workload": label(w),
+            "client": client,
+            **extra,
+            **res,
+        }
+        self.rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    def run(self, ws: list[dict[str, Any]]) -> None:
+        """Each workload ``rounds`` times, the clients' order rotated every round, so no
+        client always runs first (after another workload's load) or last; the table reports
+        each client's median run. On this 2-core machine one run of the same client varies by
+        up to 30 % (the broker's page cache, log segment rolls, its GC)."""
+        for w in ws:
+            for rnd in range(self.rounds):
+                for client in rotated(self.clients, rnd):
+                    if not applies(client, w, self.broker):
+                        continue
+                    topic = self.topic(w.get("partitions", 6), w.get("replication_factor", 1))
+                    if client == "java":
+                        res = run_java(self.libs, self.bootstrap, topic, w)
+                    else:
+                        res = run_python_client(client, self.bootstrap, topic, w)
+                    self.row(w, client, res, round=rnd)
+
+    def scaling(self) -> None:
+        from aioproducer.testing import create_topics
+
+        clients = [c for c in SCALING_CLIENTS if c in self.clients]
+        base = {"size": 100, "records": SCALING_RECORDS, "compression": "none", "acks": "all"}
+        # A discarded run per client first: the broker's JIT and page cache warm up, so the
+        # 1 x 1 baseline is not measured on a cold broker (126k against 573k rec/s).
+        warm = self.topic(6)
+        for client in clients:
+            run_python_client(client, self.bootstrap, warm, base)
+        for partitions, topics in SCALING:
+            prefix = f"scale-{uuid.uuid4().hex[:8]}"
+            names = [prefix] if topics == 1 else [f"{prefix}-{j}" for j in range(topics)]
+            create_topics(self.bootstrap, names, partitions, timeout=300)
+            warm_up(self.bootstrap, names, partitions, SCALING_RECORDS)
+            w = {
+                **base,
+                "topics": topics,
+                "chunk": SCALING_CHUNK,
+                # no lag reported here: the probe's CPU would count as the client's
+                "lag_probe": False,
+                "scaling": (partitions, topics),
+            }
+            for client in clients:
+                res = run_python_client(client, self.bootstrap, prefix, w)
+                self.row(w, client, res, scaling=True)
+
+
+def has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def base_client(client: str) -> str:
+    """``aioproducer@DIR`` and ``aioproducer:uvloop`` are aioproducer."""
+    return client.split("@", 1)[0].split(":", 1)[0]
+
+
+def applies(client: str, w: dict[str, Any], broker: str) -> bool:
+    mode, base = w.get("mode", "throughput"), base_client(client)
+    if base == "java":
+        return mode == "throughput" and broker == "kafka"
+    if mode in ("awaited", "callback"):
+        return base in ("aioproducer", "aiokafka", "confluent-aio", "confluent")
+    if mode in ("handlers", "concurrent-latency"):
+        return base in ("aioproducer", "aiokafka", "confluent-aio")
+    return True
 
 
 def rotated(clients: list[str], rnd: int) -> list[str]:
     k = rnd % len(clients)
     return clients[k:] + clients[:k]
-
-
-def median_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (workload, client): its median run (records/s; p50 for latency), with the
-    range over all its runs in ``range``. A client whose every run failed keeps an error row;
-    failed runs among good ones are counted in ``failed``."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault((r["workload"], r["client"]), []).append(r)
-    out = []
-    for group in groups.values():
-        good = [r for r in group if "error" not in r]
-        if not good:
-            out.append(group[0])
-            continue
-        metric = "p50_ms" if "p50_ms" in good[0] else "records_per_s"
-        good.sort(key=lambda r: r[metric])
-        row = dict(good[(len(good) - 1) // 2] if metric == "p50_ms" else good[len(good) // 2])
-        row["runs"], row["failed"] = len(good), len(group) - len(good)
-        row["range"] = (good[0][metric], good[-1][metric])
-        out.append(row)
-    return out
-
-
-def span(r: dict[str, Any], fmt: str = "{:,}") -> str:
-    """The range of a median row's runs, as "lo to hi", or "" for a single run."""
-    if r.get("runs", 1) < 2:
-        return ""
-    lo, hi = r["range"]
-    failed = f", {r['failed']} failed" if r.get("failed") else ""
-    return f"{fmt.format(lo)} to {fmt.format(hi)}{failed}"
-
-
-def render(rows: list[dict[str, Any]], clients: list[str], rounds: int = 1) -> str:
-    out = [
-        f"Broker: {rows[0]['broker']} (one node on this machine). Each figure is a client's "
-        f"median run of {rounds}, the clients' order rotated every round. Ratios are "
-        "aioproducer / peer: > 1 means aioproducer is faster (or lower latency).\n"
-    ]
-    workloads = [
-        w
-        for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
-        if w != "latency 100 B"
-    ]
-    out.append(
-        "| workload | client | records/s | range over runs | MB/s | ratio | "
-        "loop lag p99 / max ms | CPU s | CPU us/record (send loop) | peak RSS MB |"
-    )
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for w in workloads:
-        ours = next((r for r in rows if r["workload"] == w and r["client"] == "aioproducer"), {})
-        for r in (r for r in rows if r["workload"] == w):
-            if "error" in r:
-                out.append(f"| {w} | {r['client']} | error: {r['error']} | | | | | | | |")
-                continue
-            ratio = (
-                (ours.get("records_per_s", 0) / r["records_per_s"])
-                if r.get("records_per_s")
-                else float("nan")
-            )
-            lag = f"{r['lag_p99_ms']} / {r['lag_max_ms']}" if "lag_p99_ms" in r else "n/a"
-            out.append(
-                f"| {w} | {r['client']} | {r['records_per_s']:,} | {span(r)} | "
-                f"{r['mb_per_s']} | "
-                f"{ratio:.2f}x | {lag} | {r.get('cpu_s', '')} | "
-                f"{r.get('us_per_record', 'n/a')} | {r.get('peak_rss_mb', 'n/a')} |"
-            )
-    out.append(
-        "\n| latency (2,000 sequential awaited sends, 100 B) | p50 ms | p50 range | "
-        "p99 ms | p50 ratio (peer / aioproducer) |"
-    )
-    out.append("|---|---:|---:|---:|---:|")
-    lat = [r for r in rows if r["workload"] == "latency 100 B"]
-    ours_lat = next((r for r in lat if r["client"] == "aioproducer"), {})
-    for r in lat:
-        if "error" in r:
-            out.append(f"| {r['client']} | error: {r['error']} | | | |")
-            continue
-        ratio = r["p50_ms"] / ours_lat["p50_ms"] if ours_lat.get("p50_ms") else float("nan")
-        out.append(
-            f"| {r['client']} | {r['p50_ms']} | {span(r, '{}')} | {r['p99_ms']} | {ratio:.2f}x |"
-        )
-    scaling = [r for r in rows if r.get("scaling")]
-    if scaling:
-        out.append(
-            "\n| scaling (100 B, acks=all) | client | records/s | CPU us/record | "
-            "vs 1 partition x 1 topic |"
-        )
-        out.append("|---|---|---:|---:|---:|")
-        base = {
-            r["client"]: r.get("us_per_record")
-            for r in scaling
-            if r["workload"] == scaling_label(1, 1)
-        }
-        for r in scaling:
-            if "error" in r:
-                out.append(f"| {r['workload']} | {r['client']} | error: {r['error']} | | |")
-                continue
-            b = base.get(r["client"])
-            rel = f"{(r['us_per_record'] / b - 1) * 100:+.0f} %" if b else "n/a"
-            out.append(
-                f"| {r['workload'].removeprefix('scaling: ')} | {r['client']} | "
-                f"{r['records_per_s']:,} | {r['us_per_record']} | {rel} |"
-            )
-    return "\n".join(out) + "\n"
-
-
-def chart(rows: list[dict[str, Any]], clients: list[str]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no chart (pip install 'aioproducer[bench]')")
-        return
-    workloads = [
-        w
-        for w in dict.fromkeys(r["workload"] for r in rows if not r.get("scaling"))
-        if w != "latency 100 B"
-    ]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
-    width = 0.8 / len(clients)
-    for i, client in enumerate(clients):
-        vals = [
-            next(
-                (
-                    r.get("records_per_s", 0)
-                    for r in rows
-                    if r["workload"] == w and r["client"] == client
-                ),
-                0,
-            )
-            for w in workloads
-        ]
-        ax1.bar([j + i * width for j in range(len(workloads))], vals, width, label=client)
-        lags = [
-            next(
-                (
-                    r.get("lag_p99_ms", 0)
-                    for r in rows
-                    if r["workload"] == w and r["client"] == client
-                ),
-                0,
-            )
-            for w in workloads
-        ]
-        ax2.bar([j + i * width for j in range(len(workloads))], lags, width, label=client)
-    for ax, title in ((ax1, "throughput (records/s)"), (ax2, "event-loop lag p99 (ms)")):
-        ax.set_xticks([j + 0.4 for j in range(len(workloads))])
-        ax.set_xticklabels(workloads, rotation=20, ha="right", fontsize=8)
-        ax.set_title(title)
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "latest.png", dpi=100)
-    print(f"chart: {RESULTS / 'latest.png'}")
 
 
 if __name__ == "__main__":
