@@ -480,10 +480,13 @@ class Producer(SendPath, TransactionalProducer):
     ) -> RecordMetadata:
         """Send one record and wait for its acknowledgement, without paying the linger."""
         handle = await self.send(topic, value, key, partition, timestamp_ms, headers)
-        if not handle.batch.send_now:
-            handle.batch.send_now = True
-            assert self._sender is not None
-            self._sender.wakeup.set()
+        batch = handle.batch
+        if not batch.send_now:
+            batch.send_now = True
+            sender = self._sender
+            assert sender is not None
+            if not sender.turn_now(batch):
+                sender.wakeup.set()
         return await handle
 
     async def flush(self, timeout: float | None = None) -> None:

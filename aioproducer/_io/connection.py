@@ -61,6 +61,37 @@ def software_version(version: str) -> str:
 SOFTWARE_VERSION = software_version(__version__)
 
 
+class _Reply:
+    """In place of a future for a request whose caller handles the answer itself: the handler
+    runs as soon as the answer is read, in ``data_received`` (a future's callbacks run one
+    event-loop turn later; on the produce path that turn is latency). A failure (the
+    connection lost, timed out, closed) is still handed over on the next turn, as a future's
+    callbacks would be, so closing a connection never runs the handler inside the closer."""
+
+    __slots__ = ("_done", "_handler", "_loop")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, handler: Callable[[Any, BaseException | None], None]
+    ) -> None:
+        self._loop = loop
+        self._handler = handler
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, body: Any) -> None:
+        self._done = True
+        try:
+            self._handler(body, None)
+        except Exception:  # the handler's bug must not read as the broker's protocol error
+            log.exception("produce response handler failed")
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._done = True
+        self._loop.call_soon(self._handler, None, exc)
+
+
 class _InFlight:
     __slots__ = ("correlation_id", "deadline", "decode", "future", "response_cls", "version")
 
@@ -69,7 +100,7 @@ class _InFlight:
         correlation_id: int,
         response_cls: type[Message] | None,
         version: int,
-        future: asyncio.Future[Any] | None,
+        future: asyncio.Future[Any] | _Reply | None,
         deadline: float,
         decode: Callable[[bytes, int], Any] | None = None,
     ) -> None:
@@ -279,6 +310,8 @@ class BrokerConnection(asyncio.Protocol):
         try:
             frames = self._decoder.feed(data)
             for frame in frames:
+                if self._closed:  # by a response handler that ran in _dispatch
+                    return
                 self._dispatch(frame)
         except BrokerProtocolError as exc:
             self._fail(exc)
@@ -351,7 +384,7 @@ class BrokerConnection(asyncio.Protocol):
     ) -> asyncio.Future[Any] | None:
         """Write ``request`` now; return a future of its decoded response (None when no
         response is expected). Raises :class:`KafkaConnectionError` when closed."""
-        return self.send_encoded(
+        return self.send_encoded(  # type: ignore[no-any-return]  # a future: no on_response
             request.API_KEY,
             version,
             lambda cid, client_id: framing.encode_request(request, version, cid, client_id),
@@ -365,19 +398,27 @@ class BrokerConnection(asyncio.Protocol):
         encode: Callable[[int, str | None], bytes],
         expect_response: bool = True,
         decode: Callable[[bytes, int], Any] | None = None,
-    ) -> asyncio.Future[Any] | None:
+        on_response: Callable[[Any, BaseException | None], None] | None = None,
+    ) -> Any:
         """:meth:`send` for a request the caller frames itself: ``encode(correlation_id,
         client_id)`` returns the whole frame. ``decode(frame, version)`` reads the response
-        first; when it returns None the generic codec of ``api_key``'s response does."""
+        first; when it returns None the generic codec of ``api_key``'s response does. With
+        ``on_response``, no future: ``on_response(body, None)`` runs as soon as the answer is
+        read, ``on_response(None, error)`` on the next turn after a failure (see
+        :class:`_Reply`); the return value is then only not None."""
         if self._closed or self._transport is None:
             raise KafkaConnectionError(
                 f"connection to broker {self.node_id} is closed"
             ) from self._close_error
         self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
         data = encode(cid, self.client_id)
-        fut: asyncio.Future[Any] | None = None
+        fut: asyncio.Future[Any] | _Reply | None = None
         if expect_response:
-            fut = self._loop.create_future()
+            fut = (
+                self._loop.create_future()
+                if on_response is None
+                else _Reply(self._loop, on_response)
+            )
             entry = _InFlight(
                 cid,
                 RESPONSES[api_key],

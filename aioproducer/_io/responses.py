@@ -10,7 +10,6 @@ carries out each batch's :class:`~aioproducer._core.outcome.Decision`. A mixin o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +24,7 @@ from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
 from .._core.transactions import TransactionManager
 from .._protocol.messages import ProduceResponse
 from ..config import ProducerConfig
-from ..errors import BrokerProtocolError, KafkaConnectionError, KafkaTimeoutError
+from ..errors import BrokerProtocolError, KafkaTimeoutError
 from .wakeup import FOREVER, Wakeup
 
 log = logging.getLogger("aioproducer.sender")
@@ -55,27 +54,33 @@ class ProduceResponses:
     def force_close(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
     def _fatal(self, exc: BaseException) -> None:
         raise NotImplementedError
 
     def _on_produce_response(
-        self, fut: asyncio.Future[Any], batches: list[ProducerBatch], node: int, sent_ms: int
+        self,
+        resp: Any,
+        exc: BaseException | None,
+        batches: list[ProducerBatch],
+        node: int,
+        sent_ms: int,
     ) -> None:
+        """A produce answer (``resp``) or the request's failure (``exc``); called as soon as
+        the answer is read (``connection._Reply``)."""
         now = self.now_ms()
         self.in_flight.remove_all(batches)
         if self.idem is not None:
             for b in batches:
                 self.idem.returned(b.tp)
-        try:
-            exc = fut.exception()
-        except asyncio.CancelledError:
-            exc = KafkaConnectionError("produce request cancelled")
         if exc is not None:
             for b in batches:
                 self._fail_or_retry(b, exc, now)
             self.wakeup.set()
             return
-        resp = fut.result()
         by_tp = {b.tp: b for b in batches}
         if type(resp) is list:  # decode_produce_acks: every partition succeeded, unthrottled
             self.metrics.produce_response(node, now - sent_ms, 0)
@@ -85,6 +90,12 @@ class ProduceResponses:
                 batch = by_tp.pop(TopicPartition(topic, partition), None)
                 if batch is not None:
                     self._succeeded(batch, base_offset, log_append_time)
+            if not by_tp and not self.acc.incomplete and self.running and self.txn is None:
+                # Everything sent is answered and nothing waits: no turn for the sender to
+                # take (its next deadline, if any, is already set). A send_and_wait of one
+                # record at a time wakes it for nothing otherwise, once per record. (A
+                # transaction's next step may wait on the last answer: it gets its turn.)
+                return
         else:
             self.metrics.produce_response(node, now - sent_ms, resp.throttle_time_ms)
             self._on_partition_responses(resp, by_tp, now, node)

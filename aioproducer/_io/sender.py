@@ -199,6 +199,18 @@ class Sender(ProduceResponses):
         finally:
             self._shutdown()
 
+    def turn_now(self, batch: ProducerBatch) -> bool:
+        """``send_and_wait``: when nothing is in flight and ``batch`` is the only batch not
+        yet complete, run one sender turn here, in the caller's task, so its request is
+        written now rather than after the sender task's wake-up. The turn is the sender's own
+        (``run_once``, which never awaits): it alone decides what is drained and in which
+        order. False when the producer is busy: the caller wakes the sender instead."""
+        incomplete = self.acc.incomplete
+        if self.in_flight or len(incomplete) != 1 or batch not in incomplete or not self._running:
+            return False
+        self.wakeup.within(max(0, self.run_once(self.now_ms())) / 1000)
+        return True
+
     def _keep_going(self) -> bool:
         return self.running or (
             not self.force_close and (self.acc.has_undrained() or bool(self.in_flight))
@@ -431,7 +443,8 @@ class Sender(ProduceResponses):
                 and conn.versions[ProduceRequest.API_KEY][1] >= 12
             ):
                 version, decode = 12, decode_produce_v12  # KIP-890: partitions join implicitly
-            fut = conn.send_encoded(
+            node = conn.node_id
+            reply = conn.send_encoded(
                 ProduceRequest.API_KEY,
                 version,
                 lambda cid, client_id: encode_produce_request(
@@ -439,6 +452,9 @@ class Sender(ProduceResponses):
                 ),
                 expect_response=acks != 0,
                 decode=decode,
+                on_response=lambda resp, exc: self._on_produce_response(
+                    resp, exc, batches, node, now
+                ),
             )
         except KafkaError as exc:
             for b in batches:
@@ -446,7 +462,7 @@ class Sender(ProduceResponses):
                     idem.returned(b.tp)
                 self._fail_or_retry(b, exc, now, written=False)
             return
-        if fut is None:  # acks=0: done once written
+        if reply is None:  # acks=0: done once written
             self.metrics.request_sent(batches, now)
             for b in batches:
                 self._complete(b, -1, -1, None)
@@ -460,8 +476,6 @@ class Sender(ProduceResponses):
                 sum(b.record_count for b in batches),
             )
         self.in_flight.add(batches)
-        node = conn.node_id
-        fut.add_done_callback(lambda f: self._on_produce_response(f, batches, node, now))
 
     def _after_producer_id(self) -> None:
         """An InitProducerId request ended (granted, refused or failed)."""

@@ -13,12 +13,20 @@ FOREVER = 1 << 30
 class Wakeup:
     """Wakes the sender: ``set()`` from anywhere; ``wait(timeout)`` in the sender only."""
 
-    __slots__ = ("_flag", "_fut", "_loop")
+    __slots__ = ("_deadline", "_flag", "_fut", "_loop")
 
     def __init__(self) -> None:
         self._loop = running_loop()
         self._fut: asyncio.Future[None] | None = None
         self._flag = False
+        self._deadline = 0.0  # loop time the sender sleeps until, while it sleeps
+
+    def within(self, timeout_s: float) -> None:
+        """Wake the sender if it sleeps past ``timeout_s`` from now (a sender turn run outside
+        its task computed that deadline)."""
+        fut = self._fut
+        if fut is not None and not fut.done() and self._loop.time() + timeout_s < self._deadline:
+            self.set()
 
     def set(self) -> None:
         self._flag = True
@@ -31,7 +39,8 @@ class Wakeup:
             self._flag = False
             return
         self._fut = fut = self._loop.create_future()
-        handle = self._loop.call_later(timeout_s, _resolve, fut)
+        self._deadline = self._loop.time() + timeout_s
+        handle = self._loop.call_at(self._deadline, _resolve, fut)
         try:
             await fut
         finally:

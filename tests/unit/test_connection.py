@@ -183,3 +183,47 @@ async def test_the_reported_software_version_is_one_kip_511_accepts() -> None:
     for v in (SOFTWARE_VERSION, software_version("1.0+g1234.dirty"), software_version("+")):
         assert kafka_rule.match(v), v
     assert software_version("0.1.0.dev0") == "0.1.0.dev0"
+
+
+async def test_a_response_handler_runs_as_the_answer_is_read_and_failures_a_turn_later(
+    serve: Serve,
+) -> None:
+    """``on_response`` (the produce path): the handler runs inside ``data_received``, one loop
+    turn sooner than a future's callback; a failure reaches it on the next turn, never inside
+    whatever closed the connection."""
+    answer = asyncio.Event()
+
+    async def h(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = (await read_request(reader))[2]
+        await read_request(reader)
+        await answer.wait()
+        writer.write(metadata_frame(first))  # the second request is never answered
+        await asyncio.sleep(5)
+
+    conn = await open_conn(await serve(h))
+    got: list[tuple[object, BaseException | None]] = []
+    request = MetadataRequest(topics=[])
+    for _ in range(2):
+        reply = conn.send_encoded(
+            3,
+            12,
+            lambda cid, client_id: encode_request(request, 12, cid, client_id),
+            on_response=lambda body, exc: got.append((body, exc)),
+        )
+        assert reply is not None
+    original = conn.data_received
+    in_data_received: list[int] = []
+
+    def data_received(data: bytes) -> None:
+        original(data)
+        in_data_received.append(len(got))
+
+    conn.data_received = data_received  # type: ignore[method-assign]
+    answer.set()
+    await wait_until(lambda: bool(got), "the answer handled")
+    assert in_data_received[0] == 1  # handled inside data_received, not a turn later
+    assert isinstance(got[0][0], MetadataResponse) and got[0][1] is None
+    conn.close()
+    assert len(got) == 1  # the failure is handed over on the next turn
+    await asyncio.sleep(0)
+    assert got[1][0] is None and isinstance(got[1][1], KafkaConnectionError)

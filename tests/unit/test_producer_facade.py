@@ -164,3 +164,24 @@ def test_an_inherited_no_op_hook_costs_nothing() -> None:
         await p.send_and_wait("t0", b"x", partition=0)
 
     run(body, interceptors=[OnlySend()])
+
+
+def test_send_and_wait_writes_its_request_from_the_callers_task_when_the_producer_is_idle() -> None:
+    """Nothing in flight, nothing queued: send_and_wait runs the sender's turn itself, so its
+    request is on the wire before the caller's task yields, without a wake-up of the sender
+    task (one event-loop turn of latency). With a request in flight it wakes the sender as
+    before: the sender task stays the one that orders the requests."""
+
+    async def body(p: Producer, world: World) -> None:
+        await p.send_and_wait("t0", b"warm-up", partition=0)
+        idle = asyncio.ensure_future(p.send_and_wait("t0", b"idle", partition=0))
+        await asyncio.sleep(0)  # the task ran up to its await; the sender task has not yet
+        assert value_of(p.metrics(), "requests-in-flight") == 1
+        busy = asyncio.ensure_future(p.send_and_wait("t0", b"busy", partition=1))
+        await asyncio.sleep(0)
+        assert value_of(p.metrics(), "requests-in-flight") == 1  # queued for the sender task
+        mds = [await idle, await busy]
+        assert [(md.partition, md.offset) for md in mds] == [(0, 1), (1, 0)]
+
+    world = run(body)
+    assert log_of(world, 0) == [b"warm-up", b"idle"] and log_of(world, 1) == [b"busy"]
