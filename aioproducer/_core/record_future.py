@@ -60,6 +60,11 @@ _new_metadata = tuple.__new__  # RecordMetadata(...) without its Python-level __
 class Completion(Protocol):
     """The event-loop side of a batch, provided by the shell (``_io/completion.py``)."""
 
+    @property
+    def native_await(self) -> bool:
+        """Its waiters are asyncio futures, which the compiled handle's ``await`` yields to
+        the task itself (under trio they are the anyio-based loop's, awaited in Python)."""
+
     def wait(self) -> Any:
         """An awaitable resolved when the batch is final (``flush()``)."""
 

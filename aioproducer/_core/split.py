@@ -68,6 +68,10 @@ class _Chained:
         self._inner = inner
         self._after = after
 
+    @property
+    def native_await(self) -> bool:
+        return self._inner.native_await
+
     def wait(self) -> object:
         return self._inner.wait()
 

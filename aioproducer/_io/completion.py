@@ -7,6 +7,8 @@ import asyncio
 import weakref
 from typing import Any
 
+from .backend import running_loop
+
 
 def _cancelled_error(msg: Any) -> BaseException:
     """What a cancelled handle's result() raises (asyncio's, with cancel()'s message)."""
@@ -17,11 +19,12 @@ class Completion:
     """Per pending batch: hands out one private future per ``await`` of one of its records
     (cancelling one awaiting task never cancels another's wait), and one per ``flush()``."""
 
-    __slots__ = ("_done", "_loop", "_records", "_waiters")
+    __slots__ = ("_done", "_loop", "_records", "_waiters", "native_await")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, done: Finished) -> None:
         self._loop = loop
         self._done = done
+        self.native_await = done.native_await
         #: flush(): resolved when the batch is final.
         self._waiters: list[asyncio.Future[None]] | None = None
         #: await of a record: resolved when the batch is final, or by wake_records().
@@ -72,10 +75,12 @@ class Finished:
     """The completion a final batch keeps: one per producer, holding its loop weakly (a
     compiled handle is not tracked by the cyclic GC, so nothing it reaches may hold the loop)."""
 
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "native_await")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = weakref.ref(loop)
+        #: asyncio's loop (uvloop's too), not the anyio-based one under trio.
+        self.native_await = not getattr(loop, "aioproducer_anyio", False)
 
     def wait(self) -> Any:
         raise AssertionError("a final batch is not waited on")
@@ -90,7 +95,7 @@ class Finished:
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop()
-        return loop if loop is not None else asyncio.get_running_loop()
+        return loop if loop is not None else running_loop()
 
     cancelled_error = staticmethod(_cancelled_error)
 

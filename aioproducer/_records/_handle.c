@@ -14,10 +14,11 @@
  * What is compiled here is the success path a service reads once per record: done(), result(),
  * exception() and `await` on a handle whose record was written.  The RecordMetadata is built
  * once, on the first read, straight into a tuple (RecordMetadata is a NamedTuple), and cached:
- * reading it again costs an attribute check.  `await` on a done handle returns an iterator
- * that hands back the result through am_send, without raising StopIteration.  Everything else
- * (a pending, failed or cancelled record, the Future protocol's callbacks) runs the shared
- * Python methods, attached to this type by record_future.py under _py_* names.
+ * reading it again costs an attribute check.  `await` returns an iterator that hands back the
+ * result through am_send, without raising StopIteration, and waits on the batch while the
+ * record is pending (AwaitIter).  Everything else (result() of a failed or cancelled record,
+ * the Future protocol's callbacks) runs the shared Python methods, attached to this type by
+ * record_future.py (under _py_* names where C has the method).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -39,14 +40,16 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *result; /* handed back by the first send; NULL after */
-} DoneIter;
+    PyObject *result;     /* a written record's metadata, handed back by the first send */
+    RecordHandle *handle; /* else the handle, until it is done */
+} AwaitIter;
 
 static PyTypeObject *RecordHandleType = NULL;
-static PyTypeObject *DoneIterType = NULL;
+static PyTypeObject *AwaitIterType = NULL;
 static PyTypeObject *MetadataType = NULL; /* RecordMetadata, from bind_handles() */
 static PyObject *s_final, *s_error, *s_record_errors, *s_tp, *s_base_offset, *s_log_append_time;
-static PyObject *s_py_result, *s_py_exception, *s_py_await, *s_py_metadata;
+static PyObject *s_py_result, *s_py_exception, *s_py_metadata, *s_py_await;
+static PyObject *s_completion, *s_wait_record, *s_blocking, *s_native_await;
 
 #define PRESENT(o) ((o) != NULL && (o) != Py_None)
 
@@ -198,19 +201,56 @@ static PyObject *RecordHandle_metadata(RecordHandle *self, PyObject *unused)
     return self->md;
 }
 
+static int native_await(RecordHandle *self);
+
 static PyObject *RecordHandle_await(RecordHandle *self)
 {
     int r = written(self);
     if (r < 0)
         return NULL;
-    if (r == 0) /* pending, failed or cancelled: the shared generator */
-        return PyObject_CallMethodNoArgs((PyObject *)self, s_py_await);
-    DoneIter *it = PyObject_New(DoneIter, DoneIterType);
+    if (r == 0) {
+        int native = native_await(self);
+        if (native < 0)
+            return NULL;
+        if (!native)
+            return PyObject_CallMethodNoArgs((PyObject *)self, s_py_await);
+    }
+    AwaitIter *it = PyObject_New(AwaitIter, AwaitIterType);
     if (it == NULL)
         return NULL;
-    Py_INCREF(self->md);
-    it->result = self->md;
+    it->handle = NULL;
+    it->result = NULL;
+    if (r == 1) {
+        Py_INCREF(self->md);
+        it->result = self->md;
+    } else { /* pending, failed or cancelled: see AwaitIter_send */
+        Py_INCREF(self);
+        it->handle = self;
+    }
     return (PyObject *)it;
+}
+
+/* Whether the batch's completion hands out asyncio futures, which AwaitIter yields to the
+ * task itself; under trio (the anyio-based shell loop) its futures are awaited through their
+ * own __await__, so the shared Python generator runs instead. -1 with an error set. */
+static int native_await(RecordHandle *self)
+{
+    if (self->batch == NULL)
+        return 0;
+    PyObject *completion = PyObject_GetAttr(self->batch, s_completion);
+    if (completion == NULL)
+        return -1;
+    PyObject *flag = PyObject_GetAttr(completion, s_native_await);
+    Py_DECREF(completion);
+    if (flag == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    int native = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return native;
 }
 
 static PyObject *RecordHandle_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -282,24 +322,84 @@ static PyType_Spec RecordHandle_spec = {
     RecordHandle_slots,
 };
 
-/* -- DoneIter: what `await` on a done handle iterates ---------------------------------------- */
+/* -- AwaitIter: what `await handle` iterates ------------------------------------------------ */
 
-static PySendResult DoneIter_send(DoneIter *self, PyObject *arg, PyObject **presult)
+/*
+ * A written record's metadata is handed back at once (PYGEN_RETURN: no generator, no
+ * StopIteration).  While the record is pending, each send yields a private waiter future of
+ * the batch's completion to the awaiting task (as `yield from future` would, with its
+ * _asyncio_future_blocking set), then checks again once woken: the waiter resolves when the
+ * batch completes, or earlier when the handle is cancelled or the batch split (the record
+ * then waits on its new batch).  Cancelling the awaiting task cancels only its own waiter;
+ * the CancelledError is raised at the await (this iterator has no throw()).  A failed or
+ * cancelled record raises what result() raises.  This is PyRecordFuture.__await__ in C.
+ */
+static PySendResult AwaitIter_send(AwaitIter *self, PyObject *arg, PyObject **presult)
 {
-    PyObject *res = self->result;
-    self->result = NULL;
-    *presult = res != NULL ? res : Py_NewRef(Py_None);
+    if (self->result != NULL) {
+        *presult = self->result;
+        self->result = NULL;
+        return PYGEN_RETURN;
+    }
+    RecordHandle *h = self->handle;
+    if (h == NULL) {
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_RETURN;
+    }
+    PyObject *res = NULL;
+    int r = written(h);
+    if (r == 1) {
+        res = Py_NewRef(h->md);
+    } else if (r == 0) {
+        PyObject *done = RecordHandle_done(h, NULL);
+        if (done == NULL)
+            goto error;
+        int is_done = done == Py_True;
+        Py_DECREF(done);
+        if (is_done) {
+            res = PyObject_CallMethodNoArgs((PyObject *)h, s_py_result);
+        } else {
+            PyObject *completion = PyObject_GetAttr(h->batch, s_completion);
+            if (completion == NULL)
+                goto error;
+            PyObject *waiter = PyObject_CallMethodNoArgs(completion, s_wait_record);
+            Py_DECREF(completion);
+            if (waiter == NULL)
+                goto error;
+            if (PyObject_SetAttr(waiter, s_blocking, Py_True) < 0) {
+                Py_DECREF(waiter);
+                goto error;
+            }
+            *presult = waiter;
+            return PYGEN_NEXT;
+        }
+    }
+    Py_CLEAR(self->handle);
+    if (res == NULL) {
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+    *presult = res;
     return PYGEN_RETURN;
+error:
+    Py_CLEAR(self->handle);
+    *presult = NULL;
+    return PYGEN_ERROR;
 }
 
-/* The same through the iterator protocol (used when a tracer runs): StopIteration(result),
- * made as an instance so that a tuple result is not taken for the exception's arguments. */
-static PyObject *DoneIter_next(DoneIter *self)
+/* The same through the iterator protocol (used when a tracer runs): a yield is returned, a
+ * return raised as StopIteration(result), made as an instance so that a tuple result is not
+ * taken for the exception's arguments. */
+static PyObject *AwaitIter_next(AwaitIter *self)
 {
-    PyObject *res = self->result;
-    if (res == NULL)
+    PyObject *res;
+    PySendResult how = AwaitIter_send(self, Py_None, &res);
+    if (how != PYGEN_RETURN)
+        return res; /* the yielded waiter, or NULL with the error set */
+    if (res == Py_None) {
+        Py_DECREF(res);
         return NULL;
-    self->result = NULL;
+    }
     PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, res);
     Py_DECREF(res);
     if (stop != NULL) {
@@ -309,28 +409,29 @@ static PyObject *DoneIter_next(DoneIter *self)
     return NULL;
 }
 
-static void DoneIter_dealloc(DoneIter *self)
+static void AwaitIter_dealloc(AwaitIter *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     Py_CLEAR(self->result);
+    Py_CLEAR(self->handle);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
 
-static PyType_Slot DoneIter_slots[] = {
-    {Py_tp_dealloc, DoneIter_dealloc},
+static PyType_Slot AwaitIter_slots[] = {
+    {Py_tp_dealloc, AwaitIter_dealloc},
     {Py_tp_iter, PyObject_SelfIter},
-    {Py_tp_iternext, DoneIter_next},
-    {Py_am_send, DoneIter_send},
+    {Py_tp_iternext, AwaitIter_next},
+    {Py_am_send, AwaitIter_send},
     {0, NULL},
 };
 
-static PyType_Spec DoneIter_spec = {
-    "aioproducer._records._speedups.DoneIter",
-    sizeof(DoneIter),
+static PyType_Spec AwaitIter_spec = {
+    "aioproducer._records._speedups.AwaitIter",
+    sizeof(AwaitIter),
     0,
     Py_TPFLAGS_DEFAULT,
-    DoneIter_slots,
+    AwaitIter_slots,
 };
 
 /* bind_handles(metadata_type): the RecordMetadata type the handles build (a NamedTuple). */
@@ -376,10 +477,13 @@ int aiop_init_handles(PyObject *m)
         intern(&s_base_offset, "base_offset") < 0 ||
         intern(&s_log_append_time, "log_append_time") < 0 ||
         intern(&s_py_result, "_py_result") < 0 || intern(&s_py_exception, "_py_exception") < 0 ||
-        intern(&s_py_await, "_py_await") < 0 || intern(&s_py_metadata, "_py_metadata") < 0)
+        intern(&s_py_metadata, "_py_metadata") < 0 || intern(&s_completion, "completion") < 0 ||
+        intern(&s_wait_record, "wait_record") < 0 ||
+        intern(&s_blocking, "_asyncio_future_blocking") < 0 ||
+        intern(&s_py_await, "_py_await") < 0 || intern(&s_native_await, "native_await") < 0)
         return -1;
     if (add_type(m, &RecordHandleType, &RecordHandle_spec, "RecordHandle") < 0 ||
-        add_type(m, &DoneIterType, &DoneIter_spec, NULL) < 0)
+        add_type(m, &AwaitIterType, &AwaitIter_spec, NULL) < 0)
         return -1;
     return 0;
 }

@@ -12,6 +12,8 @@ from aioproducer._records.codecs import get_codec
 
 
 class FakeCompletion:
+    native_await = True
+
     def __init__(self) -> None:
         self.fired = 0
         self.woken = 0
