@@ -204,11 +204,13 @@ class Sender(ProduceResponses):
         yet complete, run one sender turn here, in the caller's task, so its request is
         written now rather than after the sender task's wake-up. The turn is the sender's own
         (``run_once``, which never awaits): it alone decides what is drained and in which
-        order. False when the producer is busy: the caller wakes the sender instead."""
+        order; the wake-up that opening the batch set is covered by this turn (the sender task
+        sleeps on, see ``Wakeup.covered``). False when the producer is busy: the caller wakes
+        the sender instead."""
         incomplete = self.acc.incomplete
         if self.in_flight or len(incomplete) != 1 or batch not in incomplete or not self._running:
             return False
-        self.wakeup.within(max(0, self.run_once(self.now_ms())) / 1000)
+        self.wakeup.covered(max(0, self.run_once(self.now_ms())) / 1000)
         return True
 
     def _keep_going(self) -> bool:
