@@ -43,6 +43,7 @@ from ..errors import (
 )
 from . import tls_errors
 from .backend import ops_for, running_loop
+from .reply import Reply
 
 if TYPE_CHECKING:
     from .sasl import Reauthenticator, SaslAuthenticator
@@ -61,37 +62,6 @@ def software_version(version: str) -> str:
 SOFTWARE_VERSION = software_version(__version__)
 
 
-class _Reply:
-    """In place of a future for a request whose caller handles the answer itself: the handler
-    runs as soon as the answer is read, in ``data_received`` (a future's callbacks run one
-    event-loop turn later; on the produce path that turn is latency). A failure (the
-    connection lost, timed out, closed) is still handed over on the next turn, as a future's
-    callbacks would be, so closing a connection never runs the handler inside the closer."""
-
-    __slots__ = ("_done", "_handler", "_loop")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, handler: Callable[[Any, BaseException | None], None]
-    ) -> None:
-        self._loop = loop
-        self._handler = handler
-        self._done = False
-
-    def done(self) -> bool:
-        return self._done
-
-    def set_result(self, body: Any) -> None:
-        self._done = True
-        try:
-            self._handler(body, None)
-        except Exception:  # the handler's bug must not read as the broker's protocol error
-            log.exception("produce response handler failed")
-
-    def set_exception(self, exc: BaseException) -> None:
-        self._done = True
-        self._loop.call_soon(self._handler, None, exc)
-
-
 class _InFlight:
     __slots__ = ("correlation_id", "deadline", "decode", "future", "response_cls", "version")
 
@@ -100,7 +70,7 @@ class _InFlight:
         correlation_id: int,
         response_cls: type[Message] | None,
         version: int,
-        future: asyncio.Future[Any] | _Reply | None,
+        future: asyncio.Future[Any] | Reply | None,
         deadline: float,
         decode: Callable[[bytes, int], Any] | None = None,
     ) -> None:
@@ -405,19 +375,19 @@ class BrokerConnection(asyncio.Protocol):
         first; when it returns None the generic codec of ``api_key``'s response does. With
         ``on_response``, no future: ``on_response(body, None)`` runs as soon as the answer is
         read, ``on_response(None, error)`` on the next turn after a failure (see
-        :class:`_Reply`); the return value is then only not None."""
+        :class:`Reply`); the return value is then only not None."""
         if self._closed or self._transport is None:
             raise KafkaConnectionError(
                 f"connection to broker {self.node_id} is closed"
             ) from self._close_error
         self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
         data = encode(cid, self.client_id)
-        fut: asyncio.Future[Any] | _Reply | None = None
+        fut: asyncio.Future[Any] | Reply | None = None
         if expect_response:
             fut = (
                 self._loop.create_future()
                 if on_response is None
-                else _Reply(self._loop, on_response)
+                else Reply(self._loop, on_response)
             )
             entry = _InFlight(
                 cid,

@@ -70,7 +70,7 @@ class ProduceResponses:
         sent_ms: int,
     ) -> None:
         """A produce answer (``resp``) or the request's failure (``exc``); called as soon as
-        the answer is read (``connection._Reply``)."""
+        the answer is read (``reply.Reply``)."""
         now = self.now_ms()
         self.in_flight.remove_all(batches)
         if self.idem is not None:
