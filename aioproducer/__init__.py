@@ -17,6 +17,7 @@ from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
 from ._io.transactions import ConsumerGroupMetadata
 from ._public import publish as _publish
+from ._settings import ProducerSettings
 from ._version import __version__
 from .config import ProducerConfig
 from .errors import (
@@ -67,6 +68,7 @@ __all__ = (
     "ProducerConfig",
     "ProducerInterceptor",
     "ProducerRecord",
+    "ProducerSettings",
     "ProtocolError",
     "RecordFuture",
     "RecordMetadata",
@@ -96,6 +98,7 @@ for _name, _cls in (
     ("ProducerConfig", ProducerConfig),
     ("ProducerInterceptor", ProducerInterceptor),
     ("ProducerRecord", ProducerRecord),
+    ("ProducerSettings", ProducerSettings),
     ("RecordFuture", RecordFuture),
     ("RecordMetadata", RecordMetadata),
     ("RoundRobinPartitioner", RoundRobinPartitioner),

@@ -24,6 +24,7 @@ from typing import Any
 from . import Producer, __version__
 from ._core.murmur2 import murmur2
 from ._records import record_batch
+from .config import CompressionType
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -56,7 +57,9 @@ def _record(i: int) -> tuple[bytes, bytes, list[tuple[str, bytes | None]]]:
     return key, value, [("seq", b"%d" % i), ("source", b"aioproducer-demo")]
 
 
-async def _produce(bootstrap: str, topic: str, n: int, compression: str | None) -> float:
+async def _produce(
+    bootstrap: str, topic: str, n: int, compression: CompressionType | None
+) -> float:
     started = time.perf_counter()
     step = max(1, n // 100)
     async with Producer(

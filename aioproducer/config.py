@@ -7,13 +7,16 @@ checks the rules that span fields (as Java's ``ProducerConfig`` does) and raises
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
+from . import _config_types
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
+from ._java_settings import from_java_properties, unknown_setting
 from .errors import ConfigError
 
 Serializer = Callable[[Any], "bytes | None"]
@@ -150,6 +153,18 @@ class ProducerConfig:
             object.__setattr__(self, "client_id", f"aioproducer-{next(_client_ids)}")
         self.validate()
 
+    @classmethod
+    def field_types(cls) -> dict[str, Any]:
+        """Each field's type (its annotation, evaluated)."""
+        return _field_types()
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, Any], **settings: Any) -> ProducerConfig:
+        """A config from Java-style properties (``{"linger.ms": "5", "acks": "all"}``, the
+        names of Java's ``ProducerConfig``), string values converted; ``settings`` are added
+        as keywords. A Java setting aioproducer lacks raises :class:`ConfigError` naming it."""
+        return cls(**from_java_properties(props), **settings)
+
     @property
     def acks_value(self) -> int:
         return _ACKS[self.acks]
@@ -240,6 +255,11 @@ class ProducerConfig:
 
     def validate(self) -> None:
         """Check every setting and the rules between them; raise :class:`ConfigError`."""
+        # Each value's type, from the annotations (a Literal's values are checked at the end,
+        # after the fields' own checks, which word their errors better).
+        types = _field_types()
+        for f in fields(self):
+            _config_types.check(f.name, getattr(self, f.name), types[f.name], literal_values=False)
         if self.acks not in _ACKS:
             raise ConfigError(f"acks={self.acks!r} is invalid; allowed: 'all', -1, 0, 1")
         _ = self.bootstrap_list
@@ -340,6 +360,31 @@ class ProducerConfig:
                 raise ConfigError(f"{why} requires retries > 0")
             if self.max_in_flight_requests_per_connection > 5:
                 raise ConfigError(f"{why} requires max_in_flight_requests_per_connection <= 5")
+        for f in fields(self):
+            _config_types.check(f.name, getattr(self, f.name), types[f.name])
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return get_type_hints(ProducerConfig)
+
+
+_dataclass_init = ProducerConfig.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init(self: ProducerConfig, **settings: Any) -> None:
+    try:
+        _dataclass_init(self, **settings)
+    except TypeError:
+        # An unknown keyword: say whether it is a Java setting we lack, or a typo.
+        unknown = [name for name in settings if name not in _field_types()]
+        if unknown:
+            raise unknown_setting(unknown[0]) from None
+        raise
+
+
+ProducerConfig.__init__ = _init  # type: ignore[method-assign]
 
 
 def _validate_sasl(cfg: ProducerConfig) -> None:

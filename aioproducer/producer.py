@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
@@ -50,6 +50,11 @@ from .errors import (
     WrongEventLoopError,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._settings import ProducerSettings
+
 log = logging.getLogger("aioproducer")
 #: The calling thread, for send()'s check that it runs on the producer's loop: ~30 ns, where
 #: asyncio.get_running_loop() costs ~120 ns (it calls getpid() each time) — a tenth of a send.
@@ -69,13 +74,16 @@ class ProducerRecord:
 
 
 class Producer(SendPath, TransactionalProducer):
-    """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields.
+    """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields (typed:
+    :class:`ProducerSettings`); an unknown one raises :class:`ConfigError`.
 
     Use ``async with Producer(...) as producer:`` or ``await producer.start()`` /
     ``await producer.close()``.
     """
 
-    def __init__(self, config: ProducerConfig | None = None, **settings: Any) -> None:
+    def __init__(
+        self, config: ProducerConfig | None = None, **settings: Unpack[ProducerSettings]
+    ) -> None:
         if config is None:
             config = ProducerConfig(**settings)
         elif settings:

@@ -22,6 +22,7 @@ from aioproducer import (
     SerializationError,
 )
 from aioproducer._core.murmur2 import murmur2
+from aioproducer.config import CompressionType
 from aioproducer.metrics import value_of
 from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
@@ -43,7 +44,7 @@ def java_partition(key: bytes, n: int) -> int:
 
 @pytest.mark.parametrize("codec", [None, "gzip", "snappy", "lz4", "zstd"])
 async def test_every_codec_keys_nulls_headers_timestamps(
-    broker: Broker, new_topic: Callable[..., str], codec: str | None
+    broker: Broker, new_topic: Callable[..., str], codec: CompressionType | None
 ) -> None:
     topic = new_topic(broker, partitions=3)
     # key, value, headers, timestamp, partition (None: the partitioner's choice)

@@ -58,6 +58,7 @@ TOP_LEVEL = (
     "ProducerConfig",
     "ProducerInterceptor",
     "ProducerRecord",
+    "ProducerSettings",
     "ProtocolError",
     "RecordFuture",
     "RecordMetadata",

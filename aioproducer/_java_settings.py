@@ -1,0 +1,262 @@
+"""Every setting of Java's 4.x ``KafkaProducer``, and what aioproducer makes of it.
+
+The table below lists Java's names (``ProducerConfig``, ``CommonClientConfigs``, and the SSL and
+SASL settings every client has, from apache/kafka's clients module, with KIP-1102's rebootstrap
+trigger and KIP-1139's OAuth client credentials from 4.x). A Java setting is *supported* when
+its Python name (the Java name with ``_`` for ``.``, or the rename given here) is a field of
+:class:`ProducerConfig`: adding the field is the only step, this module needs no change. A
+setting that can never apply to a Python client carries the reason; every other one is "not
+supported yet".
+
+:func:`check_names` turns an unknown or unsupported keyword into a :class:`ConfigError` that
+says which of those it is, and :func:`from_java_properties` reads Java-style properties
+(``linger.ms=5``), as ``--producer-props`` of the command line does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class JavaSetting:
+    """One Java producer setting: its name here, and why it does not apply if it does not."""
+
+    java: str
+    python: str
+    #: Why the setting can never apply to aioproducer (None: it applies).
+    not_applicable: str | None = None
+    #: What to use instead, or what the Python setting differs in.
+    note: str | None = None
+
+
+_JVM = "a JVM mechanism; Python's ssl module and interpreter have no equivalent"
+_CLASS = "names a Java class; aioproducer takes Python objects"
+
+# (java name, python name if not the mechanical one, not applicable because, note)
+_TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
+    ("acks", None, None, None),
+    ("batch.size", None, None, None),
+    ("bootstrap.servers", None, None, None),
+    ("buffer.memory", None, None, None),
+    ("client.dns.lookup", None, None, "today every address of a name is tried in turn"),
+    ("client.id", None, None, None),
+    ("compression.type", None, None, None),
+    ("compression.gzip.level", None, None, None),
+    ("compression.lz4.level", None, None, None),
+    ("compression.zstd.level", None, None, None),
+    ("connections.max.idle.ms", None, None, None),
+    ("delivery.timeout.ms", None, None, None),
+    ("enable.idempotence", None, None, None),
+    ("enable.metrics.push", None, None, "KIP-714 client metrics"),
+    ("interceptor.classes", "interceptors", None, "ProducerInterceptor objects"),
+    ("key.serializer", None, None, "a callable or an object with serialize()"),
+    ("linger.ms", None, None, None),
+    ("max.block.ms", None, None, None),
+    ("max.in.flight.requests.per.connection", None, None, None),
+    ("max.request.size", None, None, None),
+    ("metadata.max.age.ms", None, None, None),
+    ("metadata.max.idle.ms", None, None, None),
+    ("metadata.recovery.strategy", None, None, None),
+    ("metadata.recovery.rebootstrap.trigger.ms", None, None, None),
+    ("metric.reporters", None, _CLASS, "export producer.metrics() instead"),
+    ("metrics.num.samples", None, None, None),
+    ("metrics.recording.level", None, None, None),
+    ("metrics.sample.window.ms", None, None, None),
+    ("partitioner.adaptive.partitioning.enable", None, None, None),
+    ("partitioner.availability.timeout.ms", None, None, None),
+    ("partitioner.class", "partitioner", None, "an object with a partition() method"),
+    ("partitioner.ignore.keys", None, None, None),
+    ("receive.buffer.bytes", None, None, None),
+    ("reconnect.backoff.max.ms", None, None, None),
+    ("reconnect.backoff.ms", None, None, None),
+    ("request.timeout.ms", None, None, None),
+    ("retries", None, None, None),
+    ("retry.backoff.max.ms", None, None, None),
+    ("retry.backoff.ms", None, None, None),
+    ("security.protocol", None, None, None),
+    ("security.providers", None, _JVM, None),
+    ("send.buffer.bytes", None, None, None),
+    ("socket.connection.setup.timeout.max.ms", None, None, None),
+    ("socket.connection.setup.timeout.ms", None, None, None),
+    ("transaction.timeout.ms", None, None, None),
+    ("transactional.id", None, None, None),
+    ("value.serializer", None, None, "a callable or an object with serialize()"),
+    # SSL (SslConfigs.addClientSslSupport)
+    ("ssl.cipher.suites", None, None, None),
+    ("ssl.enabled.protocols", None, None, None),
+    (
+        "ssl.endpoint.identification.algorithm",
+        "ssl_check_hostname",
+        None,
+        "a bool: True is Java's 'https', False its ''",
+    ),
+    ("ssl.engine.factory.class", None, _CLASS, "pass ssl_context, an ssl.SSLContext"),
+    ("ssl.key.password", "ssl_password", None, "the password of ssl_keyfile's key"),
+    ("ssl.keymanager.algorithm", None, _JVM, None),
+    ("ssl.keystore.certificate.chain", None, None, None),
+    ("ssl.keystore.key", None, None, None),
+    (
+        "ssl.keystore.location",
+        "ssl_certfile",
+        None,
+        "a PEM file: the client's certificate chain (and key, or ssl_keyfile)",
+    ),
+    ("ssl.keystore.password", None, None, None),
+    ("ssl.keystore.type", None, _JVM, "aioproducer reads PEM files"),
+    ("ssl.protocol", None, None, None),
+    ("ssl.provider", None, _JVM, None),
+    ("ssl.secure.random.implementation", None, _JVM, None),
+    ("ssl.trustmanager.algorithm", None, _JVM, None),
+    ("ssl.truststore.certificates", None, None, None),
+    ("ssl.truststore.location", "ssl_cafile", None, "a PEM file of CA certificates"),
+    ("ssl.truststore.password", None, _JVM, "PEM trust stores have no password"),
+    ("ssl.truststore.type", None, _JVM, "aioproducer reads PEM files"),
+    # SASL (SaslConfigs.addClientSaslSupport)
+    ("sasl.client.callback.handler.class", None, _CLASS, None),
+    (
+        "sasl.jaas.config",
+        None,
+        "a JAAS login module line is Java's way to pass credentials",
+        "use sasl_plain_username and sasl_plain_password (and the other sasl_* settings)",
+    ),
+    ("sasl.kerberos.kinit.cmd", None, None, "GSSAPI"),
+    ("sasl.kerberos.min.time.before.relogin", None, None, "GSSAPI"),
+    ("sasl.kerberos.service.name", None, None, "GSSAPI"),
+    ("sasl.kerberos.ticket.renew.jitter", None, None, "GSSAPI"),
+    ("sasl.kerberos.ticket.renew.window.factor", None, None, "GSSAPI"),
+    ("sasl.login.callback.handler.class", None, _CLASS, None),
+    ("sasl.login.class", None, _CLASS, None),
+    ("sasl.login.connect.timeout.ms", None, None, None),
+    ("sasl.login.read.timeout.ms", None, None, None),
+    ("sasl.login.refresh.buffer.seconds", None, None, None),
+    ("sasl.login.refresh.min.period.seconds", None, None, None),
+    ("sasl.login.refresh.window.factor", None, None, None),
+    ("sasl.login.refresh.window.jitter", None, None, None),
+    ("sasl.login.retry.backoff.max.ms", None, None, None),
+    ("sasl.login.retry.backoff.ms", None, None, None),
+    ("sasl.mechanism", None, None, None),
+    ("sasl.oauthbearer.client.credentials.client.id", None, None, None),
+    ("sasl.oauthbearer.client.credentials.client.secret", None, None, None),
+    ("sasl.oauthbearer.clock.skew.seconds", None, None, None),
+    ("sasl.oauthbearer.expected.audience", None, None, None),
+    ("sasl.oauthbearer.expected.issuer", None, None, None),
+    ("sasl.oauthbearer.header.urlencode", None, None, None),
+    ("sasl.oauthbearer.jwks.endpoint.refresh.ms", None, None, None),
+    ("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", None, None, None),
+    ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", None, None, None),
+    ("sasl.oauthbearer.jwks.endpoint.url", None, None, None),
+    ("sasl.oauthbearer.scope", None, None, None),
+    ("sasl.oauthbearer.scope.claim.name", None, None, None),
+    ("sasl.oauthbearer.sub.claim.name", None, None, None),
+    ("sasl.oauthbearer.token.endpoint.url", None, None, None),
+)
+
+JAVA_SETTINGS: tuple[JavaSetting, ...] = tuple(
+    JavaSetting(java, python or java.replace(".", "_"), na, note)
+    for java, python, na, note in _TABLE
+)
+BY_JAVA: dict[str, JavaSetting] = {s.java: s for s in JAVA_SETTINGS}
+#: Python name → Java setting, for both the Python name and the mechanical translation of
+#: the Java name where they differ (``partitioner_class`` finds ``partitioner.class``).
+BY_PYTHON: dict[str, JavaSetting] = {
+    **{s.java.replace(".", "_"): s for s in JAVA_SETTINGS},
+    **{s.python: s for s in JAVA_SETTINGS},
+}
+
+
+def _field_names() -> frozenset[str]:
+    from dataclasses import fields
+
+    from .config import ProducerConfig
+
+    return frozenset(f.name for f in fields(ProducerConfig))
+
+
+def java_name(field: str) -> str | None:
+    """The Java name of a :class:`ProducerConfig` field, or None for aioproducer's own."""
+    s = BY_PYTHON.get(field)
+    return s.java if s is not None and s.python == field else None
+
+
+def status(setting: JavaSetting, names: Iterable[str] | None = None) -> str:
+    """``"supported"``, ``"not applicable"`` or ``"not supported yet"``."""
+    if setting.python in (_field_names() if names is None else names):
+        return "supported"
+    return "not applicable" if setting.not_applicable else "not supported yet"
+
+
+def unknown_setting(name: str) -> ConfigError:
+    """The error for a keyword that is not a :class:`ProducerConfig` field."""
+    names = _field_names()
+    s = BY_JAVA.get(name) or BY_PYTHON.get(name)
+    if s is not None and s.python in names:
+        if name == s.java:
+            why = f"setting {name!r} is Java's spelling; aioproducer calls it {s.python!r}"
+        else:
+            why = f"Java's {s.java!r} is {s.python!r} in aioproducer, not {name!r}"
+        return ConfigError(why + (f" ({s.note})" if s.note else ""))
+    if s is not None:
+        spelled = repr(name) if name == s.python else f"{name!r} (here: {s.python!r})"
+        if s.not_applicable:
+            msg = (
+                f"{spelled} is a Java producer setting ({s.java!r}) that does not apply to "
+                f"aioproducer: {s.not_applicable}"
+            )
+        else:
+            msg = f"{spelled} is a Java producer setting ({s.java!r}) aioproducer does not "
+            msg += "support yet"
+        return ConfigError(msg + (f"; {s.note}" if s.note else ""))
+    close = difflib.get_close_matches(name.replace(".", "_").lower(), sorted(names), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown setting {name!r}{hint} (the settings: ProducerConfig's fields)")
+
+
+def check_names(settings: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` for the first name that is not a ProducerConfig field."""
+    names = _field_names()
+    for name in settings:
+        if name not in names:
+            raise unknown_setting(name)
+
+
+def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword settings from Java-style properties (``{"linger.ms": "5"}``): names translated,
+    and string values converted to the field's type (``"5"`` → 5, ``"true"`` → True,
+    ``"null"``/empty → None where None is allowed). Unknown or unsupported names raise
+    :class:`ConfigError`, as keywords do."""
+    from ._config_types import convert_string
+    from .config import ProducerConfig
+
+    out: dict[str, Any] = {}
+    hints = ProducerConfig.field_types()
+    for key, value in props.items():
+        s = BY_JAVA.get(key)
+        name = s.python if s is not None else key
+        if name not in hints:
+            raise unknown_setting(key)
+        if name == "ssl_check_hostname" and isinstance(value, str):
+            out[name] = value.strip().lower() == "https"
+        else:
+            out[name] = (
+                convert_string(name, value, hints[name]) if isinstance(value, str) else value
+            )
+    return out
+
+
+__all__ = (
+    "BY_JAVA",
+    "BY_PYTHON",
+    "JAVA_SETTINGS",
+    "JavaSetting",
+    "check_names",
+    "from_java_properties",
+    "java_name",
+    "status",
+    "unknown_setting",
+)

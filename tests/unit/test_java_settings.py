@@ -1,0 +1,214 @@
+"""Java's producer settings: names, the errors for unknown or unsupported ones, typed keywords.
+
+The mypy tests run mypy --strict on a snippet (about 10 s each, cold cache): the keywords of
+``Producer(...)`` are checked statically, and the installed package is found with its types.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import pytest
+
+from aioproducer import ConfigError, Producer, ProducerConfig, ProducerSettings
+from aioproducer._java_settings import BY_JAVA, JAVA_SETTINGS, java_name, status
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELDS = {f.name for f in fields(ProducerConfig)}
+
+
+def test_the_table_covers_javas_producer_settings() -> None:
+    names = [s.java for s in JAVA_SETTINGS]
+    assert len(names) == len(set(names)) >= 95
+    # A sample from each of Java's sources: ProducerConfig, CommonClientConfigs, SSL, SASL.
+    for java in ("linger.ms", "client.dns.lookup", "ssl.keystore.location", "sasl.jaas.config"):
+        assert java in BY_JAVA
+    supported = [s for s in JAVA_SETTINGS if status(s) == "supported"]
+    assert {s.python for s in supported} <= FIELDS
+    assert len(supported) >= 34
+
+
+def test_java_names_of_fields() -> None:
+    assert java_name("linger_ms") == "linger.ms"
+    assert java_name("partitioner") == "partitioner.class"
+    assert java_name("ssl_check_hostname") == "ssl.endpoint.identification.algorithm"
+    assert java_name("ssl_context") is None  # aioproducer's own
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("lingerms", "unknown setting 'lingerms'; did you mean 'linger_ms'\\?"),
+        ("bootstrap_server", "did you mean 'bootstrap_servers'\\?"),
+        ("no_such_thing_at_all", "unknown setting 'no_such_thing_at_all' \\(the settings"),
+        ("linger.ms", "'linger.ms' is Java's spelling; aioproducer calls it 'linger_ms'"),
+        ("partitioner_class", "Java's 'partitioner.class' is 'partitioner' in aioproducer"),
+        (
+            "transactional_id",
+            "'transactional_id' is a Java producer setting \\('transactional.id'\\) aioproducer "
+            "does not support yet",
+        ),
+        ("sasl.kerberos.service.name", "aioproducer does not support yet; GSSAPI"),
+        ("security_providers", "does not apply to aioproducer: a JVM mechanism"),
+        ("sasl_jaas_config", "does not apply .* use sasl_plain_username"),
+    ],
+)
+def test_unknown_or_unsupported_names_raise_config_error(name: str, message: str) -> None:
+    if name in FIELDS:  # another branch added the setting: nothing left to refuse
+        return
+    settings: dict[str, Any] = {name: 1}
+    for make in (lambda: ProducerConfig(**settings), lambda: Producer(**settings)):
+        with pytest.raises(ConfigError, match=message) as info:
+            make()
+        assert not isinstance(info.value, TypeError)
+    with pytest.raises(ConfigError, match=message):  # also through dataclasses.replace
+        Producer(ProducerConfig(), **settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"linger_ms": "5"}, "linger_ms='5' must be an integer"),
+        ({"linger_ms": True}, "linger_ms=True must be an integer"),
+        ({"ssl_check_hostname": "no"}, "ssl_check_hostname='no' must be a bool"),
+        ({"client_id": 5}, "client_id=5 must be a string or None"),
+        ({"security_protocol": "TLS"}, "security_protocol='TLS'"),
+        ({"interceptors": object()}, "interceptors=<object .*> must be a sequence"),
+        ({"bootstrap_servers": 9092}, "bootstrap_servers=9092 must be a string or a sequence"),
+        ({"compression_gzip_level": 1.5}, "compression_gzip_level=1.5 must be an integer or None"),
+        ({"partitioner_ignore_keys": 1}, "partitioner_ignore_keys=1 must be a bool"),
+    ],
+)
+def test_wrong_types_raise_config_error_naming_the_setting(
+    settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ProducerConfig(**settings)
+
+
+def test_every_field_is_type_checked_at_runtime() -> None:
+    """A value of no annotated type is refused for every field (from the annotations, so a
+    field added later is covered without further work)."""
+
+    class Nothing:
+        pass
+
+    hints = get_type_hints(ProducerConfig)
+    for name in FIELDS - {n for n, tp in hints.items() if tp is Any}:
+        bad: dict[str, Any] = {name: Nothing()}
+        with pytest.raises(ConfigError, match=name):
+            ProducerConfig(**bad)
+
+
+def test_from_java_properties() -> None:
+    c = ProducerConfig.from_properties(
+        {
+            "bootstrap.servers": "a:1,b:2",
+            "linger.ms": "7",
+            "acks": "1",
+            "enable.idempotence": "false",
+            "compression.type": "lz4",
+            "compression.lz4.level": "null",
+            "ssl.endpoint.identification.algorithm": "",
+            "partitioner.ignore.keys": "true",
+        },
+        client_id="cli",
+    )
+    assert (c.linger_ms, c.acks, c.enable_idempotence, c.compression_type) == (7, 1, False, "lz4")
+    assert c.bootstrap_list == [("a", 1), ("b", 2)]
+    assert (c.compression_lz4_level, c.ssl_check_hostname, c.partitioner_ignore_keys) == (
+        None,
+        False,
+        True,
+    )
+    assert c.client_id == "cli"
+    assert ProducerConfig.from_properties({"acks": "all"}).acks_value == -1
+    with pytest.raises(ConfigError, match="linger_ms='soon' cannot be read as an integer"):
+        ProducerConfig.from_properties({"linger.ms": "soon"})
+    with pytest.raises(ConfigError, match="does not support yet"):
+        ProducerConfig.from_properties(
+            {"transactional.id": "t"}
+            if "transactional_id" not in FIELDS
+            else {"sasl.kerberos.service.name": "k"}
+        )
+    with pytest.raises(ConfigError, match="did you mean 'linger_ms'"):
+        ProducerConfig.from_properties({"linger.msec": "5"})
+
+
+def test_typed_keywords_are_the_fields() -> None:
+    """ProducerSettings (generated) has every field with the field's type."""
+    assert get_type_hints(ProducerSettings) == get_type_hints(ProducerConfig)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_settings.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _mypy(snippet: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    (cwd / "snippet.py").write_text(textwrap.dedent(snippet))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(cwd / ".mypy_cache"),
+            "snippet.py",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_mypy_strict_rejects_wrong_keywords(tmp_path: Path) -> None:
+    env = {**os.environ, "MYPYPATH": str(ROOT)}
+    env.pop("PYTHONPATH", None)
+    res = _mypy(
+        """
+        from aioproducer import Producer, ProducerConfig
+
+        ok = Producer(linger_ms=5, acks="all", compression_type="lz4", bootstrap_servers=["a:1"])
+        typo = Producer(lingerms=5)
+        wrong_type = Producer(linger_ms="5")
+        wrong_literal = Producer(acks="some")
+        both = Producer(ProducerConfig(linger_ms=1), batch_size=None)
+        """,
+        tmp_path,
+        env,
+    )
+    errors = [line for line in res.stdout.splitlines() if line.startswith("snippet.py:")]
+    errors = [line for line in errors if ": error:" in line]
+    lines = sorted({int(e.split(":")[1]) for e in errors})
+    assert lines == [5, 6, 7, 8], res.stdout + res.stderr
+    assert '"lingerms"' in res.stdout
+    assert '"linger_ms"' in res.stdout and '"str"' in res.stdout
+
+
+def test_mypy_finds_the_installed_package_and_its_types(tmp_path: Path) -> None:
+    """From outside the checkout, as a user's project would: the installed package (editable
+    or not) is found, with its inline types (py.typed)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
+    res = _mypy(
+        """
+        import aioproducer
+        reveal_type(aioproducer.Producer.send)
+        """,
+        tmp_path,
+        env,
+    )
+    assert "Revealed type" in res.stdout, res.stdout + res.stderr
+    assert "RecordFuture" in res.stdout, res.stdout
+    assert ": error:" not in res.stdout, res.stdout
