@@ -1,6 +1,7 @@
 """Real Kafka-protocol brokers for tests, no Docker: Apache Kafka from Maven jars, Tansu, and
 librdkafka's mock cluster; plus an independent reader built on confluent-kafka, and secured
-listeners (TLS, mutual TLS, SASL PLAIN/SCRAM/OAUTHBEARER) with an OAuth token endpoint.
+listeners (TLS, mutual TLS, SASL PLAIN/SCRAM/OAUTHBEARER) with an OAuth token endpoint; and
+:class:`MockProducer`, the producer's API without a network for unit tests of your own code.
 
 Needs the ``test`` extra (``pip install 'aioproducer[test]'``), and Java 17 with Maven for
 Apache Kafka. A missing tool raises :class:`MissingToolError` naming it.
@@ -17,6 +18,7 @@ from ._admin import create_topic, create_topics
 from ._errors import HarnessError, MissingToolError
 from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
 from .mock import MockCluster
+from .mock_producer import MockProducer
 from .oauth import TokenEndpoint
 from .proxy import ChaosProxy
 from .reader import ReadRecord, read_topic, read_topic_kcat
@@ -33,6 +35,7 @@ __all__ = (
     "KafkaSecurity",
     "MissingToolError",
     "MockCluster",
+    "MockProducer",
     "ReadRecord",
     "StaticTokenProvider",
     "TansuBroker",
@@ -53,6 +56,7 @@ for _cls in (
     KafkaSecurity,
     MissingToolError,
     MockCluster,
+    MockProducer,
     ReadRecord,
     StaticTokenProvider,
     TansuBroker,

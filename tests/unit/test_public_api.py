@@ -125,6 +125,7 @@ OTHER_MODULES = {
         "KafkaSecurity",
         "MissingToolError",
         "MockCluster",
+        "MockProducer",
         "ReadRecord",
         "StaticTokenProvider",
         "TansuBroker",

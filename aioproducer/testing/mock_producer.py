@@ -1,0 +1,334 @@
+"""``MockProducer``: the producer's API without a network, for unit tests of code that
+produces (Java's ``MockProducer``).
+
+Records are kept (:meth:`MockProducer.history`) for assertions. With ``auto_complete=True``
+(the default) every ``send`` is acknowledged at once; with ``auto_complete=False`` records
+wait until the test completes them in order with :meth:`~MockProducer.complete_next` or fails
+them with :meth:`~MockProducer.error_next` (``flush`` and ``close`` complete what is left, as a
+real producer delivers it). ``send_error``, ``flush_error`` and ``close_error`` make those
+calls raise.
+
+What the real producer checks before enqueueing is checked the same way, with the same errors
+(topic name, partition, timestamp, headers, serializers, the closed state), and interceptors
+and callbacks run in the same order. Partitions: ``partitions`` per topic (an int for every
+topic, or a mapping); a key goes where Java's murmur2 puts it, a record without key to the
+topic's partitions in turn, and a configured ``partitioner`` is asked first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo
+from .._core.partitioner import BuiltInPartitioner
+from .._core.producer_batch import Callback, RecordMetadata
+from .._interceptors import Interceptors
+from .._validate import check_headers, check_partition, check_timestamp, check_topic, serialize
+from ..config import ProducerConfig
+from ..errors import BadRecordError, BadRecordTypeError, ProducerClosedError, RecordTooLargeError
+from ..producer import ProducerRecord
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .._settings import ProducerSettings
+
+log = logging.getLogger("aioproducer")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    record: ProducerRecord
+    future: asyncio.Future[RecordMetadata]
+    partition: int
+    timestamp: int
+    key_size: int
+    value_size: int
+    callback: Callback | None
+
+
+class MockProducer:
+    """A producer that sends nothing: ``await producer.send(...)`` returns an
+    :class:`asyncio.Future` that resolves to the record's :class:`RecordMetadata` (offsets
+    count from 0 per partition) when the record is completed.
+
+    ``config`` and the keywords are :class:`ProducerConfig`'s (serializers, partitioner,
+    interceptors, ``max_request_size`` are used; the rest is accepted and checked).
+    """
+
+    def __init__(
+        self,
+        config: ProducerConfig | None = None,
+        *,
+        auto_complete: bool = True,
+        partitions: int | Mapping[str, int] = 1,
+        **settings: Unpack[ProducerSettings],
+    ) -> None:
+        if config is None:
+            config = ProducerConfig(**settings)
+        elif settings:
+            config = replace(config, **settings)
+        self.config = config
+        self.auto_complete = auto_complete
+        self._partitions = partitions
+        #: Raised by the next calls of send() / flush() / close() while set (Java's
+        #: sendException, flushException, closeException).
+        self.send_error: BaseException | None = None
+        self.flush_error: BaseException | None = None
+        self.close_error: BaseException | None = None
+        self._interceptors = Interceptors(config.interceptors)
+        self._builtin = BuiltInPartitioner(
+            config.batch_size, False, 0, config.partitioner_ignore_keys
+        )
+        self._sent: list[ProducerRecord] = []
+        self._pending: deque[_Pending] = deque()
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._round_robin: dict[str, int] = {}
+        self._cluster = Cluster({0: BrokerInfo(0, "mock", 0)})
+        self._started = False
+        self._closed = False
+        self.flushed = False
+
+    # -- what tests look at ----------------------------------------------------------------------
+
+    def history(self) -> list[ProducerRecord]:
+        """Every record sent since the start or the last :meth:`clear`, in order (as
+        interceptors left them; ``partition`` as given to ``send``)."""
+        return list(self._sent)
+
+    def clear(self) -> None:
+        """Forget the history (records waiting for completion stay pending)."""
+        self._sent.clear()
+        self.flushed = False
+
+    @property
+    def pending(self) -> int:
+        """Records sent and not completed yet (always 0 with ``auto_complete``)."""
+        return len(self._pending)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def complete_next(self) -> bool:
+        """Acknowledge the oldest pending record; False when none is pending."""
+        if not self._pending:
+            return False
+        self._complete(self._pending.popleft(), None)
+        return True
+
+    def error_next(self, exception: BaseException) -> bool:
+        """Fail the oldest pending record with ``exception``; False when none is pending."""
+        if not self._pending:
+            return False
+        self._complete(self._pending.popleft(), exception)
+        return True
+
+    # -- the producer's API ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._closed:
+            raise ProducerClosedError("a closed producer cannot be started again")
+        self._started = True
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Complete what is pending (as a real producer delivers it), then refuse sends."""
+        if self.close_error is not None:
+            raise self.close_error
+        if self._closed:
+            return
+        self._closed = True
+        while self.complete_next():
+            pass
+        self._interceptors.close()
+
+    stop = close
+
+    async def __aenter__(self) -> MockProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        callback: Callback | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Record a send; its future completes now (``auto_complete``) or when the test says."""
+        if self._closed or not self._started:
+            raise ProducerClosedError(
+                "the producer is closed" if self._closed else "call start() before send()"
+            )
+        if self.send_error is not None:
+            raise self.send_error
+        record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
+        if self._interceptors.on_send:
+            record = self._interceptors.intercept(record)
+        topic, value, key, partition = record.topic, record.value, record.key, record.partition
+        check_topic(topic)
+        if callback is not None and not callable(callback):
+            raise BadRecordTypeError(f"callback for topic {topic!r} must be callable")
+        hdrs = check_headers(record.headers, topic) if record.headers is not None else None
+        count = self._partition_count(topic)
+        if partition is not None:
+            partition = check_partition(partition, topic)
+            if partition >= count:
+                raise BadRecordError(
+                    f"partition {partition} of topic {topic!r} does not exist ({count} partitions)"
+                )
+        key_bytes = serialize(self.config.key_serializer, key, topic, "key")
+        value_bytes = serialize(self.config.value_serializer, value, topic, "value")
+        ts = (
+            time.time_ns() // 1_000_000
+            if record.timestamp_ms is None
+            else check_timestamp(record.timestamp_ms, topic)
+        )
+        size = sum(len(b) for b in (key_bytes, value_bytes) if b is not None)
+        size += sum(len(k) + len(v or b"") for k, v in hdrs or ())
+        if size > self.config.max_request_size:
+            raise RecordTooLargeError(
+                f"the record for topic {topic!r} is {size} bytes, over max_request_size="
+                f"{self.config.max_request_size}"
+            )
+        if partition is None:
+            partition = self._choose(topic, key, key_bytes, value, value_bytes, count)
+        self._sent.append(record)
+        loop = asyncio.get_running_loop()
+        pending = _Pending(
+            record,
+            loop.create_future(),
+            partition,
+            ts,
+            -1 if key_bytes is None else len(key_bytes),
+            -1 if value_bytes is None else len(value_bytes),
+            callback,
+        )
+        if self.auto_complete:
+            self._complete(pending, None)
+        else:
+            self._pending.append(pending)
+        return pending.future
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+    ) -> RecordMetadata:
+        """Send and wait for the record's completion (by the test, without ``auto_complete``)."""
+        return await (await self.send(topic, value, key, partition, timestamp_ms, headers))
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Complete every pending record (Java's MockProducer does the same)."""
+        if self.flush_error is not None:
+            raise self.flush_error
+        while self.complete_next():
+            pass
+        self.flushed = True
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        if self._closed or not self._started:
+            raise ProducerClosedError("the producer is not running")
+        return list(range(self._partition_count(topic)))
+
+    def metrics(self) -> dict[str, Any]:
+        """Counts of what the mock saw."""
+        return {"records_sent": len(self._sent), "records_pending": len(self._pending)}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self._started else "new")
+        return (
+            f"<MockProducer {state} sent={len(self._sent)} pending={len(self._pending)} "
+            f"auto_complete={self.auto_complete}>"
+        )
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _partition_count(self, topic: str) -> int:
+        parts = self._partitions
+        count = parts if isinstance(parts, int) else parts.get(topic, 1)
+        if topic not in self._cluster.topics:
+            infos = [PartitionInfo(topic, p, 0) for p in range(count)]
+            info = TopicInfo(topic, infos, list(range(count)))
+            self._cluster = self._cluster.merged(Cluster(self._cluster.brokers, {topic: info}))
+        return count
+
+    def _choose(
+        self,
+        topic: str,
+        key: Any,
+        key_bytes: bytes | None,
+        value: Any,
+        value_bytes: bytes | None,
+        count: int,
+    ) -> int:
+        if self.config.partitioner is not None:
+            p = self.config.partitioner.partition(
+                topic, key, key_bytes, value, value_bytes, self._cluster
+            )
+            if isinstance(p, int) and 0 <= p < count:
+                return p
+            if p is not None and p != -1:
+                raise BadRecordError(
+                    f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
+                )
+        p = self._builtin.keyed(key_bytes, count)
+        if p >= 0:
+            return p
+        n = self._round_robin.get(topic, 0)
+        self._round_robin[topic] = n + 1
+        return n % count
+
+    def _complete(self, p: _Pending, exc: BaseException | None) -> None:
+        md: RecordMetadata | None = None
+        if exc is None:
+            tp = (p.record.topic, p.partition)
+            offset = self._offsets.get(tp, 0)
+            self._offsets[tp] = offset + 1
+            md = RecordMetadata(
+                p.record.topic, p.partition, offset, p.timestamp, p.key_size, p.value_size
+            )
+        # As the real producer: interceptors, then the callback; a failing hook is logged.
+        if self._interceptors.on_acknowledgement:
+            shown = md or RecordMetadata(
+                p.record.topic, p.partition, -1, -1, p.key_size, p.value_size
+            )
+            for hook in self._interceptors.on_acknowledgement:
+                try:
+                    hook(shown, exc)
+                except Exception:
+                    log.exception("interceptor on_acknowledgement failed")
+        if p.callback is not None:
+            try:
+                p.callback(md, exc)
+            except Exception:
+                log.exception("record callback failed")
+        if p.future.done():  # the test cancelled it
+            return
+        if exc is None:
+            p.future.set_result(md)  # type: ignore[arg-type]
+        else:
+            p.future.set_exception(exc)
+            p.future.exception()  # handed to whoever awaits it; never "never retrieved"
+
+
+__all__ = ("MockProducer",)
