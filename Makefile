@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-all lint demo bench sim clean
+.PHONY: setup test test-all test-packaging lint demo bench sim docs clean
 
 setup:
 	@VENV=$(VENV) bash tools/bootstrap.sh
@@ -36,6 +36,15 @@ test: setup
 test-all: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PURE_PYTHON_RUN)
+
+## The sdist and the wheel (python -m build), installed into fresh virtualenvs with and
+## without a C compiler (tests/packaging). About 1.5 minutes; .ci/run runs it as its own step.
+test-packaging: setup
+	$(PY) -m pytest -m packaging tests/packaging $(PYTEST_ARGS)
+
+## The documentation site (mkdocs.yml) into build/site; --strict: any warning fails it.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 ## The main job: produce 200,000 records to an embedded broker and verify them all.
 demo: setup

@@ -59,22 +59,27 @@ class ProducerConfig:
     delivery_timeout_ms: int | None = None
     #: How many times a failed batch is retried (bounded in practice by delivery_timeout_ms).
     retries: int = 2147483647
-    #: Base and cap of the exponential retry backoff with jitter (KIP-580).
+    #: Base of the exponential retry backoff with jitter (KIP-580).
     retry_backoff_ms: int = 100
+    #: Cap of the exponential retry backoff.
     retry_backoff_max_ms: int = 1000
     #: Unacknowledged produce requests per broker connection.
     max_in_flight_requests_per_connection: int = 5
     #: ``None``/"none", "gzip", "snappy" (needs the snappy extra), "lz4" or "zstd".
     compression_type: CompressionType | None = None
+    #: gzip's level, 1-9 (None: Kafka's default, 6).
     compression_gzip_level: int | None = None
+    #: lz4's level, 1-17 (None: Kafka's default, 9).
     compression_lz4_level: int | None = None
+    #: zstd's level, -131072 to 22 (None: Kafka's default, 3).
     compression_zstd_level: int | None = None
     #: Metadata is refreshed at least this often, even without errors.
     metadata_max_age_ms: int = 300000
     #: A topic not produced to for this long leaves the metadata requests.
     metadata_max_idle_ms: int = 300000
-    #: Base and cap of the exponential reconnect backoff with jitter.
+    #: Base of the exponential reconnect backoff with jitter.
     reconnect_backoff_ms: int = 50
+    #: Cap of the exponential reconnect backoff.
     reconnect_backoff_max_ms: int = 1000
     #: Timeout of one TCP connection attempt (and ApiVersions handshake).
     socket_connection_setup_timeout_ms: int = 10000
@@ -85,9 +90,14 @@ class ProducerConfig:
     #: certificate ``ssl_certfile`` (PEM; its key in it or in ``ssl_keyfile``, decrypted with
     #: ``ssl_password``) for mutual TLS.
     ssl_context: Any = field(default=None, repr=False)
+    #: A PEM file of the CA certificates to trust (None: the system's trust store).
     ssl_cafile: str | None = None
+    #: Mutual TLS: a PEM file with the client's certificate chain (and its key, or see
+    #: ``ssl_keyfile``).
     ssl_certfile: str | None = None
+    #: Mutual TLS: a PEM file with the client certificate's private key.
     ssl_keyfile: str | None = None
+    #: The password of that private key. Never shown in reprs or logs.
     ssl_password: str | None = field(default=None, repr=False)
     #: Verify that the broker's certificate names the host we connect to (Java's
     #: ``ssl.endpoint.identification.algorithm=https``). Turning it off logs a warning.
@@ -97,15 +107,23 @@ class ProducerConfig:
     #: (an object whose ``token()`` returns the token, plain or async, and optionally
     #: ``extensions()``) or the client-credentials settings below (KIP-768, a token endpoint).
     sasl_mechanism: SaslMechanism = "PLAIN"
+    #: SASL PLAIN's or SCRAM's user name.
     sasl_plain_username: str | None = None
+    #: SASL PLAIN's or SCRAM's password. Never shown in reprs or logs.
     sasl_plain_password: str | None = field(default=None, repr=False)
+    #: OAUTHBEARER: an object whose ``token()`` (plain or async) returns the token.
     sasl_oauth_token_provider: Any = field(default=None, repr=False)
+    #: OAUTHBEARER without a provider: the OAuth token endpoint (client credentials, KIP-768).
     sasl_oauthbearer_token_endpoint_url: str | None = None
+    #: OAUTHBEARER: the client id sent to the token endpoint.
     sasl_oauthbearer_client_credentials_client_id: str | None = None
+    #: OAUTHBEARER: the client secret sent to the token endpoint. Never shown in reprs or logs.
     sasl_oauthbearer_client_credentials_client_secret: str | None = field(default=None, repr=False)
+    #: OAUTHBEARER: the scope asked of the token endpoint (None: none).
     sasl_oauthbearer_scope: str | None = None
     #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
     key_serializer: Serializer | None = None
+    #: ``callable(obj) -> bytes | None``; without one, values must be bytes-like or None.
     value_serializer: Serializer | None = None
     #: ``None`` for the built-in partitioner, or an object with
     #: ``partition(topic, key, key_bytes, value, value_bytes, cluster) -> int``.

@@ -47,7 +47,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # compat: a path in a .pth file, which mypy follows (it cannot see setuptools' import hook),
   # so a user's project, and tests/unit/test_java_settings.py, type-check against the package.
-  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli]' --config-settings editable_mode=compat
+  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs]' --config-settings editable_mode=compat
   touch "$stamp"
 fi
 "$VENV/bin/python" -m aioproducer.testing fetch-jars >/dev/null

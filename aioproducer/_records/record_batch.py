@@ -313,6 +313,18 @@ else:
     )
 #: Which record buffer :data:`RecordBatchBuilder` runs on: ``"c"`` or ``"python"``.
 IMPLEMENTATION = "python" if RecordBatchBuilder is PyRecordBatchBuilder else "c"
+if CRecordBatchBuilder is None and not PURE_PYTHON:
+    # Installed without a C compiler (setup.py's extension is optional): say so once.
+    import warnings
+
+    warnings.warn(
+        "aioproducer: the compiled record appender (aioproducer._records._speedups) is not "
+        "built, probably for want of a C compiler at install time; running on the pure-Python "
+        "one, which is correct but several times slower per record. Reinstall with a C "
+        "compiler, or set AIOPRODUCER_PURE_PYTHON=1 to choose the pure one and silence this.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 
 # -- reader --------------------------------------------------------------------------------------
