@@ -16,6 +16,7 @@ says which of those it is, and :func:`from_java_properties` reads Java-style pro
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("batch.size", None, None, None),
     ("bootstrap.servers", None, None, None),
     ("buffer.memory", None, None, None),
-    ("client.dns.lookup", None, None, "today every address of a name is tried in turn"),
+    ("client.dns.lookup", None, None, None),
     ("client.id", None, None, None),
     ("compression.type", None, None, None),
     ("compression.gzip.level", None, None, None),
@@ -238,15 +239,41 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in props.items():
         s = BY_JAVA.get(key)
         name = s.python if s is not None else key
-        if name not in hints:
+        if name not in hints and key != "sasl.jaas.config":
             raise unknown_setting(key)
         if name == "ssl_check_hostname" and isinstance(value, str):
             out[name] = value.strip().lower() == "https"
+        elif key == "sasl.jaas.config" and isinstance(value, str):
+            out.update(_jaas_credentials(value))
         else:
             out[name] = (
                 convert_string(name, value, hints[name]) if isinstance(value, str) else value
             )
     return out
+
+
+_JAAS_OPTION = re.compile(
+    r"""(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(\S+?))\s*(?=;|\s|$)"""
+)
+
+
+def _jaas_credentials(text: str) -> dict[str, str]:
+    """``sasl.jaas.config``'s user name and password, for the login modules that carry them
+    (PLAIN and SCRAM: what Confluent Cloud's and most generated client configs hold)."""
+    module = text.strip().split(None, 1)[0] if text.strip() else ""
+    if not module.endswith(("PlainLoginModule", "ScramLoginModule")):
+        raise ConfigError(
+            f"sasl.jaas.config with {module or 'nothing'!r}: only PlainLoginModule and "
+            "ScramLoginModule lines are understood (user name and password); set "
+            "sasl_plain_username and sasl_plain_password instead"
+        )
+    options = {
+        m[0]: re.sub(r"\\(.)", r"\1", m[1] or m[2]) if (m[1] or m[2]) else m[3]
+        for m in _JAAS_OPTION.findall(text)
+    }
+    if "username" not in options or "password" not in options:
+        raise ConfigError("sasl.jaas.config has no username=... password=... options")
+    return {"sasl_plain_username": options["username"], "sasl_plain_password": options["password"]}
 
 
 __all__ = (

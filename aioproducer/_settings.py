@@ -8,7 +8,7 @@ what it does and its default.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
@@ -41,6 +41,7 @@ class ProducerSettings(TypedDict, total=False):
     reconnect_backoff_ms: int
     reconnect_backoff_max_ms: int
     socket_connection_setup_timeout_ms: int
+    client_dns_lookup: Literal["use_all_dns_ips"]
     security_protocol: SecurityProtocol
     ssl_context: Any
     ssl_cafile: str | None

@@ -83,6 +83,9 @@ class ProducerConfig:
     reconnect_backoff_max_ms: int = 1000
     #: Timeout of one TCP connection attempt (and ApiVersions handshake).
     socket_connection_setup_timeout_ms: int = 10000
+    #: How a broker's name is resolved: every address it has is tried in turn (Java's
+    #: default; ``resolve_canonical_bootstrap_servers_only`` is not supported).
+    client_dns_lookup: Literal["use_all_dns_ips"] = "use_all_dns_ips"
     #: "PLAINTEXT", "SSL", "SASL_PLAINTEXT" or "SASL_SSL".
     security_protocol: SecurityProtocol = "PLAINTEXT"
     #: TLS: an ``ssl.SSLContext`` to use as is; otherwise one is made from ``ssl_cafile``

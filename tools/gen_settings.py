@@ -50,7 +50,8 @@ def render() -> str:
     body = []
     for f in fields(config.ProducerConfig):
         annotation = str(f.type)
-        for ident in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", annotation):
+        bare = re.sub(r"'[^']*'|\"[^\"]*\"", "", annotation)  # no Literal's strings
+        for ident in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", bare):
             if hasattr(builtins, ident):
                 continue
             module = ".config" if ident in config.__all__ else sources[ident]

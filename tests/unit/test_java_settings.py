@@ -212,3 +212,36 @@ def test_mypy_finds_the_installed_package_and_its_types(tmp_path: Path) -> None:
     assert "Revealed type" in res.stdout, res.stdout + res.stderr
     assert "RecordFuture" in res.stdout, res.stdout
     assert ": error:" not in res.stdout, res.stdout
+
+
+def test_jaas_config_lines_give_the_credentials_and_never_show_them() -> None:
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="API_KEY" password="s3cr;et \\"q\\"";'
+    )
+    c = ProducerConfig.from_properties(
+        {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.jaas.config": plain}
+    )
+    assert (c.sasl_plain_username, c.sasl_plain_password) == ("API_KEY", 's3cr;et "q"')
+    assert "s3cr" not in repr(c)
+    scram = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required username='u' password=pw;"
+    )
+    c = ProducerConfig.from_properties({"sasl.jaas.config": scram})
+    assert (c.sasl_plain_username, c.sasl_plain_password) == ("u", "pw")
+    with pytest.raises(ConfigError, match="only PlainLoginModule and ScramLoginModule") as info:
+        ProducerConfig.from_properties(
+            {"sasl.jaas.config": "com.sun.security.auth.module.Krb5LoginModule required keyTab=k;"}
+        )
+    assert "keyTab" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"no username=\.\.\. password="):
+        ProducerConfig.from_properties({"sasl.jaas.config": plain.replace("password", "pass")})
+    with pytest.raises(ConfigError, match="does not apply"):  # as a keyword: the Python names
+        jaas: dict[str, Any] = {"sasl_jaas_config": plain}
+        ProducerConfig(**jaas)
+
+
+def test_client_dns_lookup_takes_javas_default_only() -> None:
+    assert ProducerConfig.from_properties({"client.dns.lookup": "use_all_dns_ips"})
+    with pytest.raises(ConfigError, match=r"client_dns_lookup=.* must be one of 'use_all_dns_ips'"):
+        ProducerConfig(client_dns_lookup="resolve_canonical_bootstrap_servers_only")  # type: ignore[arg-type]
