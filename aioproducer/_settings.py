@@ -41,6 +41,8 @@ class ProducerSettings(TypedDict, total=False):
     reconnect_backoff_ms: int
     reconnect_backoff_max_ms: int
     socket_connection_setup_timeout_ms: int
+    send_buffer_bytes: int
+    receive_buffer_bytes: int
     client_dns_lookup: Literal["use_all_dns_ips"]
     security_protocol: SecurityProtocol
     ssl_context: Any

@@ -83,6 +83,12 @@ class ProducerConfig:
     reconnect_backoff_max_ms: int = 1000
     #: Timeout of one TCP connection attempt (and ApiVersions handshake).
     socket_connection_setup_timeout_ms: int = 10000
+    #: SO_SNDBUF of broker connections in bytes; -1 (the default here) keeps the system's,
+    #: which Linux tunes to the connection (Java's default is 131072).
+    send_buffer_bytes: int = -1
+    #: SO_RCVBUF of broker connections in bytes; -1 (the default here) keeps the system's
+    #: (Java's default is 32768).
+    receive_buffer_bytes: int = -1
     #: How a broker's name is resolved: every address it has is tried in turn (Java's
     #: default; ``resolve_canonical_bootstrap_servers_only`` is not supported).
     client_dns_lookup: Literal["use_all_dns_ips"] = "use_all_dns_ips"
@@ -317,6 +323,9 @@ class ProducerConfig:
                     raise ConfigError(f"{f.name}={value} must be > 0")
                 if value < 0:
                     raise ConfigError(f"{f.name}={value} must be >= 0")
+        for name in ("send_buffer_bytes", "receive_buffer_bytes"):
+            if getattr(self, name) < -1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= -1 (-1: the system's)")
         if self.delivery_timeout < self.linger_ms + self.request_timeout_ms:
             raise ConfigError(
                 f"delivery_timeout_ms={self.delivery_timeout_ms} must be >= linger_ms + "

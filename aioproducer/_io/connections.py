@@ -138,6 +138,7 @@ class ConnectionPool:
             if not self.running and self.force_close:
                 conn.close()
             else:
+                _set_socket_buffers(conn, cfg.send_buffer_bytes, cfg.receive_buffer_bytes)
                 self.connections[node] = conn
         finally:
             self.connecting.pop(node, None)
@@ -187,6 +188,23 @@ class ConnectionPool:
         for conn in list(self.connections.values()):
             conn.close()
         self.connections.clear()
+
+
+def _set_socket_buffers(conn: BrokerConnection, send: int, receive: int) -> None:
+    """``send_buffer_bytes`` / ``receive_buffer_bytes`` on the connection's socket (-1: the
+    system's, which Linux tunes per connection)."""
+    transport = conn._transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return
+    import socket
+
+    for option, size in ((socket.SO_SNDBUF, send), (socket.SO_RCVBUF, receive)):
+        if size >= 0:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+            except OSError:
+                log.warning("could not set the socket's buffer size to %d bytes", size)
 
 
 __all__ = ["ConnectionPool"]
