@@ -45,10 +45,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   || [ aioproducer/_records/_speedups.c -nt "$stamp" ] \
   || [ aioproducer/_records/_handle.c -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  # compat: a path in a .pth file, which mypy follows (it cannot see setuptools' import hook),
-  # so a user's project, and tests/unit/test_java_settings.py, type-check against the package.
-  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs]' --config-settings editable_mode=compat
+  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs]'
   touch "$stamp"
 fi
+# The checkout as a path in a .pth file, beside the editable install's import hook: mypy follows
+# paths, not import hooks, so without it a project type-checked against this venv (and
+# tests/unit/test_java_settings.py) would not find the package. (setuptools' 'compat' editable
+# mode does the same but prints a deprecation banner at every install.)
+purelib=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$PWD" > "$purelib/aioproducer-checkout.pth"
 "$VENV/bin/python" -m aioproducer.testing fetch-jars >/dev/null
 echo "bootstrap: ready ($("$VENV/bin/python" --version), $(java -version 2>&1 | head -n1), kafka jars cached)" >&2
