@@ -45,7 +45,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   || [ aioproducer/_records/_speedups.c -nt "$stamp" ] \
   || [ aioproducer/_records/_handle.c -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs]'
+  # setuptools prints a banner for every editable install of a flat layout ("Please be careful
+  # with folders in your working directory..."): nothing to act on here, so not shown.
+  PYTHONWARNINGS="ignore:Editable installation" \
+    "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs]'
   touch "$stamp"
 fi
 # The checkout as a path in a .pth file, beside the editable install's import hook: mypy follows
