@@ -7,7 +7,8 @@
 Every 5 s a line for the last window, then Java's total line (records/sec, MB/sec, average and
 maximum latency, 50th/95th/99th/99.9th percentiles in whole ms), then the percentiles to the
 hundredth of a ms (a local broker answers in well under one). Latency is from ``send()`` to
-the record's acknowledgement. ``--throughput N`` holds the rate near N records/s (-1: no limit).
+the record's acknowledgement. ``--throughput N`` holds the rate near N records/s (-1: no limit;
+the loop then yields to the event loop every 100 records, ``AIOPRODUCER_PERF_YIELD_EVERY``).
 
 ``--compare aiokafka,confluent`` runs the same workload with each of those clients that is
 installed, one after another, and prints a table with aioproducer's ratio to each (a client
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import random
 import sys
 import time
@@ -30,6 +32,11 @@ from typing import IO, Any
 
 from .. import Producer, __version__
 from ._options import add_producer_options, producer_settings
+
+#: An unthrottled loop of send()s that never waits (buffer memory to spare) would keep the
+#: sender task from running until it ends: every record would wait for the last one. A real
+#: application yields to the event loop now and then; so does this loop.
+YIELD_EVERY = int(os.environ.get("AIOPRODUCER_PERF_YIELD_EVERY", "100"))
 
 
 @dataclass
@@ -168,6 +175,8 @@ async def run_aioproducer(
             await producer.send(topic, value, callback=callback)
             if args.throughput > 0:
                 await _throttle(i, started, args.throughput)
+            elif i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         await producer.flush()
         metrics = producer.metrics()
     stats.finish()
