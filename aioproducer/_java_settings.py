@@ -245,6 +245,15 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = value.strip().lower() == "https"
         elif key == "sasl.jaas.config" and isinstance(value, str):
             out.update(_jaas_credentials(value))
+        elif (
+            key in ("ssl.truststore.location", "ssl.keystore.location")
+            and isinstance(value, str)
+            and value.lower().endswith((".jks", ".p12", ".pfx"))
+        ):
+            raise ConfigError(
+                f"{key}={value!r} is a Java key store; aioproducer reads PEM files (convert it "
+                "with keytool -exportcert -rfc, or openssl pkcs12 -nodes)"
+            )
         else:
             out[name] = (
                 convert_string(name, value, hints[name]) if isinstance(value, str) else value
@@ -258,22 +267,34 @@ _JAAS_OPTION = re.compile(
 
 
 def _jaas_credentials(text: str) -> dict[str, str]:
-    """``sasl.jaas.config``'s user name and password, for the login modules that carry them
-    (PLAIN and SCRAM: what Confluent Cloud's and most generated client configs hold)."""
+    """The settings in a ``sasl.jaas.config`` line, for the login modules that carry them:
+    PLAIN's and SCRAM's user name and password (what Confluent Cloud's and most generated
+    client configs hold), OAUTHBEARER's client credentials (``clientId``, ``clientSecret``,
+    ``scope``)."""
     module = text.strip().split(None, 1)[0] if text.strip() else ""
-    if not module.endswith(("PlainLoginModule", "ScramLoginModule")):
-        raise ConfigError(
-            f"sasl.jaas.config with {module or 'nothing'!r}: only PlainLoginModule and "
-            "ScramLoginModule lines are understood (user name and password); set "
-            "sasl_plain_username and sasl_plain_password instead"
-        )
     options = {
         m[0]: re.sub(r"\\(.)", r"\1", m[1] or m[2]) if (m[1] or m[2]) else m[3]
         for m in _JAAS_OPTION.findall(text)
     }
-    if "username" not in options or "password" not in options:
-        raise ConfigError("sasl.jaas.config has no username=... password=... options")
-    return {"sasl_plain_username": options["username"], "sasl_plain_password": options["password"]}
+    if module.endswith(("PlainLoginModule", "ScramLoginModule")):
+        if "username" not in options or "password" not in options:
+            raise ConfigError("sasl.jaas.config has no username=... password=... options")
+        return {
+            "sasl_plain_username": options["username"],
+            "sasl_plain_password": options["password"],
+        }
+    if module.endswith("OAuthBearerLoginModule"):
+        names = {
+            "clientId": "sasl_oauthbearer_client_credentials_client_id",
+            "clientSecret": "sasl_oauthbearer_client_credentials_client_secret",
+            "scope": "sasl_oauthbearer_scope",
+        }
+        return {names[k]: v for k, v in options.items() if k in names}
+    raise ConfigError(
+        f"sasl.jaas.config with {module or 'nothing'!r}: only PlainLoginModule, "
+        "ScramLoginModule and OAuthBearerLoginModule lines are understood; use the sasl_* "
+        "settings instead"
+    )
 
 
 __all__ = (

@@ -229,7 +229,24 @@ def test_jaas_config_lines_give_the_credentials_and_never_show_them() -> None:
     )
     c = ProducerConfig.from_properties({"sasl.jaas.config": scram})
     assert (c.sasl_plain_username, c.sasl_plain_password) == ("u", "pw")
-    with pytest.raises(ConfigError, match="only PlainLoginModule and ScramLoginModule") as info:
+    oauth = (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        "clientId='app' clientSecret='s3cret' scope='kafka';"
+    )
+    c = ProducerConfig.from_properties(
+        {
+            "sasl.mechanism": "OAUTHBEARER",
+            "sasl.oauthbearer.token.endpoint.url": "https://idp.example.com/token",
+            "sasl.jaas.config": oauth,
+        }
+    )
+    assert (
+        c.sasl_oauthbearer_client_credentials_client_id,
+        c.sasl_oauthbearer_client_credentials_client_secret,
+        c.sasl_oauthbearer_scope,
+    ) == ("app", "s3cret", "kafka")
+    assert "s3cret" not in repr(c)
+    with pytest.raises(ConfigError, match="only PlainLoginModule, ScramLoginModule and") as info:
         ProducerConfig.from_properties(
             {"sasl.jaas.config": "com.sun.security.auth.module.Krb5LoginModule required keyTab=k;"}
         )
@@ -245,3 +262,12 @@ def test_client_dns_lookup_takes_javas_default_only() -> None:
     assert ProducerConfig.from_properties({"client.dns.lookup": "use_all_dns_ips"})
     with pytest.raises(ConfigError, match=r"client_dns_lookup=.* must be one of 'use_all_dns_ips'"):
         ProducerConfig(client_dns_lookup="resolve_canonical_bootstrap_servers_only")  # type: ignore[arg-type]
+
+
+def test_java_key_stores_are_refused_with_the_way_out() -> None:
+    c = ProducerConfig.from_properties(
+        {"ssl.truststore.location": "/etc/ca.pem", "ssl.keystore.location": "/etc/me.pem"}
+    )
+    assert (c.ssl_cafile, c.ssl_certfile) == ("/etc/ca.pem", "/etc/me.pem")
+    with pytest.raises(ConfigError, match="is a Java key store; aioproducer reads PEM files"):
+        ProducerConfig.from_properties({"ssl.truststore.location": "/etc/kafka/truststore.jks"})
