@@ -53,6 +53,8 @@ def matches(value: Any, tp: Any, *, literal_values: bool = True) -> bool:
         return isinstance(value, collections.abc.Mapping)
     if isinstance(tp, type):
         return isinstance(value, tp)
+    if isinstance(origin, type):  # another generic alias (os.PathLike[str]): its class
+        return isinstance(value, origin)
     return True  # a form this checker does not know: the field's own validation decides
 
 
@@ -71,7 +73,9 @@ def describe(tp: Any) -> str:
         args = get_args(tp)
         return "a sequence" + (f" of {describe(args[0])}" if args and args[0] is not Any else "")
     names = {bool: "a bool", int: "an integer", float: "a number", str: "a string"}
-    return names.get(tp, getattr(tp, "__name__", repr(tp)))
+    if tp in names:
+        return names[tp]
+    return str(getattr(origin, "__name__", None) or getattr(tp, "__name__", repr(tp)))
 
 
 def check(name: str, value: Any, tp: Any, *, literal_values: bool = True) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict
 
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
-from .config import Acks, CompressionType, SaslMechanism, SecurityProtocol, Serializer
+from .config import Acks, CompressionType, SaslMechanism, SecurityProtocol, Serializer, StrPath
 
 
 class ProducerSettings(TypedDict, total=False):
@@ -46,9 +46,9 @@ class ProducerSettings(TypedDict, total=False):
     client_dns_lookup: Literal["use_all_dns_ips"]
     security_protocol: SecurityProtocol
     ssl_context: Any
-    ssl_cafile: str | None
-    ssl_certfile: str | None
-    ssl_keyfile: str | None
+    ssl_cafile: StrPath | None
+    ssl_certfile: StrPath | None
+    ssl_keyfile: StrPath | None
     ssl_password: str | None
     ssl_check_hostname: bool
     sasl_mechanism: SaslMechanism

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_type_hints
@@ -28,6 +29,8 @@ CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 #: ``sasl_mechanism``.
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+#: A file's path: a string or a ``pathlib.Path``.
+StrPath = str | os.PathLike[str]
 _client_ids = itertools.count(1)
 _ACKS = {"all": -1, "-1": -1, -1: -1, "0": 0, 0: 0, "1": 1, 1: 1}
 
@@ -100,12 +103,12 @@ class ProducerConfig:
     #: ``ssl_password``) for mutual TLS.
     ssl_context: Any = field(default=None, repr=False)
     #: A PEM file of the CA certificates to trust (None: the system's trust store).
-    ssl_cafile: str | None = None
+    ssl_cafile: StrPath | None = None
     #: Mutual TLS: a PEM file with the client's certificate chain (and its key, or see
     #: ``ssl_keyfile``).
-    ssl_certfile: str | None = None
+    ssl_certfile: StrPath | None = None
     #: Mutual TLS: a PEM file with the client certificate's private key.
-    ssl_keyfile: str | None = None
+    ssl_keyfile: StrPath | None = None
     #: The password of that private key. Never shown in reprs or logs.
     ssl_password: str | None = field(default=None, repr=False)
     #: Verify that the broker's certificate names the host we connect to (Java's
@@ -472,4 +475,5 @@ __all__ = (
     "SaslMechanism",
     "SecurityProtocol",
     "Serializer",
+    "StrPath",
 )

@@ -271,3 +271,13 @@ def test_java_key_stores_are_refused_with_the_way_out() -> None:
     assert (c.ssl_cafile, c.ssl_certfile) == ("/etc/ca.pem", "/etc/me.pem")
     with pytest.raises(ConfigError, match="is a Java key store; aioproducer reads PEM files"):
         ProducerConfig.from_properties({"ssl.truststore.location": "/etc/kafka/truststore.jks"})
+
+
+def test_file_settings_take_paths() -> None:
+    from pathlib import Path
+
+    c = ProducerConfig(ssl_cafile=Path("/etc/ca.pem"))
+    assert c.ssl_cafile == Path("/etc/ca.pem")
+    bad: dict[str, Any] = {"ssl_cafile": 5}
+    with pytest.raises(ConfigError, match="ssl_cafile=5 must be a string or PathLike or None"):
+        ProducerConfig(**bad)

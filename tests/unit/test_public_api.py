@@ -113,6 +113,7 @@ OTHER_MODULES = {
         "SaslMechanism",
         "SecurityProtocol",
         "Serializer",
+        "StrPath",
     ),
     "aioproducer.producer": ("Producer", "ProducerRecord"),
     "aioproducer.testing": (
