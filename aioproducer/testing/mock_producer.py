@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo
 from .._core.partitioner import BuiltInPartitioner
@@ -116,6 +116,11 @@ class MockProducer:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def state(self) -> Literal["new", "running", "closed"]:
+        """As :attr:`Producer.state`: ``"new"``, ``"running"`` or ``"closed"``."""
+        return "closed" if self._closed else ("running" if self._started else "new")
 
     def complete_next(self) -> bool:
         """Acknowledge the oldest pending record; False when none is pending."""
@@ -255,9 +260,8 @@ class MockProducer:
         return {"records_sent": len(self._sent), "records_pending": len(self._pending)}
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("running" if self._started else "new")
         return (
-            f"<MockProducer {state} sent={len(self._sent)} pending={len(self._pending)} "
+            f"<MockProducer {self.state} sent={len(self._sent)} pending={len(self._pending)} "
             f"auto_complete={self.auto_complete}>"
         )
 

@@ -54,7 +54,9 @@ async def test_auto_complete_records_history_and_offsets() -> None:
         assert await p.partitions_for("t") == [0, 1, 2]
         p.clear()
         assert p.history() == []
-    assert p.closed
+        running = p.state
+    assert running == "running"
+    assert p.closed and p.state == "closed"
 
 
 @pytest.mark.asyncio
