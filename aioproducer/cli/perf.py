@@ -25,6 +25,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,16 +168,27 @@ async def run_aioproducer(
 ) -> tuple[Stats, dict[Any, float]]:
     stats = Stats(args.num_records, out)
     topic, perf_counter, completed = args.topic, time.perf_counter, stats.completed
+    txn = settings.get("transactional_id") is not None
     async with Producer(**settings) as producer:
         stats.start = stats.window_start = started = perf_counter()
+        txn_started = None  # Java's: a transaction per --transaction-duration-ms
         for i in range(args.num_records):
             value = payload(i)
-            callback = functools.partial(_done, completed, perf_counter(), len(value))
+            sent_at = perf_counter()
+            if txn and txn_started is None:
+                producer.begin_transaction()
+                txn_started = sent_at
+            callback = functools.partial(_done, completed, sent_at, len(value))
             await producer.send(topic, value, callback=callback)
+            if txn_started is not None and (sent_at - txn_started) * 1000 >= args.txn_ms:
+                await producer.commit_transaction()
+                txn_started = None
             if args.throughput > 0:
                 await _throttle(i, started, args.throughput)
             elif i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+        if txn_started is not None:
+            await producer.commit_transaction()
         await producer.flush()
         metrics = producer.metrics()
     stats.finish()
@@ -195,7 +207,10 @@ def run(args: argparse.Namespace) -> int:
         )
     settings = producer_settings(args)
     if args.transactional_id:
-        settings["transactional_id"] = args.transactional_id  # a ConfigError until supported
+        settings["transactional_id"] = args.transactional_id
+    if args.transaction_duration_ms is not None and not settings.get("transactional_id"):
+        settings["transactional_id"] = f"performance-producer-{uuid.uuid4()}"  # as Java
+    args.txn_ms = args.transaction_duration_ms or 3000  # Java's default
     payload = payloads(args)
     stats, metrics = asyncio.run(run_aioproducer(args, settings, payload, sys.stdout))
     print(stats.total_line())
@@ -231,6 +246,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--throughput", type=float, required=True, metavar="THROUGHPUT")
     p.add_argument("--print-metrics", action="store_true")
     p.add_argument("--transactional-id", metavar="TRANSACTIONAL-ID")
+    p.add_argument("--transaction-duration-ms", type=int, metavar="TRANSACTION-DURATION")
     p.add_argument(
         "--compare",
         metavar="CLIENTS",

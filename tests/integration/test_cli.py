@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from aioproducer.testing import TansuBroker, read_topic
+from aioproducer.testing import KafkaCluster, TansuBroker, read_topic
 
-pytestmark = pytest.mark.tansu
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "aioproducer"
 
@@ -47,6 +46,7 @@ def test_the_script_runs_this_checkout() -> None:
     assert "--key-separator" in res.stdout
 
 
+@pytest.mark.tansu
 def test_produce_lines_with_keys_and_headers_from_stdin_and_files(
     tansu: TansuBroker, new_topic: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -80,6 +80,7 @@ def test_produce_lines_with_keys_and_headers_from_stdin_and_files(
     )
 
 
+@pytest.mark.tansu
 def test_produce_whole_files(
     tansu: TansuBroker, new_topic: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -98,6 +99,7 @@ def test_produce_whole_files(
     assert values == [Path(f).read_bytes() for f in files]
 
 
+@pytest.mark.tansu
 def test_produce_errors_name_the_cause(tansu: TansuBroker, new_topic: Callable[..., str]) -> None:
     topic = new_topic(tansu)
     res = aioproducer(
@@ -119,6 +121,7 @@ JAVA_TOTAL = re.compile(
 )
 
 
+@pytest.mark.tansu
 def test_perf_prints_javas_lines_and_compares_with_the_peers(
     tansu: TansuBroker, new_topic: Callable[..., str]
 ) -> None:
@@ -146,6 +149,7 @@ def test_perf_prints_javas_lines_and_compares_with_the_peers(
     assert all(len(r.value or b"") == 100 for r in read_topic(tansu.bootstrap_servers, topic))
 
 
+@pytest.mark.tansu
 def test_perf_throughput_is_held(tansu: TansuBroker, new_topic: Callable[..., str]) -> None:
     topic = new_topic(tansu)
     res = aioproducer(
@@ -166,3 +170,19 @@ def test_demo_off_a_terminal_is_line_based() -> None:
     assert "verified 5000/5000" in res.stdout
     assert "\r" not in res.stdout + res.stderr
     assert "5,000/5,000 records" in res.stderr
+
+
+@pytest.mark.kafka
+def test_perf_in_transactions_on_kafka(kafka: KafkaCluster, new_topic: Callable[..., str]) -> None:
+    """--transactional-id / --transaction-duration-ms: a transaction committed every 100 ms, every
+    record visible to a read_committed reader."""
+    topic = new_topic(kafka, partitions=2)
+    res = aioproducer(
+        "perf", "--topic", topic, "--num-records", "3000", "--record-size", "50",
+        "--throughput", "10000", "--transactional-id", "perf-txn", "--transaction-duration-ms",
+        "100", "--producer-props", f"bootstrap.servers={kafka.bootstrap_servers}",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert JAVA_TOTAL.findall(res.stdout) == ["3000"], res.stdout
+    committed = read_topic(kafka.bootstrap_servers, topic, isolation_level="read_committed")
+    assert len(committed) == 3000
