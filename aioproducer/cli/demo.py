@@ -74,7 +74,7 @@ async def _produce(
 def _verify(bootstrap: str, topic: str, n: int, partitions: int) -> list[str]:
     from ..testing import read_topic
 
-    records = read_topic(bootstrap, topic, timeout=120)
+    records = read_topic(bootstrap, topic, timeout=120, expected=n)
     problems: list[str] = []
     if len(records) != n:
         problems.append(f"read {len(records)} records, expected {n}")

@@ -34,6 +34,7 @@ def read_topic(
     timeout: float = 60.0,
     isolation_level: str = "read_uncommitted",
     client_config: dict[str, Any] | None = None,
+    expected: int | None = None,
 ) -> list[ReadRecord]:
     """Read every record of every partition of ``topic``, from the start to the high watermark.
     ``client_config``: more librdkafka settings, such as a secured listener's
@@ -42,13 +43,35 @@ def read_topic(
     Returns the records ordered by (partition, offset). Raises :class:`HarnessError` when the
     end of every partition is not reached within ``timeout`` seconds.
 
+    ``expected``: how many records the caller knows were acknowledged. A broker may answer a
+    produce request before a consumer's watermarks show the records (Tansu does, briefly):
+    the topic is read again, by a new consumer, until ``expected`` records are read or
+    ``timeout`` passes.
+
     With ``isolation_level="read_committed"`` only committed transactions' records are read.
     A partition whose log ends with transaction markers (control records, never delivered)
-    ends at the consumer's end-of-partition event; with read_committed every transaction must
-    be finished for it to come.
+    ends at the consumer's end-of-partition event at or past that watermark; with
+    read_committed every transaction must be finished for it to come.
     """
-    ck = confluent()
     deadline = time.monotonic() + timeout
+    while True:
+        out = _read_once(
+            bootstrap_servers, topic, deadline, timeout, isolation_level, client_config
+        )
+        if expected is None or len(out) >= expected or time.monotonic() > deadline:
+            return out
+        time.sleep(0.1)
+
+
+def _read_once(
+    bootstrap_servers: str,
+    topic: str,
+    deadline: float,
+    timeout: float,
+    isolation_level: str,
+    client_config: dict[str, Any] | None,
+) -> list[ReadRecord]:
+    ck = confluent()
     md = cluster_metadata(bootstrap_servers, timeout=10.0, topic=topic, client_config=client_config)
     tmd = md.topics.get(topic)
     if tmd is None or tmd.error is not None:
@@ -84,7 +107,11 @@ def read_topic(
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 err = msg.error()
                 if err is not None and err.code() == ck.KafkaError._PARTITION_EOF:
-                    pending.discard(msg.partition())
+                    # The end only once it is past the high watermark read at the start: an
+                    # early EOF (a fetch that came back short) is not the end. Its offset is
+                    # where the consumer stands, past any trailing transaction markers.
+                    if msg.offset() >= ends[msg.partition()]:
+                        pending.discard(msg.partition())
                     continue
                 if err is not None:
                     raise HarnessError(f"reading {topic!r}: {err}")
