@@ -1,7 +1,8 @@
 """Transactions (KIP-98) against real Kafka, in both protocols: v2 (KIP-890, the default
 harness version, whose fresh clusters finalize ``transaction.version=2``) and v1 (the same
-Kafka formatted with ``transaction.version=1``: no implicit partitions, no epoch bump per
-transaction). What a ``read_committed`` reader sees is read back with confluent-kafka."""
+Kafka formatted with ``transaction.version=1``, and Kafka 3.9, which has only v1: no implicit
+partitions, no epoch bump per transaction). What a ``read_committed`` reader sees is read
+back with confluent-kafka."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from aioproducer import (
 from aioproducer.errors import ProducerFencedError
 from aioproducer.testing import KafkaCluster, read_topic
 from aioproducer.testing._admin import confluent
+from aioproducer.testing.kafka import KAFKA_COMPAT_VERSION
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,12 +34,21 @@ def kafka_tv1() -> Iterator[KafkaCluster]:
         yield cluster
 
 
-@pytest.fixture(params=["v2", "v1"])
+@pytest.fixture(scope="module")
+def kafka_39() -> Iterator[KafkaCluster]:
+    """Kafka 3.9, which has only transactions v1 (KIP-890's v2 came in 4.0)."""
+    with KafkaCluster(1, version=KAFKA_COMPAT_VERSION) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["v2", "v1", "v1-kafka-3.9"])
 def txn_broker(request: pytest.FixtureRequest) -> tuple[KafkaCluster, bool]:
     """(the broker, whether it offers transactions v2)."""
     if request.param == "v2":
         return request.getfixturevalue("kafka"), True
-    return request.getfixturevalue("kafka_tv1"), False
+    if request.param == "v1":
+        return request.getfixturevalue("kafka_tv1"), False
+    return request.getfixturevalue("kafka_39"), False
 
 
 def tid() -> str:
