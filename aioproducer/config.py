@@ -11,10 +11,10 @@ import functools
 import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints
 
-from . import _config_types
+from ._config_rules import ACKS
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
 from ._java_settings import from_java_properties, unknown_setting
@@ -32,7 +32,6 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"
 #: A file's path: a string or a ``pathlib.Path``.
 StrPath = str | os.PathLike[str]
 _client_ids = itertools.count(1)
-_ACKS = {"all": -1, "-1": -1, -1: -1, "0": 0, 0: 0, "1": 1, 1: 1}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,29 +196,13 @@ class ProducerConfig:
 
     @property
     def acks_value(self) -> int:
-        return _ACKS[self.acks]
+        return ACKS[self.acks]
 
     def make_ssl_context(self) -> Any:
         """The TLS context for SSL/SASL_SSL, or None for plaintext."""
-        if not self.security_protocol.endswith("SSL"):
-            return None
-        if self.ssl_context is not None:
-            return self.ssl_context
-        import ssl
+        from ._io.tls_context import ssl_context_for
 
-        ctx = ssl.create_default_context(cafile=self.ssl_cafile)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.check_hostname = self.ssl_check_hostname
-        if self.ssl_certfile is not None:
-            try:
-                ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self.ssl_password)
-            except (OSError, ssl.SSLError) as exc:  # the message never holds the password
-                raise ConfigError(
-                    f"ssl_certfile={self.ssl_certfile!r} / ssl_keyfile={self.ssl_keyfile!r}: "
-                    f"cannot load the client certificate and key ({type(exc).__name__}: "
-                    f"{getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or exc})"
-                ) from None
-        return ctx
+        return ssl_context_for(self)
 
     def oauth_token_provider(self) -> Any:
         """The OAUTHBEARER token provider: the one given, or the client-credentials provider
@@ -285,116 +268,9 @@ class ProducerConfig:
 
     def validate(self) -> None:
         """Check every setting and the rules between them; raise :class:`ConfigError`."""
-        # Each value's type, from the annotations (a Literal's values are checked at the end,
-        # after the fields' own checks, which word their errors better).
-        types = _field_types()
-        for f in fields(self):
-            _config_types.check(f.name, getattr(self, f.name), types[f.name], literal_values=False)
-        if self.acks not in _ACKS:
-            raise ConfigError(f"acks={self.acks!r} is invalid; allowed: 'all', -1, 0, 1")
-        _ = self.bootstrap_list
-        non_negative = (
-            "batch_size",
-            "linger_ms",
-            "max_block_ms",
-            "retries",
-            "retry_backoff_ms",
-            "retry_backoff_max_ms",
-            "reconnect_backoff_ms",
-            "reconnect_backoff_max_ms",
-            "partitioner_availability_timeout_ms",
-        )
-        positive = (
-            "buffer_memory",
-            "max_request_size",
-            "request_timeout_ms",
-            "delivery_timeout_ms",
-            "max_in_flight_requests_per_connection",
-            "metadata_max_age_ms",
-            "metadata_max_idle_ms",
-            "socket_connection_setup_timeout_ms",
-            "metrics_sample_window_ms",
-            "metrics_num_samples",
-            "transaction_timeout_ms",
-        )
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in non_negative or f.name in positive:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ConfigError(f"{f.name}={value!r} must be an integer")
-                if f.name in positive and value <= 0:
-                    raise ConfigError(f"{f.name}={value} must be > 0")
-                if value < 0:
-                    raise ConfigError(f"{f.name}={value} must be >= 0")
-        for name in ("send_buffer_bytes", "receive_buffer_bytes"):
-            if getattr(self, name) < -1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be >= -1 (-1: the system's)")
-        if self.delivery_timeout < self.linger_ms + self.request_timeout_ms:
-            raise ConfigError(
-                f"delivery_timeout_ms={self.delivery_timeout_ms} must be >= linger_ms + "
-                f"request_timeout_ms = {self.linger_ms + self.request_timeout_ms}"
-            )
-        from ._records.codecs import get_codec
+        from ._config_rules import validate
 
-        if self.compression_type is not None and not isinstance(self.compression_type, str):
-            raise ConfigError(
-                f"compression_type={self.compression_type!r}: allowed None, 'none', 'gzip', "
-                "'snappy', 'lz4', 'zstd'"
-            )
-        get_codec(self.compression, self.compression_level())
-        for name in ("key_serializer", "value_serializer"):
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                raise ConfigError(f"{name} must be callable(obj) -> bytes | None, got {value!r}")
-        if self.partitioner is not None and not isinstance(self.partitioner, Partitioner):
-            raise ConfigError(
-                "partitioner must have a partition(topic, key, key_bytes, value, value_bytes, "
-                f"cluster) method, got {self.partitioner!r}"
-            )
-        for i, ic in enumerate(self.interceptors):
-            if not isinstance(ic, ProducerInterceptor):
-                raise ConfigError(
-                    f"interceptors[{i}] must be an instance of a subclass of "
-                    f"aioproducer.ProducerInterceptor, got {ic!r}"
-                )
-        if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-            raise ConfigError(
-                f"security_protocol={self.security_protocol!r}: allowed 'PLAINTEXT', 'SSL', "
-                "'SASL_PLAINTEXT', 'SASL_SSL'"
-            )
-        if self.security_protocol.startswith("SASL"):
-            _validate_sasl(self)
-        if self.ssl_context is not None and (self.ssl_cafile or self.ssl_certfile):
-            raise ConfigError("give either ssl_context or ssl_cafile/ssl_certfile, not both")
-        if self.ssl_certfile is None and (self.ssl_keyfile or self.ssl_password is not None):
-            raise ConfigError("ssl_keyfile and ssl_password need ssl_certfile (mutual TLS)")
-        if self.enable_idempotence is not None and not isinstance(self.enable_idempotence, bool):
-            raise ConfigError(f"enable_idempotence={self.enable_idempotence!r} must be a bool")
-        if self.transactional_id is not None:
-            if not isinstance(self.transactional_id, str) or not self.transactional_id:
-                raise ConfigError(
-                    f"transactional_id={self.transactional_id!r} must be a non-empty string"
-                )
-            if self.enable_idempotence is False:
-                raise ConfigError(
-                    "transactional_id needs idempotence: remove enable_idempotence=False"
-                )
-        if self.idempotence and (
-            self.enable_idempotence is not None or self.transactional_id is not None
-        ):
-            why = (
-                "enable_idempotence=True"
-                if self.enable_idempotence
-                else f"transactional_id={self.transactional_id!r}"
-            )
-            if self.acks_value != -1:
-                raise ConfigError(f"{why} requires acks='all'")
-            if self.retries == 0:
-                raise ConfigError(f"{why} requires retries > 0")
-            if self.max_in_flight_requests_per_connection > 5:
-                raise ConfigError(f"{why} requires max_in_flight_requests_per_connection <= 5")
-        for f in fields(self):
-            _config_types.check(f.name, getattr(self, f.name), types[f.name])
+        validate(self)
 
 
 @functools.cache
@@ -418,54 +294,6 @@ def _init(self: ProducerConfig, **settings: Any) -> None:
 
 
 ProducerConfig.__init__ = _init  # type: ignore[method-assign]
-
-
-def _validate_sasl(cfg: ProducerConfig) -> None:
-    mechanism = cfg.sasl_mechanism
-    if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"):
-        raise ConfigError(
-            f"sasl_mechanism={mechanism!r}: allowed 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', "
-            "'OAUTHBEARER'"
-        )
-    if mechanism != "OAUTHBEARER":
-        if not cfg.sasl_plain_username or cfg.sasl_plain_password is None:
-            raise ConfigError(
-                f"sasl_mechanism={mechanism!r} needs sasl_plain_username and sasl_plain_password"
-            )
-        return
-    provider, url = cfg.sasl_oauth_token_provider, cfg.sasl_oauthbearer_token_endpoint_url
-    if provider is not None:
-        if url is not None:
-            raise ConfigError(
-                "give either sasl_oauth_token_provider or sasl_oauthbearer_token_endpoint_url"
-            )
-        if not callable(getattr(provider, "token", None)):
-            raise ConfigError(
-                "sasl_oauth_token_provider must have a token() method (plain or async)"
-            )
-        return
-    if url is None:
-        raise ConfigError(
-            "sasl_mechanism='OAUTHBEARER' needs sasl_oauth_token_provider or "
-            "sasl_oauthbearer_token_endpoint_url"
-        )
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise ConfigError(
-            f"sasl_oauthbearer_token_endpoint_url: scheme {parts.scheme!r} refused; it must "
-            "be https:// (http:// only on a loopback address): the client secret travels in it"
-        )
-    if (
-        not cfg.sasl_oauthbearer_client_credentials_client_id
-        or not cfg.sasl_oauthbearer_client_credentials_client_secret
-    ):
-        raise ConfigError(
-            "sasl_oauthbearer_token_endpoint_url needs "
-            "sasl_oauthbearer_client_credentials_client_id and _client_secret"
-        )
 
 
 __all__ = (
