@@ -242,7 +242,7 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
         if name not in hints and key != "sasl.jaas.config":
             raise unknown_setting(key)
         if name == "ssl_check_hostname" and isinstance(value, str):
-            out[name] = value.strip().lower() == "https"
+            out[name] = _endpoint_identification(value)
         elif key == "sasl.jaas.config" and isinstance(value, str):
             out.update(_jaas_credentials(value))
         elif (
@@ -259,6 +259,18 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
                 convert_string(name, value, hints[name]) if isinstance(value, str) else value
             )
     return out
+
+
+def _endpoint_identification(value: str) -> bool:
+    """``ssl.endpoint.identification.algorithm``: "https" verifies the hostname, "" does not;
+    anything else is an error (a typo must not turn verification off)."""
+    text = value.strip().lower()
+    if text not in ("https", "", "null"):
+        raise ConfigError(
+            f"ssl.endpoint.identification.algorithm={value!r}: allowed 'https' or '' (no "
+            "hostname verification)"
+        )
+    return text == "https"
 
 
 _JAAS_OPTION = re.compile(

@@ -254,6 +254,20 @@ def test_jaas_config_lines_give_the_credentials_and_never_show_them() -> None:
         ProducerConfig(**jaas)
 
 
+@pytest.mark.parametrize("value", ["http", "htps", "HTTPS-ish"])
+def test_a_misspelt_endpoint_identification_algorithm_does_not_turn_verification_off(
+    value: str,
+) -> None:
+    # It did: anything but "https" read as False, hostname verification off without a word.
+    with pytest.raises(ConfigError, match=r"ssl.endpoint.identification.algorithm=.*'https' or"):
+        ProducerConfig.from_properties({"ssl.endpoint.identification.algorithm": value})
+    props = {"ssl.endpoint.identification.algorithm": " HTTPS "}
+    assert ProducerConfig.from_properties(props).ssl_check_hostname is True
+    for off in ("", "null"):
+        props = {"ssl.endpoint.identification.algorithm": off}
+        assert ProducerConfig.from_properties(props).ssl_check_hostname is False
+
+
 def test_client_dns_lookup_takes_javas_default_only() -> None:
     assert ProducerConfig.from_properties({"client.dns.lookup": "use_all_dns_ips"})
     with pytest.raises(ConfigError, match=r"client_dns_lookup=.* must be one of 'use_all_dns_ips'"):
