@@ -101,10 +101,7 @@ def validate(cfg: ProducerConfig) -> None:
         )
     if cfg.security_protocol.startswith("SASL"):
         _validate_sasl(cfg)
-    if cfg.ssl_context is not None and (cfg.ssl_cafile or cfg.ssl_certfile):
-        raise ConfigError("give either ssl_context or ssl_cafile/ssl_certfile, not both")
-    if cfg.ssl_certfile is None and (cfg.ssl_keyfile or cfg.ssl_password is not None):
-        raise ConfigError("ssl_keyfile and ssl_password need ssl_certfile (mutual TLS)")
+    _validate_ssl(cfg)
     if cfg.enable_idempotence is not None and not isinstance(cfg.enable_idempotence, bool):
         raise ConfigError(f"enable_idempotence={cfg.enable_idempotence!r} must be a bool")
     if cfg.transactional_id is not None:
@@ -128,6 +125,63 @@ def validate(cfg: ProducerConfig) -> None:
             raise ConfigError(f"{why} requires max_in_flight_requests_per_connection <= 5")
     for f in fields(cfg):
         _config_types.check(f.name, getattr(cfg, f.name), types[f.name])
+
+
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+def _validate_ssl(cfg: ProducerConfig) -> None:
+    from ._io.tls_settings import version_range
+
+    given = [
+        name
+        for name in (
+            "ssl_cafile",
+            "ssl_truststore_certificates",
+            "ssl_certfile",
+            "ssl_keystore_certificate_chain",
+            "ssl_keystore_key",
+            "ssl_cipher_suites",
+        )
+        if getattr(cfg, name) is not None
+    ]
+    if cfg.ssl_protocol != "TLSv1.3":
+        given.append("ssl_protocol")
+    if isinstance(cfg.ssl_enabled_protocols, str) or list(cfg.ssl_enabled_protocols) != [
+        "TLSv1.2",
+        "TLSv1.3",
+    ]:
+        given.append("ssl_enabled_protocols")
+    if cfg.ssl_context is not None and given:
+        raise ConfigError(
+            f"give either ssl_context or {', '.join(given)}, not both (ssl_context is used as is)"
+        )
+    for file, text in (
+        ("ssl_cafile", "ssl_truststore_certificates"),
+        ("ssl_certfile", "ssl_keystore_certificate_chain"),
+        ("ssl_certfile", "ssl_keystore_key"),
+    ):
+        if getattr(cfg, file) is not None and getattr(cfg, text) is not None:
+            raise ConfigError(f"give either {file} (a file) or {text} (PEM text), not both")
+    chain, key = cfg.ssl_keystore_certificate_chain, cfg.ssl_keystore_key
+    if (chain is None) != (key is None):
+        raise ConfigError(
+            "ssl_keystore_certificate_chain and ssl_keystore_key go together (mutual TLS)"
+        )
+    if cfg.ssl_certfile is None and cfg.ssl_keyfile is not None:
+        raise ConfigError("ssl_keyfile given alone: the key files need ssl_certfile (mutual TLS)")
+    if cfg.ssl_certfile is None and key is None and cfg.ssl_password is not None:
+        raise ConfigError(
+            "ssl_password (the client key's) needs ssl_certfile or ssl_keystore_key (mutual TLS)"
+        )
+    for name in ("ssl_truststore_certificates", "ssl_keystore_certificate_chain"):
+        value = getattr(cfg, name)
+        if isinstance(value, str) and _PEM_CERTIFICATE not in value:
+            raise ConfigError(f"{name} holds no PEM certificate ({_PEM_CERTIFICATE} ...)")
+    if isinstance(key, str) and not ("-----BEGIN " in key and "PRIVATE KEY-----" in key):
+        # The message never holds the key.
+        raise ConfigError("ssl_keystore_key holds no PEM private key (-----BEGIN PRIVATE KEY...)")
+    version_range(cfg.ssl_protocol, cfg.ssl_enabled_protocols, cfg.ssl_cipher_suites)
 
 
 def _validate_sasl(cfg: ProducerConfig) -> None:

@@ -110,7 +110,9 @@ def convert_string(name: str, text: str, tp: Any) -> Any:
         if option is str or option is Any:
             return text
         if get_origin(option) in (collections.abc.Sequence, list, tuple):
-            return [part.strip() for part in stripped.split(",") if part.strip()]
+            parts = [part.strip() for part in stripped.split(",") if part.strip()]
+            # An empty list where None is allowed is None (Java: the default).
+            return parts if parts or type(None) not in options else None
     raise ConfigError(f"{name}={text!r} cannot be read as {describe(tp)}")
 
 

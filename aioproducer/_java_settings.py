@@ -38,6 +38,7 @@ class JavaSetting:
 
 _JVM = "a JVM mechanism; Python's ssl module and interpreter have no equivalent"
 _CLASS = "names a Java class; aioproducer takes Python objects"
+_PEM_ONLY = "JKS and PKCS12 are Java's key store formats; Python's ssl reads PEM"
 
 # (java name, python name if not the mechanical one, not applicable because, note)
 _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
@@ -98,7 +99,12 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
         "a bool: True is Java's 'https', False its ''",
     ),
     ("ssl.engine.factory.class", None, _CLASS, "pass ssl_context, an ssl.SSLContext"),
-    ("ssl.key.password", "ssl_password", None, "the password of ssl_keyfile's key"),
+    (
+        "ssl.key.password",
+        "ssl_password",
+        None,
+        "the password of the client key (ssl_certfile's, ssl_keyfile's or ssl_keystore_key's)",
+    ),
     ("ssl.keymanager.algorithm", None, _JVM, None),
     ("ssl.keystore.certificate.chain", None, None, None),
     ("ssl.keystore.key", None, None, None),
@@ -106,18 +112,46 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
         "ssl.keystore.location",
         "ssl_certfile",
         None,
-        "a PEM file: the client's certificate chain (and key, or ssl_keyfile)",
+        "a PEM file: the client's certificate chain (and key, or ssl_keyfile); as PEM text: "
+        "ssl_keystore_certificate_chain and ssl_keystore_key",
     ),
-    ("ssl.keystore.password", None, None, None),
-    ("ssl.keystore.type", None, _JVM, "aioproducer reads PEM files"),
+    (
+        "ssl.keystore.password",
+        None,
+        "a PEM key store has no store password (Java refuses one with PEM too)",
+        "the key's password is ssl_password (ssl.key.password)",
+    ),
+    (
+        "ssl.keystore.type",
+        None,
+        _PEM_ONLY,
+        "PEM, the only type read: files (ssl_certfile, ssl_keyfile) or text (ssl_keystore_*); "
+        "ssl.keystore.type=PEM is accepted in properties",
+    ),
     ("ssl.protocol", None, None, None),
     ("ssl.provider", None, _JVM, None),
     ("ssl.secure.random.implementation", None, _JVM, None),
     ("ssl.trustmanager.algorithm", None, _JVM, None),
     ("ssl.truststore.certificates", None, None, None),
-    ("ssl.truststore.location", "ssl_cafile", None, "a PEM file of CA certificates"),
-    ("ssl.truststore.password", None, _JVM, "PEM trust stores have no password"),
-    ("ssl.truststore.type", None, _JVM, "aioproducer reads PEM files"),
+    (
+        "ssl.truststore.location",
+        "ssl_cafile",
+        None,
+        "a PEM file of CA certificates; as PEM text: ssl_truststore_certificates",
+    ),
+    (
+        "ssl.truststore.password",
+        None,
+        "a PEM trust store has no password",
+        "ssl_cafile (a file) or ssl_truststore_certificates (text)",
+    ),
+    (
+        "ssl.truststore.type",
+        None,
+        _PEM_ONLY,
+        "PEM, the only type read: a file (ssl_cafile) or text (ssl_truststore_certificates); "
+        "ssl.truststore.type=PEM is accepted in properties",
+    ),
     # SASL (SaslConfigs.addClientSaslSupport)
     ("sasl.client.callback.handler.class", None, _CLASS, None),
     (
@@ -239,9 +273,11 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in props.items():
         s = BY_JAVA.get(key)
         name = s.python if s is not None else key
-        if name not in hints and key != "sasl.jaas.config":
+        if name not in hints and key not in _READ_SPECIALLY:
             raise unknown_setting(key)
-        if name == "ssl_check_hostname" and isinstance(value, str):
+        if key in ("ssl.keystore.type", "ssl.truststore.type"):
+            _pem_store_type(key, value)
+        elif name == "ssl_check_hostname" and isinstance(value, str):
             out[name] = _endpoint_identification(value)
         elif key == "sasl.jaas.config" and isinstance(value, str):
             out.update(_jaas_credentials(value))
@@ -261,6 +297,15 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _pem_store_type(key: str, value: Any) -> None:
+    """``ssl.keystore.type``/``ssl.truststore.type``: PEM (what aioproducer reads), or an error."""
+    if not isinstance(value, str) or value.strip().upper() != "PEM":
+        raise ConfigError(
+            f"{key}={value!r}: aioproducer reads PEM key and trust stores only (convert with "
+            "keytool -exportcert -rfc, or openssl pkcs12 -nodes)"
+        )
+
+
 def _endpoint_identification(value: str) -> bool:
     """``ssl.endpoint.identification.algorithm``: "https" verifies the hostname, "" does not;
     anything else is an error (a typo must not turn verification off)."""
@@ -273,6 +318,8 @@ def _endpoint_identification(value: str) -> bool:
     return text == "https"
 
 
+#: Properties without a field that are read (the credentials in a JAAS line; PEM types).
+_READ_SPECIALLY = ("sasl.jaas.config", "ssl.keystore.type", "ssl.truststore.type")
 _JAAS_OPTION = re.compile(
     r"""(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(\S+?))\s*(?=;|\s|$)"""
 )

@@ -51,6 +51,12 @@ class ProducerSettings(TypedDict, total=False):
     ssl_keyfile: StrPath | None
     ssl_password: str | None
     ssl_check_hostname: bool
+    ssl_truststore_certificates: str | None
+    ssl_keystore_certificate_chain: str | None
+    ssl_keystore_key: str | None
+    ssl_protocol: str
+    ssl_enabled_protocols: Sequence[str]
+    ssl_cipher_suites: Sequence[str] | None
     sasl_mechanism: SaslMechanism
     sasl_plain_username: str | None
     sasl_plain_password: str | None

@@ -113,6 +113,26 @@ class ProducerConfig:
     #: Verify that the broker's certificate names the host we connect to (Java's
     #: ``ssl.endpoint.identification.algorithm=https``). Turning it off logs a warning.
     ssl_check_hostname: bool = True
+    #: The CA certificates to trust, PEM text (Java's ``ssl.truststore.type=PEM`` form), in
+    #: place of ``ssl_cafile``'s file (None: neither given, the system's trust store).
+    ssl_truststore_certificates: str | None = field(default=None, repr=False)
+    #: Mutual TLS without files: the client's certificate chain, PEM text (Java's
+    #: ``ssl.keystore.type=PEM`` form), with ``ssl_keystore_key``; instead of ``ssl_certfile``.
+    ssl_keystore_certificate_chain: str | None = field(default=None, repr=False)
+    #: Mutual TLS without files: the client's private key, PEM text (encrypted with
+    #: ``ssl_password``, optionally). It reaches OpenSSL through an anonymous memory file, never
+    #: a disk. Never shown in reprs or logs.
+    ssl_keystore_key: str | None = field(default=None, repr=False)
+    #: The newest TLS version to use: "TLSv1.3", "TLSv1.2", or "TLS" (the newest there is).
+    ssl_protocol: str = "TLSv1.3"
+    #: The TLS versions allowed, of "TLSv1.2" and "TLSv1.3" (older ones are refused); with
+    #: ``ssl_protocol`` they set the context's lowest and highest version.
+    ssl_enabled_protocols: Sequence[str] = ("TLSv1.2", "TLSv1.3")
+    #: The cipher suites allowed (None: Python's defaults), Java's (IANA) names such as
+    #: ``TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`` or OpenSSL's. Without a TLS 1.3 suite, TLS
+    #: 1.3 is off (as in Java). Python's ssl cannot choose the TLS 1.3 suites it offers: a
+    #: connection that negotiates one the list lacks is refused after the handshake.
+    ssl_cipher_suites: Sequence[str] | None = None
     #: SASL: "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512" (with ``sasl_plain_username`` and
     #: ``sasl_plain_password``), or "OAUTHBEARER" with either ``sasl_oauth_token_provider``
     #: (an object whose ``token()`` returns the token, plain or async, and optionally

@@ -36,6 +36,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import trio
 from anyio.abc import ByteStream, SocketAttribute
+from anyio.streams.tls import TLSAttribute
 
 log = logging.getLogger("aioproducer")
 
@@ -213,6 +214,10 @@ class StreamTransport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "socket":
             return self._stream.extra(SocketAttribute.raw_socket, default)
+        if name == "cipher":
+            return self._stream.extra(TLSAttribute.cipher, default)
+        if name == "ssl_object":
+            return self._stream.extra(TLSAttribute.ssl_object, default)
         return default
 
     def is_closing(self) -> bool:

@@ -41,7 +41,7 @@ from ..errors import (
     UnsupportedVersionError,
     for_code,
 )
-from . import tls_errors
+from . import tls_context, tls_errors
 from .backend import ops_for, running_loop
 from .reply import Reply
 
@@ -164,6 +164,9 @@ class BrokerConnection(asyncio.Protocol):
                 ssl=ssl_context,
                 server_hostname=host if ssl_context is not None else None,
             )
+            refused = tls_context.refused_cipher(ssl_context, conn._transport, where)
+            if refused is not None:
+                raise refused
             stage = "negotiate"
             await conn._negotiate()
             if sasl is not None:

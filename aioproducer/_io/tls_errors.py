@@ -1,8 +1,9 @@
 """What a failed TLS handshake or session means, as our errors (used by ``connection.py``).
 
 Each names the broker and the likely cause: a certificate not trusted or not for this host,
-a listener that does not speak TLS, TLS older than 1.2, or a broker that wants a client
-certificate (TLS 1.3 tells the client only after the handshake, with an alert).
+a listener that does not speak TLS, no TLS version or cipher suite in common (TLS older than
+1.2 is refused), or a broker that wants a client certificate (TLS 1.3 tells the client only
+after the handshake, with an alert).
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ def handshake_error(where: str, exc: ssl.SSLError) -> KafkaError:
     if "WRONG_VERSION_NUMBER" in str(exc) or "record layer" in str(exc):
         hint = " (does the broker listen without TLS? check security_protocol)"
     elif "PROTOCOL_VERSION" in str(exc) or "UNSUPPORTED_PROTOCOL" in str(exc):
-        hint = " (the broker offers only TLS versions older than 1.2, which are refused)"
+        hint = (
+            " (no TLS version in common: the client allows those of ssl_enabled_protocols up to "
+            "ssl_protocol, never older than 1.2)"
+        )
+    elif any(s in str(exc) for s in ("HANDSHAKE_FAILURE", "NO_SHARED_CIPHER", "NO_CIPHERS")):
+        hint = (
+            " (no cipher suite in common? check ssl_cipher_suites, ssl_enabled_protocols and "
+            "ssl_protocol; or the listener wants a client certificate)"
+        )
     detail = getattr(exc, "verify_message", None) or exc.reason or exc
     return SslAuthenticationError(f"TLS handshake with {where} failed: {detail}{hint}")
 
