@@ -12,7 +12,16 @@ from typing import Any, Literal, TypedDict
 
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
-from .config import Acks, CompressionType, SaslMechanism, SecurityProtocol, Serializer, StrPath
+from .config import (
+    Acks,
+    CompressionType,
+    SaslMechanism,
+    SecurityProtocol,
+    Serializer,
+    StrPath,
+    TlsProtocol,
+    TlsVersion,
+)
 
 
 class ProducerSettings(TypedDict, total=False):
@@ -54,8 +63,8 @@ class ProducerSettings(TypedDict, total=False):
     ssl_truststore_certificates: str | None
     ssl_keystore_certificate_chain: str | None
     ssl_keystore_key: str | None
-    ssl_protocol: str
-    ssl_enabled_protocols: Sequence[str]
+    ssl_protocol: TlsProtocol
+    ssl_enabled_protocols: Sequence[TlsVersion]
     ssl_cipher_suites: Sequence[str] | None
     sasl_mechanism: SaslMechanism
     sasl_plain_username: str | None

@@ -29,6 +29,10 @@ CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 #: ``sasl_mechanism``.
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+#: ``ssl_enabled_protocols``' entries: the TLS versions a client may use (older: refused).
+TlsVersion = Literal["TLSv1.2", "TLSv1.3"]
+#: ``ssl_protocol``: the newest TLS version to use ("TLS": the newest there is).
+TlsProtocol = Literal["TLSv1.3", "TLSv1.2", "TLS"]
 #: A file's path: a string or a ``pathlib.Path``.
 StrPath = str | os.PathLike[str]
 _client_ids = itertools.count(1)
@@ -124,10 +128,10 @@ class ProducerConfig:
     #: a disk. Never shown in reprs or logs.
     ssl_keystore_key: str | None = field(default=None, repr=False)
     #: The newest TLS version to use: "TLSv1.3", "TLSv1.2", or "TLS" (the newest there is).
-    ssl_protocol: str = "TLSv1.3"
+    ssl_protocol: TlsProtocol = "TLSv1.3"
     #: The TLS versions allowed, of "TLSv1.2" and "TLSv1.3" (older ones are refused); with
     #: ``ssl_protocol`` they set the context's lowest and highest version.
-    ssl_enabled_protocols: Sequence[str] = ("TLSv1.2", "TLSv1.3")
+    ssl_enabled_protocols: Sequence[TlsVersion] = ("TLSv1.2", "TLSv1.3")
     #: The cipher suites allowed (None: Python's defaults), Java's (IANA) names such as
     #: ``TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`` or OpenSSL's. Without a TLS 1.3 suite, TLS
     #: 1.3 is off (as in Java). Python's ssl cannot choose the TLS 1.3 suites it offers: a
@@ -324,4 +328,6 @@ __all__ = (
     "SecurityProtocol",
     "Serializer",
     "StrPath",
+    "TlsProtocol",
+    "TlsVersion",
 )

@@ -114,6 +114,8 @@ OTHER_MODULES = {
         "SecurityProtocol",
         "Serializer",
         "StrPath",
+        "TlsProtocol",
+        "TlsVersion",
     ),
     "aioproducer.producer": ("Producer", "ProducerRecord"),
     "aioproducer.testing": (

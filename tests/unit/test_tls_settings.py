@@ -17,6 +17,7 @@ import trustme
 from aioproducer import ProducerConfig
 from aioproducer._io import tls_context
 from aioproducer._io.tls_settings import cipher_suites, openssl_name, version_range
+from aioproducer.config import TlsProtocol, TlsVersion
 from aioproducer.errors import ConfigError
 
 V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
@@ -89,7 +90,10 @@ def test_cipher_suites_split_by_version_and_bad_names_are_typed() -> None:
     ],
 )
 def test_enabled_protocols_and_protocol_give_the_version_range(
-    protocol: str, enabled: list[str], suites: list[str] | None, expected: tuple[Any, Any]
+    protocol: TlsProtocol,
+    enabled: list[TlsVersion],
+    suites: list[str] | None,
+    expected: tuple[Any, Any],
 ) -> None:
     assert version_range(protocol, enabled, suites) == expected
     cfg = ProducerConfig(
