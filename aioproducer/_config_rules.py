@@ -8,6 +8,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from . import _config_types
+from ._config_oauth import check_endpoint_url, validate_oauth
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
 from .errors import ConfigError
@@ -101,6 +102,7 @@ def validate(cfg: ProducerConfig) -> None:
         )
     if cfg.security_protocol.startswith("SASL"):
         _validate_sasl(cfg)
+    validate_oauth(cfg)
     _validate_ssl(cfg)
     if cfg.enable_idempotence is not None and not isinstance(cfg.enable_idempotence, bool):
         raise ConfigError(f"enable_idempotence={cfg.enable_idempotence!r} must be a bool")
@@ -213,15 +215,7 @@ def _validate_sasl(cfg: ProducerConfig) -> None:
             "sasl_mechanism='OAUTHBEARER' needs sasl_oauth_token_provider or "
             "sasl_oauthbearer_token_endpoint_url"
         )
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise ConfigError(
-            f"sasl_oauthbearer_token_endpoint_url: scheme {parts.scheme!r} refused; it must "
-            "be https:// (http:// only on a loopback address): the client secret travels in it"
-        )
+    check_endpoint_url("sasl_oauthbearer_token_endpoint_url", url)
     if (
         not cfg.sasl_oauthbearer_client_credentials_client_id
         or not cfg.sasl_oauthbearer_client_credentials_client_secret

@@ -176,6 +176,8 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("sasl.login.retry.backoff.max.ms", None, None, None),
     ("sasl.login.retry.backoff.ms", None, None, None),
     ("sasl.mechanism", None, None, None),
+    ("sasl.oauthbearer.allow.unverified.audience", None, None, None),
+    ("sasl.oauthbearer.allow.unverified.issuer", None, None, None),
     ("sasl.oauthbearer.client.credentials.client.id", None, None, None),
     ("sasl.oauthbearer.client.credentials.client.secret", None, None, None),
     ("sasl.oauthbearer.clock.skew.seconds", None, None, None),

@@ -156,6 +156,64 @@ class ProducerConfig:
     sasl_oauthbearer_client_credentials_client_secret: str | None = field(default=None, repr=False)
     #: OAUTHBEARER: the scope asked of the token endpoint (None: none).
     sasl_oauthbearer_scope: str | None = None
+    #: OAUTHBEARER token endpoint (and JWKS): how long to wait for the TCP (and TLS)
+    #: connection, in ms. None: no limit of its own, as Java's (``start()`` still ends at
+    #: ``max_block_ms``); a JWKS fetch then waits 20 s, as Java's does.
+    sasl_login_connect_timeout_ms: int | None = None
+    #: OAUTHBEARER token endpoint (and JWKS): how long to wait for the answer, in ms. None: no
+    #: limit of its own (Java's default). A timed-out attempt is retried like a refused one.
+    sasl_login_read_timeout_ms: int | None = None
+    #: OAUTHBEARER token endpoint: the wait after a failed attempt, doubling each time; an
+    #: HTTP answer a retry cannot change (400, 401, 403, 404, ...) is not retried.
+    sasl_login_retry_backoff_ms: int = 100
+    #: OAUTHBEARER token endpoint: every attempt happens within this many ms of the first
+    #: (Java's ``Retry``); then the fetch fails with :class:`SaslAuthenticationError`.
+    sasl_login_retry_backoff_max_ms: int = 10000
+    #: OAUTHBEARER token endpoint: a token is fetched again once this share of its lifetime
+    #: (from ``iat``, else from when it was fetched, to ``exp``) has passed; 0.5 to 1.0.
+    sasl_login_refresh_window_factor: float = 0.8
+    #: OAUTHBEARER token endpoint: up to this share of the lifetime is added at random to the
+    #: refresh time (so clients do not refresh together); 0 to 0.25.
+    sasl_login_refresh_window_jitter: float = 0.05
+    #: OAUTHBEARER token endpoint: a refresh happens no sooner than this many seconds after
+    #: the token was fetched (0 to 900), unless the token is too short-lived for both margins.
+    sasl_login_refresh_min_period_seconds: int = 60
+    #: OAUTHBEARER token endpoint: a refresh happens at least this many seconds before the
+    #: token expires (0 to 3600), unless the token is too short-lived for both margins.
+    sasl_login_refresh_buffer_seconds: int = 300
+    #: OAUTHBEARER token endpoint: URL-encode the client id and secret in the Basic
+    #: authorization header (RFC 6749 §2.3.1). Off by default, as Java's (for old servers).
+    sasl_oauthbearer_header_urlencode: bool = False
+    #: OAUTHBEARER token endpoint: the claim of a token that holds its scopes.
+    sasl_oauthbearer_scope_claim_name: str = "scope"
+    #: OAUTHBEARER token endpoint: the claim of a token that names its subject (required).
+    sasl_oauthbearer_sub_claim_name: str = "sub"
+    #: OAUTHBEARER token endpoint: check every token against this JSON Web Key Set
+    #: (``https://``, ``http://`` on loopback, or ``file:``) before using it, as Java 4.x's
+    #: client does when it is set: the signature (RS*, PS*, ES*), ``exp`` with the clock
+    #: skew, ``iat``, ``nbf``, the expected audience and issuer.
+    sasl_oauthbearer_jwks_endpoint_url: str | None = None
+    #: OAUTHBEARER JWKS: how often (ms) the key set is fetched again; a token signed by a key
+    #: the set lacks makes it fetched at once (at most once a minute per key id).
+    sasl_oauthbearer_jwks_endpoint_refresh_ms: int = 3600000
+    #: OAUTHBEARER JWKS: the wait after a failed fetch, doubling each time.
+    sasl_oauthbearer_jwks_endpoint_retry_backoff_ms: int = 100
+    #: OAUTHBEARER JWKS: every fetch attempt happens within this many ms of the first.
+    sasl_oauthbearer_jwks_endpoint_retry_backoff_max_ms: int = 10000
+    #: OAUTHBEARER JWKS: seconds of difference allowed between the identity provider's clock
+    #: and ours when checking ``exp`` and ``nbf``.
+    sasl_oauthbearer_clock_skew_seconds: int = 30
+    #: OAUTHBEARER JWKS: the audiences a token may name in ``aud`` (one must match). Required
+    #: with ``sasl_oauthbearer_jwks_endpoint_url`` unless
+    #: ``sasl_oauthbearer_allow_unverified_audience``.
+    sasl_oauthbearer_expected_audience: Sequence[str] | None = None
+    #: OAUTHBEARER JWKS: the issuer a token's ``iss`` must be. Required with
+    #: ``sasl_oauthbearer_jwks_endpoint_url`` unless ``sasl_oauthbearer_allow_unverified_issuer``.
+    sasl_oauthbearer_expected_issuer: str | None = None
+    #: OAUTHBEARER JWKS: accept tokens whatever their audience (insecure; Java 4.x's opt-out).
+    sasl_oauthbearer_allow_unverified_audience: bool = False
+    #: OAUTHBEARER JWKS: accept tokens whatever their issuer (insecure; Java 4.x's opt-out).
+    sasl_oauthbearer_allow_unverified_issuer: bool = False
     #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
     key_serializer: Serializer | None = None
     #: ``callable(obj) -> bytes | None``; without one, values must be bytes-like or None.
@@ -235,15 +293,9 @@ class ProducerConfig:
             return None
         if self.sasl_oauth_token_provider is not None:
             return self.sasl_oauth_token_provider
-        from ._io.oauth import ClientCredentialsTokenProvider
+        from ._io.oauth import token_provider_for
 
-        assert self.sasl_oauthbearer_token_endpoint_url is not None
-        return ClientCredentialsTokenProvider(
-            self.sasl_oauthbearer_token_endpoint_url,
-            self.sasl_oauthbearer_client_credentials_client_id or "",
-            self.sasl_oauthbearer_client_credentials_client_secret or "",
-            self.sasl_oauthbearer_scope,
-        )
+        return token_provider_for(self)
 
     @property
     def delivery_timeout(self) -> int:

@@ -154,6 +154,9 @@ class BrokerConnection(asyncio.Protocol):
         # How far the set-up got: "connect" (TCP, and the TLS handshake when ssl_context),
         # "negotiate" (ApiVersions), "sasl".
         stage = "connect"
+        # The credentials first: an OAUTHBEARER token endpoint has its own timeouts and retries
+        # (Java's login), and its failure is an authentication error, not a slow connection.
+        mechanism = await sasl.mechanism_client() if sasl is not None else None
 
         async def connect() -> None:
             nonlocal stage
@@ -171,7 +174,7 @@ class BrokerConnection(asyncio.Protocol):
             await conn._negotiate()
             if sasl is not None:
                 stage = "sasl"
-                await sasl.sign_in(conn)
+                await sasl.sign_in(conn, mechanism)
 
         try:
             await ops_for(loop).wait_for(connect(), setup_timeout_ms / 1000)

@@ -1,27 +1,39 @@
 """OAUTHBEARER token providers: the interface (aiokafka's ``AbstractTokenProvider`` shape) and
-an OAuth 2 client-credentials provider against a token endpoint (KIP-768).
+an OAuth 2 client-credentials provider against a token endpoint (KIP-768), with Java 4.x's
+login settings and semantics.
 
 The client-credentials provider POSTs ``grant_type=client_credentials`` (and ``scope``) with
-the client id and secret in HTTP Basic authentication (RFC 6749 §2.3.1, URL-encoded first, as
-Java's client does), caches the access token, and fetches a new one once
-``refresh_window_factor`` of its lifetime has passed (Java's ``sasl.login.refresh.window.factor``,
-0.8), so every connection, and every re-authentication, gets a token that is still valid.
-Neither the secret nor a token appears in its repr or in the errors it raises.
+the client id and secret in HTTP Basic authentication (URL-encoded first only with
+``header_urlencode``, Java's ``sasl.oauthbearer.header.urlencode``, off by default), within
+the connect and read timeouts, retrying with Java's backoff. Each token is checked as Java's
+client checks it (:mod:`aioproducer._core.jwt`: its subject and scope claims, ``exp``, and
+against a JWKS when one is given), then cached until the refresh time Java's
+``ExpiringCredentialRefreshingLogin`` would pick (:func:`~aioproducer._core.oauth.refresh_at_ms`).
+When a refresh fails while the current token is still valid, the current one stays in use and
+the refresh is tried again 10 s later, as Java's login thread does. Neither the secret nor a
+token appears in its repr, its logs or the errors it raises.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
+import logging
+import random
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._core.jwt import InvalidTokenError, TokenClaims, parse, token_claims
+from .._core.oauth import RELOGIN_RETRY_MS, RefreshWindow, refresh_at_ms
 from ..errors import SaslAuthenticationError
 from .backend import ops_for, running_loop
+from .jwks import JwksVerifier
+from .oauth_http import HttpFailure, form_encode, redact, request, with_retries
+
+if TYPE_CHECKING:
+    from ..config import ProducerConfig
+
+log = logging.getLogger("aioproducer.oauth")
 
 
 class AbstractTokenProvider:
@@ -38,30 +50,20 @@ class AbstractTokenProvider:
 
 def _jwt_expiry(token: str) -> float | None:
     """The ``exp`` claim (seconds since the epoch) of a JWT, or None for an opaque token."""
-    parts = token.split(".")
-    if len(parts) < 2:
-        return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        exp = payload.get("exp") if isinstance(payload, dict) else None
-    except ValueError:
+        exp = parse(token).payload.get("exp")
+    except (InvalidTokenError, ValueError):
         return None
     return float(exp) if isinstance(exp, (int, float)) else None
-
-
-def _redact(url: str) -> str:
-    """``url`` without user information (never shown in an error)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class ClientCredentialsTokenProvider(AbstractTokenProvider):
     """OAuth 2 client credentials grant against ``token_endpoint_url`` (KIP-768).
 
     ``ssl_context`` verifies an https endpoint (default: the system's trust store).
-    ``extensions`` are sent with every token (KIP-342).
+    ``extensions`` are sent with every token (KIP-342). The other keywords are Java's
+    ``sasl.login.*`` and ``sasl.oauthbearer.*`` settings (``ProducerConfig`` documents each),
+    with Java's defaults; ``jwks`` checks every token against a key set.
     """
 
     def __init__(
@@ -73,95 +75,201 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
         *,
         extensions: dict[str, str] | None = None,
         ssl_context: Any = None,
-        timeout_ms: int = 10000,
-        refresh_window_factor: float = 0.8,
+        connect_timeout_ms: int | None = None,
+        read_timeout_ms: int | None = None,
+        retry_backoff_ms: int = 100,
+        retry_backoff_max_ms: int = 10000,
+        refresh: RefreshWindow | None = None,
+        header_urlencode: bool = False,
+        scope_claim_name: str = "scope",
+        sub_claim_name: str = "sub",
+        jwks: JwksVerifier | None = None,
     ) -> None:
-        if not 0.5 <= refresh_window_factor <= 1.0:
-            raise ValueError("refresh_window_factor must be within [0.5, 1.0]")
+        self.refresh = refresh or RefreshWindow()
+        if not 0.5 <= self.refresh.window_factor <= 1.0:
+            raise ValueError("the refresh window factor must be within [0.5, 1.0]")
+        if retry_backoff_max_ms < retry_backoff_ms:
+            raise ValueError("retry_backoff_max_ms must be at least retry_backoff_ms")
         self.token_endpoint_url = token_endpoint_url
         self.client_id = client_id
         self._client_secret = client_secret
         self.scope = scope
         self._extensions = dict(extensions or {})
         self._ssl_context = ssl_context
-        self._timeout = timeout_ms / 1000
-        self._window = refresh_window_factor
+        self.connect_timeout_ms = connect_timeout_ms
+        self.read_timeout_ms = read_timeout_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.retry_backoff_max_ms = retry_backoff_max_ms
+        self.header_urlencode = header_urlencode
+        self.scope_claim_name = scope_claim_name
+        self.sub_claim_name = sub_claim_name
+        self.jwks = jwks
         self._token: str | None = None
-        self._refresh_at = 0.0
-        self._lock: asyncio.Lock | None = None
+        #: The current token's claims, and when (ms since the epoch) to fetch the next one.
+        self.claims: TokenClaims | None = None
+        self.refresh_at_ms = 0
+        self._lock: Any = None
         #: How many tokens were fetched (tests and metrics look at it).
         self.fetches = 0
 
     def __repr__(self) -> str:
         return (
-            f"<ClientCredentialsTokenProvider {_redact(self.token_endpoint_url)} "
+            f"<ClientCredentialsTokenProvider {redact(self.token_endpoint_url)} "
             f"client_id={self.client_id!r} scope={self.scope!r}>"
         )
 
     def extensions(self) -> dict[str, str]:
         return dict(self._extensions)
 
+    def _fresh(self) -> str | None:
+        return self._token if time.time() * 1000 < self.refresh_at_ms else None
+
     async def token(self) -> str:
-        if self._token is not None and time.time() < self._refresh_at:
-            return self._token
+        token = self._fresh()
+        if token is not None:
+            return token
         ops = ops_for(running_loop())
         if self._lock is None:
             self._lock = ops.make_lock()
         async with self._lock:  # one fetch for every connection that needs a token now
-            if self._token is None or time.time() >= self._refresh_at:
-                await ops.to_thread(self._fetch)
+            token = self._fresh()
+            if token is None:
+                try:
+                    await ops.to_thread(self._fetch)
+                except SaslAuthenticationError as exc:
+                    if not self._keep_current(exc):
+                        raise
             assert self._token is not None
             return self._token
 
-    def _fetch(self) -> None:
-        url = self.token_endpoint_url
-        form = {"grant_type": "client_credentials"}
-        if self.scope:
-            form["scope"] = self.scope
-        basic = ":".join(
-            urllib.parse.quote(v, safe="") for v in (self.client_id, self._client_secret)
+    def _keep_current(self, exc: Exception) -> bool:
+        """After a failed refresh: keep the current token while it is valid, and try again
+        10 s later (Java's login thread); False when there is none to keep."""
+        now_ms = time.time() * 1000
+        if self._token is None or self.claims is None or now_ms >= self.claims.expires_ms:
+            return False
+        self.refresh_at_ms = int(now_ms) + RELOGIN_RETRY_MS
+        log.warning(
+            "SASL/OAUTHBEARER: token refresh failed (%s); the current token stays in use until "
+            "it expires in %.0f s, next attempt in %d s",
+            exc,
+            (self.claims.expires_ms - now_ms) / 1000,
+            RELOGIN_RETRY_MS // 1000,
         )
-        request = urllib.request.Request(
-            url,
-            data=urllib.parse.urlencode(form).encode(),
-            headers={
-                "Authorization": "Basic " + base64.b64encode(basic.encode()).decode(),
+        return True
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header (Java's ``formatAuthorizationHeader``)."""
+        client_id, secret = self.client_id.strip(), self._client_secret.strip()
+        if self.header_urlencode:
+            client_id, secret = form_encode(client_id), form_encode(secret)
+        return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+    def _post(self) -> bytes:
+        body = "grant_type=client_credentials"
+        if self.scope and self.scope.strip():
+            body += "&scope=" + form_encode(self.scope.strip())
+        return request(
+            "POST",
+            self.token_endpoint_url,
+            {
+                "Authorization": self.authorization(),
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
+                "Cache-Control": "no-cache",
             },
-            method="POST",
+            body.encode(),
+            connect_timeout_ms=self.connect_timeout_ms,
+            read_timeout_ms=self.read_timeout_ms,
+            ssl_context=self._ssl_context,
         )
-        where = f"SASL/OAUTHBEARER: token endpoint {_redact(url)}"
-        started = time.time()
+
+    def _fetch(self) -> None:
+        where = f"SASL/OAUTHBEARER: token endpoint {redact(self.token_endpoint_url)}"
         try:
-            with urllib.request.urlopen(
-                request, timeout=self._timeout, context=self._ssl_context
-            ) as resp:
-                body = resp.read(1 << 20)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read(500).decode(errors="replace") if exc.fp is not None else ""
-            raise SaslAuthenticationError(
-                f"{where} refused client {self.client_id!r}: HTTP {exc.code} {detail}".rstrip()
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise SaslAuthenticationError(f"{where} unreachable: {exc}") from None
+            body = with_retries(self._post, self.retry_backoff_ms, self.retry_backoff_max_ms, where)
+        except HttpFailure as exc:
+            text = str(exc)
+            if text.startswith("HTTP"):
+                raise SaslAuthenticationError(
+                    f"{where} refused client {self.client_id!r}: {text}"
+                ) from None
+            raise SaslAuthenticationError(f"{where} {text}") from None
         try:
             answer = json.loads(body)
             token = answer["access_token"]
-            if not isinstance(token, str) or not token:
+            if not isinstance(token, str) or not token.strip():
                 raise ValueError("access_token is not a non-empty string")
         except (ValueError, KeyError, TypeError) as exc:
             raise SaslAuthenticationError(
                 f"{where} answered without an access_token: {exc!r}"
             ) from None
-        expires_in = answer.get("expires_in")
-        if isinstance(expires_in, (int, float)) and expires_in > 0:
-            expiry = started + float(expires_in)
-        else:
-            expiry = _jwt_expiry(token) or started + 300.0
-        self._token = token
-        self._refresh_at = started + max(0.0, expiry - started) * self._window
+        token = token.strip()
+        try:
+            jwt = parse(token)
+            if self.jwks is not None:
+                self.jwks.check(jwt)
+            claims = token_claims(jwt, self.scope_claim_name, self.sub_claim_name)
+        except InvalidTokenError as exc:
+            raise SaslAuthenticationError(f"{where}: {exc}") from None
+        except HttpFailure as exc:
+            raise SaslAuthenticationError(
+                f"SASL/OAUTHBEARER: JWKS endpoint {redact(self.jwks.url if self.jwks else '')} "
+                f"{exc}"
+            ) from None
+        now_ms = int(time.time() * 1000)
+        self._token, self.claims = token, claims
+        self.refresh_at_ms = refresh_at_ms(
+            self.refresh, now_ms, claims.issued_at_ms, claims.expires_ms, random.random()
+        )
         self.fetches += 1
+        log.info(
+            "SASL/OAUTHBEARER: token for %r valid until %.3f; next refresh in %.1f s",
+            claims.subject,
+            claims.expires_ms / 1000,
+            (self.refresh_at_ms - now_ms) / 1000,
+        )
 
 
-__all__ = ("AbstractTokenProvider", "ClientCredentialsTokenProvider")
+def token_provider_for(cfg: ProducerConfig) -> ClientCredentialsTokenProvider:
+    """The client-credentials provider the ``sasl_oauthbearer_*``/``sasl_login_*`` settings
+    of ``cfg`` describe (validated already)."""
+    assert cfg.sasl_oauthbearer_token_endpoint_url is not None
+    jwks = None
+    if cfg.sasl_oauthbearer_jwks_endpoint_url is not None:
+        jwks = JwksVerifier(
+            cfg.sasl_oauthbearer_jwks_endpoint_url,
+            refresh_ms=cfg.sasl_oauthbearer_jwks_endpoint_refresh_ms,
+            retry_backoff_ms=cfg.sasl_oauthbearer_jwks_endpoint_retry_backoff_ms,
+            retry_backoff_max_ms=cfg.sasl_oauthbearer_jwks_endpoint_retry_backoff_max_ms,
+            clock_skew_seconds=cfg.sasl_oauthbearer_clock_skew_seconds,
+            expected_audience=cfg.sasl_oauthbearer_expected_audience,
+            expected_issuer=cfg.sasl_oauthbearer_expected_issuer,
+            allow_unverified_audience=cfg.sasl_oauthbearer_allow_unverified_audience,
+            allow_unverified_issuer=cfg.sasl_oauthbearer_allow_unverified_issuer,
+            connect_timeout_ms=cfg.sasl_login_connect_timeout_ms,
+            read_timeout_ms=cfg.sasl_login_read_timeout_ms,
+        )
+    return ClientCredentialsTokenProvider(
+        cfg.sasl_oauthbearer_token_endpoint_url,
+        cfg.sasl_oauthbearer_client_credentials_client_id or "",
+        cfg.sasl_oauthbearer_client_credentials_client_secret or "",
+        cfg.sasl_oauthbearer_scope,
+        connect_timeout_ms=cfg.sasl_login_connect_timeout_ms,
+        read_timeout_ms=cfg.sasl_login_read_timeout_ms,
+        retry_backoff_ms=cfg.sasl_login_retry_backoff_ms,
+        retry_backoff_max_ms=cfg.sasl_login_retry_backoff_max_ms,
+        refresh=RefreshWindow(
+            cfg.sasl_login_refresh_window_factor,
+            cfg.sasl_login_refresh_window_jitter,
+            cfg.sasl_login_refresh_min_period_seconds,
+            cfg.sasl_login_refresh_buffer_seconds,
+        ),
+        header_urlencode=cfg.sasl_oauthbearer_header_urlencode,
+        scope_claim_name=cfg.sasl_oauthbearer_scope_claim_name,
+        sub_claim_name=cfg.sasl_oauthbearer_sub_claim_name,
+        jwks=jwks,
+    )
+
+
+__all__ = ("AbstractTokenProvider", "ClientCredentialsTokenProvider", "token_provider_for")

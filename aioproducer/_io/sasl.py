@@ -76,7 +76,9 @@ class SaslAuthenticator:
     def _who(self) -> str:
         return f" of user {self.username!r}" if self.username else ""
 
-    async def _mechanism_client(self) -> SaslMechanismClient:
+    async def mechanism_client(self) -> SaslMechanismClient:
+        """A fresh exchange's client side: for OAUTHBEARER, with the provider's current token
+        (which a token endpoint may have to issue first)."""
         mech = self.mechanism
         if mech == "PLAIN":
             return PlainClient(self.username or "", self._password or "")
@@ -106,15 +108,20 @@ class SaslAuthenticator:
             )
         return OAuthBearerClient(token, ext or None)
 
-    async def sign_in(self, conn: BrokerConnection) -> None:
-        """Authenticate a new connection, and re-authenticate it before each session
-        lifetime the broker sets ends."""
-        lifetime = await self.authenticate(conn)
+    async def sign_in(
+        self, conn: BrokerConnection, client: SaslMechanismClient | None = None
+    ) -> None:
+        """Authenticate a new connection (with ``client``, made by :meth:`mechanism_client`
+        before the connection's set-up time began, or a fresh one), and re-authenticate it
+        before each session lifetime the broker sets ends."""
+        lifetime = await self.authenticate(conn, client)
         if lifetime > 0:
             conn.reauth = Reauthenticator(conn, self)
             conn.reauth.schedule(lifetime)
 
-    async def authenticate(self, conn: BrokerConnection) -> int:
+    async def authenticate(
+        self, conn: BrokerConnection, client: SaslMechanismClient | None = None
+    ) -> int:
         """Run one exchange on ``conn``; return the session lifetime in ms (0: none).
         Raises :class:`SaslAuthenticationError` naming the mechanism."""
         mech, node = self.mechanism, conn.node_id
@@ -136,7 +143,8 @@ class SaslAuthenticator:
                 f"broker {node} does not accept SASL mechanism {mech} "
                 f"(error {hs.error_code}); enabled mechanisms: {hs.mechanisms}"
             )
-        client = await self._mechanism_client()
+        if client is None:
+            client = await self.mechanism_client()
         version = conn.version_for(_AUTHENTICATE)
         message = client.step(None)
         lifetime = 0

@@ -98,7 +98,9 @@ def idp() -> Iterator[TokenEndpoint]:
 
 @pytest.mark.asyncio
 async def test_client_credentials_token_is_cached_then_refreshed(idp: TokenEndpoint) -> None:
-    provider = ClientCredentialsTokenProvider(idp.url, "app", SECRET, scope="s1", timeout_ms=5000)
+    provider = ClientCredentialsTokenProvider(
+        idp.url, "app", SECRET, scope="s1", connect_timeout_ms=5000, read_timeout_ms=5000
+    )
     first = await provider.token()
     assert await provider.token() == first and provider.fetches == 1
     assert idp.requests == [("app", "s1", 200)]
@@ -118,7 +120,9 @@ async def test_client_credentials_refused_or_unreachable(idp: TokenEndpoint) -> 
     with pytest.raises(SaslAuthenticationError, match=r"OAUTHBEARER.*HTTP 401") as info:
         await wrong.token()
     assert SECRET not in str(info.value)
-    dead = ClientCredentialsTokenProvider("http://user:pw@127.0.0.1:9/token", "app", SECRET)
+    dead = ClientCredentialsTokenProvider(
+        "http://user:pw@127.0.0.1:9/token", "app", SECRET, retry_backoff_max_ms=300
+    )
     with pytest.raises(SaslAuthenticationError, match="unreachable") as info:
         await dead.token()
     assert "user:pw" not in str(info.value) and SECRET not in str(info.value)
