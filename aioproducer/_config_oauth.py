@@ -76,11 +76,6 @@ def validate_oauth(cfg: ProducerConfig) -> None:
         if not getattr(cfg, name).strip():
             raise ConfigError(f"{name} must not be empty")
     audience = cfg.sasl_oauthbearer_expected_audience
-    if isinstance(audience, str):
-        raise ConfigError(
-            f"sasl_oauthbearer_expected_audience={audience!r} must be a list of audiences "
-            f"(e.g. [{audience!r}])"
-        )
     if audience is not None and not all(a.strip() for a in audience):
         raise ConfigError("sasl_oauthbearer_expected_audience has an empty audience")
     issuer = cfg.sasl_oauthbearer_expected_issuer

@@ -11,6 +11,8 @@ listener                  protocol           authentication
 ``SASL_PLAINTEXT``        SASL_PLAINTEXT     SCRAM-SHA-512 only (no secret in clear)
 ``SASL_SSL``              SASL_SSL           PLAIN, SCRAM-SHA-256/512, OAUTHBEARER
 ``REAUTH`` (optional)     SASL_SSL           as SASL_SSL, ``connections.max.reauth.ms``
+``OAUTH`` (optional)      SASL_SSL           OAUTHBEARER with signed JWTs, checked by
+                                             Kafka's secured validator against a JWKS
 ========================  =================  =========================================
 
 Certificates come from a throwaway CA made with ``trustme`` (the broker's names 127.0.0.1
@@ -18,7 +20,11 @@ only, so a client that connects as ``localhost`` fails hostname verification). T
 credentials of ``users`` are created when the storage is formatted (``kafka-storage format
 --add-scram``); PLAIN checks the same users. OAUTHBEARER uses Kafka's validator of unsecured
 JWTs (``alg: none``): any token from :func:`unsecured_jwt` (or
-:class:`aioproducer.testing.TokenEndpoint`) with an unexpired ``exp`` is accepted.
+:class:`aioproducer.testing.TokenEndpoint`) with an unexpired ``exp`` is accepted. The ``OAUTH``
+listener (``KafkaSecurity(jwks_url=...)``) takes only tokens signed by a key of that JWKS, for
+the audience ``jwks_audience`` and from the issuer ``jwks_issuer`` (a signing
+:class:`~aioproducer.testing.TokenEndpoint` serves both; start it before the cluster, which
+fetches the key set at start-up).
 
 :meth:`KafkaSecurity.producer_config` and :meth:`KafkaSecurity.librdkafka_config` give the
 client settings for a listener and mechanism.
@@ -40,6 +46,7 @@ LISTENERS = {
     "SASL_PLAINTEXT": "SASL_PLAINTEXT",
     "SASL_SSL": "SASL_SSL",
     "REAUTH": "SASL_SSL",
+    "OAUTH": "SASL_SSL",
 }
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 _JAAS = {
@@ -53,6 +60,7 @@ _UNSECURED_VALIDATOR = (
     "org.apache.kafka.common.security.oauthbearer.internals.unsecured."
     "OAuthBearerUnsecuredValidatorCallbackHandler"
 )
+_JWKS_VALIDATOR = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
 
 
 def _b64url(data: bytes) -> str:
@@ -100,6 +108,11 @@ class KafkaSecurity:
     reauth_ms: int | None = None
     #: The password of the client key (``client_key_file`` is encrypted with it).
     client_key_password: str = "client-key-pw"
+    #: The JWKS of the ``OAUTH`` listener's validator (None: no such listener), and the
+    #: audience and issuer its tokens must have.
+    jwks_url: str | None = None
+    jwks_audience: str = "kafka"
+    jwks_issuer: str = "aioproducer-test-idp"
     #: Filled in by the cluster: listener name -> port (single node), and the PEM files.
     ports: dict[str, int] = field(default_factory=dict)
     ca_file: str = ""
@@ -109,7 +122,15 @@ class KafkaSecurity:
 
     @property
     def listener_names(self) -> list[str]:
-        return [n for n in LISTENERS if n != "REAUTH" or self.reauth_ms is not None]
+        optional = {"REAUTH": self.reauth_ms, "OAUTH": self.jwks_url}
+        return [n for n in LISTENERS if optional.get(n, True) is not None]
+
+    def jvm_properties(self) -> dict[str, str]:
+        """Java system properties the broker needs: Kafka 4.x fetches only the OAuth URLs
+        ``org.apache.kafka.sasl.oauthbearer.allowed.urls`` lists."""
+        if self.jwks_url is None:
+            return {}
+        return {"org.apache.kafka.sasl.oauthbearer.allowed.urls": self.jwks_url}
 
     def write_certificates(self, directory: Path) -> None:
         """Make a CA, a broker certificate for 127.0.0.1 and a client certificate (its key
@@ -166,6 +187,15 @@ class KafkaSecurity:
             props[f"{prefix}.oauthbearer.sasl.server.callback.handler.class"] = _UNSECURED_VALIDATOR
         if self.reauth_ms is not None:
             props["listener.name.reauth.connections.max.reauth.ms"] = str(self.reauth_ms)
+        if self.jwks_url is not None:
+            props["listener.name.oauth.sasl.enabled.mechanisms"] = "OAUTHBEARER"
+            props["listener.name.oauth.oauthbearer.sasl.server.callback.handler.class"] = (
+                _JWKS_VALIDATOR
+            )
+            # Only the OAUTH listener's validator reads these (the others are unsecured).
+            props["sasl.oauthbearer.jwks.endpoint.url"] = self.jwks_url
+            props["sasl.oauthbearer.expected.audience"] = self.jwks_audience
+            props["sasl.oauthbearer.expected.issuer"] = self.jwks_issuer
         return props
 
     def format_arguments(self) -> list[str]:
