@@ -9,8 +9,12 @@ the connect and read timeouts, retrying with Java's backoff. Each token is check
 client checks it (:mod:`aioproducer._core.jwt`: its subject and scope claims, ``exp``, and
 against a JWKS when one is given), then cached until the refresh time Java's
 ``ExpiringCredentialRefreshingLogin`` would pick (:func:`~aioproducer._core.oauth.refresh_at_ms`).
-When a refresh fails while the current token is still valid, the current one stays in use and
-the refresh is tried again 10 s later, as Java's login thread does. Neither the secret nor a
+As Java's login thread, the refresh happens at that time in the background (a timer on the
+running loop, cancelled by :meth:`~ClientCredentialsTokenProvider.close`, which the producer
+calls when it closes), so a connection or re-authentication rarely waits for a fetch; a call of
+:meth:`~ClientCredentialsTokenProvider.token` past the refresh time fetches too. When a refresh
+fails while the current token is still valid, the current one stays in use and the refresh is
+tried again 10 s later. Neither the secret nor a
 token appears in its repr, its logs or the errors it raises.
 """
 
@@ -109,6 +113,8 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
         self.claims: TokenClaims | None = None
         self.refresh_at_ms = 0
         self._lock: Any = None
+        self._timer: Any = None
+        self._task: Any = None
         #: How many tokens were fetched (tests and metrics look at it).
         self.fetches = 0
 
@@ -139,8 +145,38 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
                 except SaslAuthenticationError as exc:
                     if not self._keep_current(exc):
                         raise
+                self._schedule()
             assert self._token is not None
             return self._token
+
+    def _schedule(self) -> None:
+        """Refresh in the background at ``refresh_at_ms`` (Java's refresher thread)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = running_loop()
+        delay = max(0.0, self.refresh_at_ms / 1000 - time.time())
+        self._timer = loop.call_later(delay, self._start_refresh)
+
+    def _start_refresh(self) -> None:
+        self._timer = None
+        if self._task is None or self._task.done():
+            self._task = running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        try:
+            await self.token()
+        except Exception as exc:  # the next connection or re-authentication reports it
+            log.warning("SASL/OAUTHBEARER: background token refresh failed: %s", exc)
+
+    def close(self) -> None:
+        """Stop the background refresh (the token stays cached; a later ``token()`` call
+        fetches again when due)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
 
     def _keep_current(self, exc: Exception) -> bool:
         """After a failed refresh: keep the current token while it is valid, and try again

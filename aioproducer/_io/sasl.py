@@ -33,6 +33,7 @@ from .._protocol.messages import (
 )
 from ..errors import KafkaConnectionError, KafkaError, SaslAuthenticationError, for_code
 from .backend import current_task, running_loop
+from .oauth import ClientCredentialsTokenProvider
 
 if TYPE_CHECKING:
     from ..config import ProducerConfig
@@ -68,6 +69,12 @@ class SaslAuthenticator:
             config.sasl_plain_password,
             config.oauth_token_provider(),
         )
+
+    def close(self) -> None:
+        """Stop the background token refresh of a :class:`ClientCredentialsTokenProvider`
+        (a provider of the user's own is left alone: it may serve other producers)."""
+        if isinstance(self._token_provider, ClientCredentialsTokenProvider):
+            self._token_provider.close()
 
     def __repr__(self) -> str:
         who = f" user {self.username!r}" if self.username else ""

@@ -4,6 +4,8 @@ fails while the current token is valid; and the settings' validation."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -16,6 +18,8 @@ from aioproducer._core.oauth import RefreshWindow
 from aioproducer._io.jwks import JwksVerifier
 from aioproducer.errors import SaslAuthenticationError
 from aioproducer.testing import TokenEndpoint
+
+from ..helpers import wait_until
 
 SECRET = "s3cret:with spaces+plus"
 
@@ -48,7 +52,7 @@ async def test_endpoint_failing_twice_then_answering_is_retried_with_backoff() -
         provider = _provider(idp.url, retry_backoff_ms=200, retry_backoff_max_ms=5000)
         await provider.token()
         assert [r[2] for r in idp.requests] == [503, 503, 200]
-        gaps = [b - a for a, b in zip(idp.request_times, idp.request_times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(idp.request_times)]
         assert 0.2 <= gaps[0] < 1.5 and 0.4 <= gaps[1] < 2.0, gaps
 
 
@@ -87,6 +91,23 @@ async def test_token_claims_are_checked_under_their_configured_names(idp: TokenE
 
 
 @pytest.mark.asyncio
+async def test_the_refresh_happens_in_the_background_at_its_time() -> None:
+    """2 s tokens refreshed at half their lifetime (no margins, no jitter): the provider
+    fetches the next one about 1 s later by itself, and close() stops it."""
+    with TokenEndpoint({"app": "plain-secret"}, lifetime_s=2) as idp:
+        provider = _provider(idp.url, refresh=RefreshWindow(0.5, 0.0, 0, 0))
+        first = await provider.token()
+        await wait_until(lambda: provider.fetches >= 3, "two background refreshes", timeout=5)
+        t = idp.request_times
+        assert all(0.95 <= b - a < 1.5 for a, b in itertools.pairwise(t[:3])), t
+        assert provider._fresh() not in (None, first)
+        provider.close()
+        fetched = provider.fetches
+        await asyncio.sleep(1.3)
+        assert provider.fetches == fetched
+
+
+@pytest.mark.asyncio
 async def test_a_failed_refresh_keeps_the_valid_token(
     idp: TokenEndpoint, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -102,6 +123,7 @@ async def test_a_failed_refresh_keeps_the_valid_token(
     provider.refresh_at_ms = 0
     with pytest.raises(SaslAuthenticationError, match="HTTP 503"):
         await provider.token()
+    provider.close()
 
 
 @pytest.mark.asyncio
