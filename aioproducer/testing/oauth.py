@@ -111,6 +111,12 @@ class TokenEndpoint:
         assert self._server is not None, "start() the token endpoint first"
         return f"http://{LOOPBACK}:{self._server.server_address[1]}/jwks"
 
+    @property
+    def jwk(self) -> dict[str, Any]:
+        """The public key of a signing endpoint, as a JSON Web Key."""
+        assert self._signer is not None, "only a TokenEndpoint(signing=...) has a key"
+        return dict(self._signer.jwk)
+
     def token_for(self, client: str, scope: str | None = None) -> str:
         """A token as a grant to ``client`` would carry."""
         claims: dict[str, Any] = {"scope": scope} if scope else {}

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aioproducer import ClientCredentialsTokenProvider, ConfigError, ProducerConfig
+from aioproducer._core.jwt import InvalidTokenError, parse
 from aioproducer._core.oauth import RefreshWindow
 from aioproducer._io.jwks import JwksVerifier
+from aioproducer._io.sasl import SaslAuthenticator
 from aioproducer.errors import SaslAuthenticationError
 from aioproducer.testing import TokenEndpoint
 
@@ -228,3 +232,50 @@ async def test_the_log_of_a_fetch_names_no_secret(
     token = await provider.token()
     assert "plain-secret" not in caplog.text and token not in caplog.text
     assert "next refresh in" in caplog.text
+
+
+def _file_jwks(path: Path, *endpoints: TokenEndpoint) -> None:
+    path.write_text(json.dumps({"keys": [e.jwk for e in endpoints]}))
+
+
+def test_jwks_is_fetched_again_when_due_or_for_an_unknown_key(tmp_path: Path) -> None:
+    """Time as an argument: a kid the set lacks makes it fetched at once, then not again for
+    a minute; ``refresh_ms`` after a fetch it is fetched again; a failed refresh keeps the
+    keys already known."""
+    with (
+        TokenEndpoint({"app": "s"}, signing="RS256") as old,
+        TokenEndpoint({"app": "s"}, signing="ES256") as new,
+    ):
+        path = tmp_path / "jwks.json"
+        _file_jwks(path, old)
+        verifier = JwksVerifier(
+            path.as_uri(),
+            refresh_ms=600_000,
+            retry_backoff_max_ms=200,
+            expected_audience=["kafka"],
+            expected_issuer=old.issuer,
+        )
+        now = time.time()
+        verifier.check(parse(old.token_for("app")), now)
+        assert verifier.fetches == 1
+        rotated = parse(new.token_for("app"))
+        with pytest.raises(InvalidTokenError, match="no key of the JWKS"):
+            verifier.check(rotated, now)
+        assert verifier.fetches == 2  # fetched again at once for the unknown kid
+        _file_jwks(path, old, new)  # the provider publishes the new key
+        with pytest.raises(InvalidTokenError, match="no key of the JWKS"):
+            verifier.check(rotated, now + 30)  # not again within the minute
+        verifier.check(rotated, now + 61)
+        assert verifier.fetches == 3
+        path.unlink()  # the key set is gone: the known keys stay in use
+        verifier.check(rotated, now + 61 + 600)
+        assert verifier.fetches == 3
+
+
+@pytest.mark.asyncio
+async def test_closing_the_authenticator_stops_the_background_refresh(idp: TokenEndpoint) -> None:
+    provider = _provider(idp.url)
+    await provider.token()
+    assert provider._timer is not None
+    SaslAuthenticator("OAUTHBEARER", token_provider=provider).close()
+    assert provider._timer is None
