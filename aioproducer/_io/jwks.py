@@ -22,6 +22,8 @@ from .oauth_http import HttpFailure, log, redact, request, with_retries
 #: A ``kid`` missing from the set triggers a new fetch at most this often (Java's
 #: ``MISSING_KEY_ID_CACHE_IN_FLIGHT_MS``).
 MISSING_KID_RETRY_MS = 60_000
+#: How many such ``kid``s are remembered (Java's ``MISSING_KEY_ID_CACHE_MAX_ENTRIES``).
+MISSING_KIDS_KEPT = 16
 #: Java's JWKS client (jose4j) waits this long to connect and to read when no
 #: ``sasl_login_*_timeout_ms`` is set.
 DEFAULT_TIMEOUT_MS = 20_000
@@ -113,7 +115,10 @@ class JwksVerifier:
             if not due and not candidate_keys(jwt, self._keys or []) and isinstance(kid, str):
                 due = now >= self._missing.get(kid, 0.0)
                 if due:
+                    self._missing.pop(kid, None)
                     self._missing[kid] = now + MISSING_KID_RETRY_MS / 1000
+                    while len(self._missing) > MISSING_KIDS_KEPT:
+                        del self._missing[next(iter(self._missing))]
             if due:
                 try:
                     self._keys = self._fetch()

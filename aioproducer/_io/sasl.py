@@ -72,7 +72,8 @@ class SaslAuthenticator:
 
     def close(self) -> None:
         """Stop the background token refresh of a :class:`ClientCredentialsTokenProvider`
-        (a provider of the user's own is left alone: it may serve other producers)."""
+        (harmless if it serves other producers too: its next ``token()`` re-arms it). A
+        provider of another class is left alone."""
         if isinstance(self._token_provider, ClientCredentialsTokenProvider):
             self._token_provider.close()
 
