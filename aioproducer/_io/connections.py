@@ -188,6 +188,8 @@ class ConnectionPool:
         for conn in list(self.connections.values()):
             conn.close()
         self.connections.clear()
+        if self._sasl is not None:
+            self._sasl.close()
 
 
 def _set_socket_buffers(conn: BrokerConnection, send: int, receive: int) -> None:

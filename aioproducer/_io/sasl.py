@@ -37,6 +37,7 @@ from .backend import current_task, running_loop
 if TYPE_CHECKING:
     from ..config import ProducerConfig
     from .connection import BrokerConnection
+    from .gssapi import TicketRefresher
 
 log = logging.getLogger("aioproducer.connection")
 _HANDSHAKE, _AUTHENTICATE = 17, 36
@@ -52,11 +53,15 @@ class SaslAuthenticator:
         username: str | None = None,
         password: str | None = None,
         token_provider: Any = None,
+        config: ProducerConfig | None = None,
     ) -> None:
         self.mechanism = mechanism
         self.username = username
         self._password = password
         self._token_provider = token_provider
+        self._config = config
+        #: GSSAPI: the ticket cache's TGT refresher, started with the first connection.
+        self.refresher: TicketRefresher | None = None
 
     @classmethod
     def from_config(cls, config: ProducerConfig) -> SaslAuthenticator | None:
@@ -67,6 +72,7 @@ class SaslAuthenticator:
             config.sasl_plain_username,
             config.sasl_plain_password,
             config.oauth_token_provider(),
+            config,
         )
 
     def __repr__(self) -> str:
@@ -76,8 +82,24 @@ class SaslAuthenticator:
     def _who(self) -> str:
         return f" of user {self.username!r}" if self.username else ""
 
-    async def _mechanism_client(self) -> SaslMechanismClient:
+    def close(self) -> None:
+        """Stop the GSSAPI ticket refresher, if one runs."""
+        if self.refresher is not None:
+            self.refresher.close()
+
+    async def _mechanism_client(self, host: str) -> SaslMechanismClient:
         mech = self.mechanism
+        if mech == "GSSAPI":
+            from .gssapi import TicketRefresher, gssapi_client
+
+            cfg = self._config
+            assert cfg is not None
+            if self.refresher is None:
+                self.refresher = TicketRefresher(cfg)
+                self.refresher.start()
+            return await gssapi_client(
+                cfg.sasl_kerberos_service_name, cfg.sasl_kerberos_domain_name or host
+            )
         if mech == "PLAIN":
             return PlainClient(self.username or "", self._password or "")
         if mech.startswith("SCRAM-"):
@@ -136,7 +158,7 @@ class SaslAuthenticator:
                 f"broker {node} does not accept SASL mechanism {mech} "
                 f"(error {hs.error_code}); enabled mechanisms: {hs.mechanisms}"
             )
-        client = await self._mechanism_client()
+        client = await self._mechanism_client(conn.host)
         version = conn.version_for(_AUTHENTICATE)
         message = client.step(None)
         lifetime = 0

@@ -174,6 +174,7 @@ class KafkaNode:
             "-Djava.awt.headless=true",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            *(c.security.jvm_options() if c.security is not None else ()),
             "-cp",
             f"{c.libs}/*",
             main,

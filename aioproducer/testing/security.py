@@ -11,6 +11,7 @@ listener                  protocol           authentication
 ``SASL_PLAINTEXT``        SASL_PLAINTEXT     SCRAM-SHA-512 only (no secret in clear)
 ``SASL_SSL``              SASL_SSL           PLAIN, SCRAM-SHA-256/512, OAUTHBEARER
 ``REAUTH`` (optional)     SASL_SSL           as SASL_SSL, ``connections.max.reauth.ms``
+``GSSAPI`` (optional)     SASL_PLAINTEXT     GSSAPI (Kerberos) only, with ``kerberos``
 ========================  =================  =========================================
 
 Certificates come from a throwaway CA made with ``trustme`` (the broker's names 127.0.0.1
@@ -18,7 +19,9 @@ only, so a client that connects as ``localhost`` fails hostname verification). T
 credentials of ``users`` are created when the storage is formatted (``kafka-storage format
 --add-scram``); PLAIN checks the same users. OAUTHBEARER uses Kafka's validator of unsecured
 JWTs (``alg: none``): any token from :func:`unsecured_jwt` (or
-:class:`aioproducer.testing.TokenEndpoint`) with an unexpired ``exp`` is accepted.
+:class:`aioproducer.testing.TokenEndpoint`) with an unexpired ``exp`` is accepted. The
+``GSSAPI`` listener authenticates against a :class:`~aioproducer.testing.KerberosKdc` (started
+by the caller) with the service principal's keytab (JAAS ``Krb5LoginModule``).
 
 :meth:`KafkaSecurity.producer_config` and :meth:`KafkaSecurity.librdkafka_config` give the
 client settings for a listener and mechanism.
@@ -31,7 +34,10 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .kerberos import KerberosKdc
 
 #: Listener name -> security protocol.
 LISTENERS = {
@@ -40,6 +46,7 @@ LISTENERS = {
     "SASL_PLAINTEXT": "SASL_PLAINTEXT",
     "SASL_SSL": "SASL_SSL",
     "REAUTH": "SASL_SSL",
+    "GSSAPI": "SASL_PLAINTEXT",
 }
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 _JAAS = {
@@ -53,6 +60,18 @@ _UNSECURED_VALIDATOR = (
     "org.apache.kafka.common.security.oauthbearer.internals.unsecured."
     "OAuthBearerUnsecuredValidatorCallbackHandler"
 )
+
+
+def _gssapi_listener(kdc: KerberosKdc) -> dict[str, str]:
+    jaas = (
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true "
+        f'keyTab="{kdc.service_keytab}" principal="{kdc.service_principal}";'
+    )
+    return {
+        "listener.name.gssapi.sasl.enabled.mechanisms": "GSSAPI",
+        "listener.name.gssapi.gssapi.sasl.jaas.config": jaas,
+        "sasl.kerberos.service.name": "kafka",
+    }
 
 
 def _b64url(data: bytes) -> str:
@@ -98,6 +117,8 @@ class KafkaSecurity:
     users: dict[str, str] = field(default_factory=lambda: {"alice": "alice-pw-Secret1"})
     #: ``connections.max.reauth.ms`` of the extra ``REAUTH`` listener (None: no such listener).
     reauth_ms: int | None = None
+    #: A running KDC: adds the ``GSSAPI`` listener (None: no such listener).
+    kerberos: KerberosKdc | None = None
     #: The password of the client key (``client_key_file`` is encrypted with it).
     client_key_password: str = "client-key-pw"
     #: Filled in by the cluster: listener name -> port (single node), and the PEM files.
@@ -109,7 +130,12 @@ class KafkaSecurity:
 
     @property
     def listener_names(self) -> list[str]:
-        return [n for n in LISTENERS if n != "REAUTH" or self.reauth_ms is not None]
+        optional = {"REAUTH": self.reauth_ms is not None, "GSSAPI": self.kerberos is not None}
+        return [n for n in LISTENERS if optional.get(n, True)]
+
+    def jvm_options(self) -> list[str]:
+        """The broker JVM's extra options (the KDC's krb5.conf)."""
+        return self.kerberos.jvm_options() if self.kerberos is not None else []
 
     def write_certificates(self, directory: Path) -> None:
         """Make a CA, a broker certificate for 127.0.0.1 and a client certificate (its key
@@ -155,8 +181,10 @@ class KafkaSecurity:
             "sasl.enabled.mechanisms": ",".join(_SASL_MECHANISMS),
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "SCRAM-SHA-512",
         }
+        if self.kerberos is not None:
+            props.update(_gssapi_listener(self.kerberos))
         for name in self.listener_names:
-            if not LISTENERS[name].startswith("SASL"):
+            if not LISTENERS[name].startswith("SASL") or name == "GSSAPI":
                 continue
             prefix = f"listener.name.{name.lower()}"
             for mech in _SASL_MECHANISMS:

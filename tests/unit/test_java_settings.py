@@ -54,7 +54,10 @@ def test_java_names_of_fields() -> None:
             "'connections_max_idle_ms' is a Java producer setting \\('connections.max.idle.ms'\\) "
             "aioproducer does not support yet",
         ),
-        ("sasl.kerberos.service.name", "aioproducer does not support yet; GSSAPI"),
+        (
+            "sasl_login_retry_backoff_ms",
+            "\\('sasl.login.retry.backoff.ms'\\) aioproducer does not support yet",
+        ),
         ("security_providers", "does not apply to aioproducer: a JVM mechanism"),
         ("sasl_jaas_config", "does not apply .* use sasl_plain_username"),
     ],
@@ -132,7 +135,7 @@ def test_from_java_properties() -> None:
     with pytest.raises(ConfigError, match="linger_ms='soon' cannot be read as an integer"):
         ProducerConfig.from_properties({"linger.ms": "soon"})
     with pytest.raises(ConfigError, match="does not support yet"):
-        ProducerConfig.from_properties({"sasl.kerberos.service.name": "k"})
+        ProducerConfig.from_properties({"sasl.login.retry.backoff.ms": "100"})
     with pytest.raises(ConfigError, match="did you mean 'linger_ms'"):
         ProducerConfig.from_properties({"linger.msec": "5"})
 
