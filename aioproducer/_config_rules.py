@@ -195,6 +195,17 @@ def _validate_kerberos(cfg: ProducerConfig) -> None:
         )
     if cfg.sasl_kerberos_domain_name is not None and not cfg.sasl_kerberos_domain_name.strip():
         raise ConfigError("sasl_kerberos_domain_name must be a host name (or None)")
+    if cfg.sasl_kerberos_keytab is not None:
+        import os
+
+        if cfg.sasl_kerberos_principal is None:
+            raise ConfigError("sasl_kerberos_keytab needs sasl_kerberos_principal")
+        if not os.access(cfg.sasl_kerberos_keytab, os.R_OK):
+            raise ConfigError(
+                f"sasl_kerberos_keytab={str(cfg.sasl_kerberos_keytab)!r}: no such readable file"
+            )
+    if cfg.sasl_kerberos_principal is not None and not cfg.sasl_kerberos_principal.strip():
+        raise ConfigError("sasl_kerberos_principal must be a principal name (or None)")
     if not cfg.sasl_kerberos_kinit_cmd:
         raise ConfigError("sasl_kerberos_kinit_cmd must name the kinit command")
     if cfg.sasl_kerberos_min_time_before_relogin < 0:

@@ -329,7 +329,7 @@ def _jaas_credentials(text: str) -> dict[str, str]:
     """The settings in a ``sasl.jaas.config`` line, for the login modules that carry them:
     PLAIN's and SCRAM's user name and password (what Confluent Cloud's and most generated
     client configs hold), OAUTHBEARER's client credentials (``clientId``, ``clientSecret``,
-    ``scope``)."""
+    ``scope``), Kerberos' principal, keytab and service name."""
     module = text.strip().split(None, 1)[0] if text.strip() else ""
     options = {
         m[0]: re.sub(r"\\(.)", r"\1", m[1] or m[2]) if (m[1] or m[2]) else m[3]
@@ -342,6 +342,8 @@ def _jaas_credentials(text: str) -> dict[str, str]:
             "sasl_plain_username": options["username"],
             "sasl_plain_password": options["password"],
         }
+    if module.endswith("Krb5LoginModule"):
+        return _krb5_options(options)
     if module.endswith("OAuthBearerLoginModule"):
         names = {
             "clientId": "sasl_oauthbearer_client_credentials_client_id",
@@ -351,9 +353,31 @@ def _jaas_credentials(text: str) -> dict[str, str]:
         return {names[k]: v for k, v in options.items() if k in names}
     raise ConfigError(
         f"sasl.jaas.config with {module or 'nothing'!r}: only PlainLoginModule, "
-        "ScramLoginModule and OAuthBearerLoginModule lines are understood; use the sasl_* "
-        "settings instead"
+        "ScramLoginModule, OAuthBearerLoginModule and Krb5LoginModule lines are understood; use "
+        "the sasl_* settings instead"
     )
+
+
+def _krb5_options(options: Mapping[str, str]) -> dict[str, str]:
+    """A ``Krb5LoginModule`` line's settings: the principal, the keytab (``useKeyTab``), the
+    service name. A ticket cache is the default; one at another path is ``KRB5CCNAME``'s."""
+    if "ticketCache" in options:
+        raise ConfigError(
+            "sasl.jaas.config: Krb5LoginModule's ticketCache= is not a setting here; set "
+            f"KRB5CCNAME=FILE:{options['ticketCache']} in the environment instead"
+        )
+    out: dict[str, str] = {}
+    if "principal" in options:
+        out["sasl_kerberos_principal"] = options["principal"]
+    if options.get("useKeyTab", "false").lower() == "true":
+        if "keyTab" not in options or "principal" not in options:
+            raise ConfigError(
+                "sasl.jaas.config: Krb5LoginModule useKeyTab=true needs keyTab= and principal="
+            )
+        out["sasl_kerberos_keytab"] = options["keyTab"]
+    if "serviceName" in options:
+        out["sasl_kerberos_service_name"] = options["serviceName"]
+    return out
 
 
 __all__ = (

@@ -76,6 +76,8 @@ class ProducerSettings(TypedDict, total=False):
     sasl_oauthbearer_scope: str | None
     sasl_kerberos_service_name: str
     sasl_kerberos_domain_name: str | None
+    sasl_kerberos_principal: str | None
+    sasl_kerberos_keytab: StrPath | None
     sasl_kerberos_kinit_cmd: str
     sasl_kerberos_min_time_before_relogin: int
     sasl_kerberos_ticket_renew_jitter: float

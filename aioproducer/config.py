@@ -164,6 +164,15 @@ class ProducerConfig:
     #: (aiokafka's setting; None: each broker's host as connected to, which the Kerberos
     #: library may canonicalize, as Java and librdkafka do).
     sasl_kerberos_domain_name: str | None = None
+    #: GSSAPI: the client's principal (``app@EXAMPLE.COM``; Java's JAAS ``principal``). With
+    #: ``sasl_kerberos_keytab``, the producer logs in from that keytab; alone, it picks that
+    #: principal's tickets in the cache. None: the cache's default principal (or the client
+    #: keytab ``KRB5_CLIENT_KTNAME`` names).
+    sasl_kerberos_principal: str | None = None
+    #: GSSAPI: a keytab to log in from as ``sasl_kerberos_principal`` (Java's JAAS
+    #: ``useKeyTab=true keyTab=...``), its tickets kept in this producer's memory and renewed
+    #: by the Kerberos library; no ticket cache is read or renewed then.
+    sasl_kerberos_keytab: StrPath | None = None
     #: GSSAPI with a ticket cache: the ``kinit`` that renews the TGT (run as ``kinit -R``).
     sasl_kerberos_kinit_cmd: str = "/usr/bin/kinit"
     #: GSSAPI: the least time between two TGT renewals, unless the TGT would expire first.

@@ -2,8 +2,10 @@
 :class:`~aioproducer._core.gssapi.GssContext`, and the ticket cache's TGT refresher.
 
 Credentials are the system's: the ticket cache (``kinit``; ``KRB5CCNAME``) or a client keytab
-(``KRB5_CLIENT_KTNAME``, from which the Kerberos library gets and renews tickets by itself).
-Each connection makes a new context, so it uses what the cache holds at that moment.
+(``KRB5_CLIENT_KTNAME``, from which the Kerberos library gets and renews tickets by itself);
+or ``sasl_kerberos_keytab`` and ``sasl_kerberos_principal`` (Java's ``useKeyTab``): tickets
+from that keytab in a memory cache of the producer's own, which the library renews. Each
+connection makes a new context, so it uses what the cache holds at that moment.
 
 The refresher is Java's ``KerberosLogin`` thread for a ticket cache (``useTicketCache``): at
 ``sasl_kerberos_ticket_renew_window_factor`` (+ up to ``sasl_kerberos_ticket_renew_jitter``) of
@@ -51,7 +53,7 @@ class PyGssContext:
     """python-gssapi's initiator context for ``service@host`` (mutual authentication and
     integrity, as RFC 4752 needs), its errors as :class:`SaslAuthenticationError`."""
 
-    def __init__(self, service: str, host: str) -> None:
+    def __init__(self, service: str, host: str, creds: Any = None) -> None:
         gssapi = import_gssapi()
         self._errors: tuple[type[BaseException], ...] = (gssapi.exceptions.GSSError,)
         self.target = f"{service}@{host}"
@@ -63,6 +65,7 @@ class PyGssContext:
                 name=name,
                 usage="initiate",
                 flags=flags,
+                creds=creds,
             )
         except self._errors as exc:
             raise self._error(exc) from exc
@@ -119,11 +122,32 @@ class _Primed:
         return self._ctx.unwrap(message)
 
 
-async def gssapi_client(service: str, host: str) -> GssapiClient:
+async def gssapi_client(service: str, host: str, creds: Any = None) -> GssapiClient:
     """A GSSAPI exchange with ``service@host``, its KDC round trip off the event loop."""
-    ctx = PyGssContext(service, host)
+    ctx = PyGssContext(service, host, creds)
     first = await ops_for(running_loop()).to_thread(lambda: ctx.step(None))
     return GssapiClient(_Primed(ctx, first))
+
+
+def credentials(principal: str | None, keytab: str | None) -> Any:
+    """python-gssapi initiator credentials: ``principal``'s from ``keytab`` (kept in a memory
+    cache of their own, which the Kerberos library refreshes from the keytab), or
+    ``principal``'s in the ticket cache; None (the library's default) without either."""
+    if principal is None:
+        return None
+    gssapi = import_gssapi()
+    store = None
+    if keytab is not None:
+        store = {"client_keytab": keytab, "ccache": f"MEMORY:aioproducer-{id(object())}"}
+    try:
+        name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
+        return gssapi.Credentials(name=name, usage="initiate", store=store)
+    except gssapi.exceptions.GSSError as exc:
+        text = " ".join(str(exc).split())
+        where = f"keytab {keytab}" if keytab else "the ticket cache"
+        raise SaslAuthenticationError(
+            f"SASL/GSSAPI: no credentials for {principal} from {where}: {text}"
+        ) from exc
 
 
 def ccache_path(env: dict[str, str] | os._Environ[str] | None = None) -> str | None:
@@ -233,4 +257,11 @@ class TicketRefresher:
             self.stopped = "closed"
 
 
-__all__ = ("PyGssContext", "TicketRefresher", "ccache_path", "gssapi_client", "import_gssapi")
+__all__ = (
+    "PyGssContext",
+    "TicketRefresher",
+    "ccache_path",
+    "credentials",
+    "gssapi_client",
+    "import_gssapi",
+)

@@ -32,7 +32,7 @@ from .._protocol.messages import (
     SaslHandshakeResponse,
 )
 from ..errors import KafkaConnectionError, KafkaError, SaslAuthenticationError, for_code
-from .backend import current_task, running_loop
+from .backend import current_task, ops_for, running_loop
 
 if TYPE_CHECKING:
     from ..config import ProducerConfig
@@ -62,6 +62,8 @@ class SaslAuthenticator:
         self._config = config
         #: GSSAPI: the ticket cache's TGT refresher, started with the first connection.
         self.refresher: TicketRefresher | None = None
+        #: GSSAPI: the credentials, acquired once (False: the library's default ones).
+        self._gss_creds: Any = None
 
     @classmethod
     def from_config(cls, config: ProducerConfig) -> SaslAuthenticator | None:
@@ -90,15 +92,25 @@ class SaslAuthenticator:
     async def _mechanism_client(self, host: str) -> SaslMechanismClient:
         mech = self.mechanism
         if mech == "GSSAPI":
-            from .gssapi import TicketRefresher, gssapi_client
+            from .gssapi import TicketRefresher, credentials, gssapi_client
 
             cfg = self._config
             assert cfg is not None
-            if self.refresher is None:
+            keytab = cfg.sasl_kerberos_keytab
+            if keytab is None and self.refresher is None:  # a ticket cache: renew its TGT
                 self.refresher = TicketRefresher(cfg)
                 self.refresher.start()
+            if self._gss_creds is None:
+                creds = await ops_for(running_loop()).to_thread(
+                    lambda: credentials(
+                        cfg.sasl_kerberos_principal, None if keytab is None else str(keytab)
+                    )
+                )
+                self._gss_creds = False if creds is None else creds
             return await gssapi_client(
-                cfg.sasl_kerberos_service_name, cfg.sasl_kerberos_domain_name or host
+                cfg.sasl_kerberos_service_name,
+                cfg.sasl_kerberos_domain_name or host,
+                self._gss_creds or None,
             )
         if mech == "PLAIN":
             return PlainClient(self.username or "", self._password or "")

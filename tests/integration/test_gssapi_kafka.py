@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from aioproducer import Producer
+from aioproducer import Producer, ProducerConfig
 from aioproducer._core.gssapi import Ticket
 from aioproducer._io.gssapi import read_tgt
 from aioproducer.errors import SaslAuthenticationError
@@ -127,6 +127,38 @@ async def test_client_keytab_without_kinit_delivers(
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
 
 
+async def test_java_properties_with_a_krb5_keytab_login_deliver_without_a_ticket_cache(
+    kerberized_kafka: KafkaCluster,
+    kdc: KerberosKdc,
+    krb_env: Path,
+    new_topic: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    # A Java client's properties, Krb5LoginModule with useKeyTab: the producer logs in from the
+    # keytab into a memory cache of its own; the ticket cache is neither read nor renewed.
+    assert kerberized_kafka.security is not None
+    script, calls = _kinit_wrapper(tmp_path)
+    cfg = ProducerConfig.from_properties(
+        {
+            "bootstrap.servers": kerberized_kafka.security.bootstrap("GSSAPI"),
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "GSSAPI",
+            "sasl.kerberos.service.name": "kafka",
+            "sasl.kerberos.kinit.cmd": str(script),
+            "sasl.kerberos.min.time.before.relogin": "0",
+            "max.block.ms": str(MAX_BLOCK_MS),
+            "sasl.jaas.config": "com.sun.security.auth.module.Krb5LoginModule required "
+            f'useKeyTab=true storeKey=true keyTab="{kdc.keytab("alice")}" '
+            f'principal="alice@{REALM}";',
+        }
+    )
+    topic = new_topic(kerberized_kafka)
+    sent = await _produce({"config": cfg}, topic, 20, tag="jaas")
+    assert not krb_env.exists()  # noqa: ASYNC240
+    assert not calls.exists()
+    assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
+
+
 @pytest.mark.parametrize(
     ("case", "extra", "message"),
     [
@@ -207,7 +239,8 @@ async def test_ticket_cache_tgt_is_renewed_with_kinit_cmd_before_it_expires(
         # The next renewal follows at half the renewed ticket's life.
         await wait_until(lambda: renewed_past(renewed.end), "a second renewal", timeout=20)
         assert calls.read_text().split() == ["-R", "-R"]
-    assert time.time() > first.end  # the first TGT has expired: only a renewed one works now
+        # Past the first TGT's expiry, only a renewed one can authenticate a new connection.
+        await wait_until(lambda: time.time() > first.end + 1, "the first TGT's expiry", timeout=20)
     sent += await _produce(cfg, topic, 10, tag="after")
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,58 @@ def test_missing_gssapi_package_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ConfigError, match=r"pip install 'aioproducer\[gssapi\]'"):
         ProducerConfig(**GSSAPI)
     ProducerConfig()  # other mechanisms do not need it
+
+
+def test_krb5_login_module_line_becomes_the_kerberos_settings(tmp_path: Path) -> None:
+    keytab = tmp_path / "app.keytab"
+    keytab.write_bytes(b"\x05\x02")
+    jaas = (
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true "
+        f'keyTab="{keytab}" principal="app@EXAMPLE.COM" serviceName="kafka-svc";'
+    )
+    cfg = ProducerConfig.from_properties(
+        {"security.protocol": "SASL_SSL", "sasl.mechanism": "GSSAPI", "sasl.jaas.config": jaas}
+    )
+    assert (cfg.sasl_kerberos_keytab, cfg.sasl_kerberos_principal) == (
+        str(keytab),
+        "app@EXAMPLE.COM",
+    )
+    assert cfg.sasl_kerberos_service_name == "kafka-svc"
+    cache_only = ProducerConfig.from_properties(
+        {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "GSSAPI",
+            "sasl.jaas.config": "com.sun.security.auth.module.Krb5LoginModule required "
+            "useTicketCache=true;",
+        }
+    )
+    assert (cache_only.sasl_kerberos_keytab, cache_only.sasl_kerberos_principal) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("jaas", "says"),
+    [
+        ("useTicketCache=true ticketCache=/tmp/cc;", "set KRB5CCNAME=FILE:/tmp/cc"),
+        ('useKeyTab=true principal="a@B";', "useKeyTab=true needs keyTab= and principal="),
+    ],
+)
+def test_krb5_login_module_options_we_cannot_honour_are_refused(jaas: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        ProducerConfig.from_properties(
+            {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "GSSAPI",
+                "sasl.jaas.config": f"com.sun.security.auth.module.Krb5LoginModule required {jaas}",
+            }
+        )
+
+
+def test_keytab_settings_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sasl_kerberos_keytab needs sasl_kerberos_principal"):
+        ProducerConfig(**GSSAPI, sasl_kerberos_keytab=str(tmp_path))
+    with pytest.raises(ConfigError, match="no such readable file"):
+        ProducerConfig(
+            **GSSAPI, sasl_kerberos_keytab=tmp_path / "none", sasl_kerberos_principal="a@B"
+        )
+    with pytest.raises(ConfigError, match="sasl_kerberos_principal must be a principal"):
+        ProducerConfig(**GSSAPI, sasl_kerberos_principal=" ")

@@ -245,11 +245,11 @@ def test_jaas_config_lines_give_the_credentials_and_never_show_them() -> None:
         c.sasl_oauthbearer_scope,
     ) == ("app", "s3cret", "kafka")
     assert "s3cret" not in repr(c)
-    with pytest.raises(ConfigError, match="only PlainLoginModule, ScramLoginModule and") as info:
+    with pytest.raises(ConfigError, match="only PlainLoginModule, ScramLoginModule, ") as info:
         ProducerConfig.from_properties(
-            {"sasl.jaas.config": "com.sun.security.auth.module.Krb5LoginModule required keyTab=k;"}
+            {"sasl.jaas.config": "org.example.CustomLoginModule required secretToken=k;"}
         )
-    assert "keyTab" not in str(info.value)
+    assert "secretToken" not in str(info.value)
     with pytest.raises(ConfigError, match=r"no username=\.\.\. password="):
         ProducerConfig.from_properties({"sasl.jaas.config": plain.replace("password", "pass")})
     with pytest.raises(ConfigError, match="does not apply"):  # as a keyword: the Python names
