@@ -298,3 +298,47 @@ def test_keytab_settings_are_validated(tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigError, match="sasl_kerberos_principal must be a principal"):
         ProducerConfig(**GSSAPI, sasl_kerberos_principal=" ")
+
+
+@pytest.mark.asyncio
+async def test_a_failing_kinit_is_tried_once_more_then_the_refresher_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Java's refresh thread: a failed ``kinit -R`` is retried once (after 10 s, shortened
+    here), then the thread exits; the producer keeps what the cache holds."""
+    import time
+
+    from aioproducer._io import gssapi as shell
+    from tests.helpers import wait_until
+
+    now = int(time.time())
+    header = struct.pack(">HH", 0x0504, 0)
+    tgt = _principal("EXAMPLE.COM", "krbtgt", "EXAMPLE.COM")
+    cache = tmp_path / "cc"
+    cache.write_bytes(
+        header
+        + _principal("EXAMPLE.COM", "alice")
+        + _credential(tgt, (now - 100, now - 100, now + 100, now + 1000))
+    )
+    calls = tmp_path / "calls"
+    kinit = tmp_path / "kinit"
+    kinit.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho "kinit: no KDC" >&2\nexit 1\n')
+    kinit.chmod(0o755)
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{cache}")
+    monkeypatch.setattr(shell, "KINIT_RETRY_S", 0.05)
+    cfg = ProducerConfig(
+        **GSSAPI,
+        sasl_kerberos_kinit_cmd=str(kinit),
+        sasl_kerberos_ticket_renew_window_factor=0.5,
+        sasl_kerberos_ticket_renew_jitter=0.0,
+        sasl_kerberos_min_time_before_relogin=0,
+    )
+    refresher = shell.TicketRefresher(cfg)
+    refresher.start()  # half of the TGT's life is over: renew now
+    try:
+        await wait_until(lambda: refresher.stopped, "the refresher to stop", timeout=10)
+    finally:
+        refresher.close()
+    assert refresher.stopped is not None and "-R failed: kinit: no KDC" in refresher.stopped
+    assert calls.read_text().split() == ["-R", "-R"]
+    assert refresher.renewals == 0
