@@ -27,7 +27,7 @@ from aioproducer.testing import KafkaCluster, KafkaSecurity, KerberosKdc, read_t
 from aioproducer.testing.kerberos import REALM
 from tests.helpers import wait_until
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
+pytestmark = pytest.mark.kafka
 MAX_BLOCK_MS = 15000
 
 
@@ -95,6 +95,7 @@ def _read_back(cluster: KafkaCluster, kdc: KerberosKdc, topic: str, tmp_path: Pa
     return [r.value for r in got if r.value is not None]
 
 
+@pytest.mark.asyncio
 async def test_ticket_cache_from_kinit_delivers_and_kcat_reads_back(
     kerberized_kafka: KafkaCluster,
     kdc: KerberosKdc,
@@ -112,6 +113,7 @@ async def test_ticket_cache_from_kinit_delivers_and_kcat_reads_back(
     assert b"kafka" in cache and b"localhost" in cache
 
 
+@pytest.mark.asyncio
 async def test_client_keytab_without_kinit_delivers(
     kerberized_kafka: KafkaCluster,
     kdc: KerberosKdc,
@@ -127,6 +129,7 @@ async def test_client_keytab_without_kinit_delivers(
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
 
 
+@pytest.mark.asyncio
 async def test_java_properties_with_a_krb5_keytab_login_deliver_without_a_ticket_cache(
     kerberized_kafka: KafkaCluster,
     kdc: KerberosKdc,
@@ -159,6 +162,7 @@ async def test_java_properties_with_a_krb5_keytab_login_deliver_without_a_ticket
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("case", "extra", "message"),
     [
@@ -201,6 +205,7 @@ def _kinit_wrapper(tmp_path: Path) -> tuple[Path, Path]:
     return script, calls
 
 
+@pytest.mark.asyncio
 async def test_ticket_cache_tgt_is_renewed_with_kinit_cmd_before_it_expires(
     kerberized_kafka: KafkaCluster,
     kdc: KerberosKdc,
@@ -245,6 +250,7 @@ async def test_ticket_cache_tgt_is_renewed_with_kinit_cmd_before_it_expires(
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
 
 
+@pytest.mark.asyncio
 async def test_unrenewable_tgt_stops_the_refresher_as_java_does(
     kerberized_kafka: KafkaCluster,
     kdc: KerberosKdc,
@@ -263,4 +269,49 @@ async def test_unrenewable_tgt_stops_the_refresher_as_java_does(
     sent = await _produce(cfg, topic, 5)
     assert "the TGT refresher stops: the TGT cannot be renewed beyond its expiry" in caplog.text
     assert not calls.exists()
+    assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
+
+
+def test_gssapi_and_tgt_renewal_under_trio(
+    kerberized_kafka: KafkaCluster,
+    kdc: KerberosKdc,
+    krb_env: Path,
+    new_topic: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """Under trio the KDC round trip runs in an anyio worker thread and the refresher's timer
+    and kinit task live on the AnyioLoop: a 6 s TGT is renewed while the producer runs."""
+    import trio
+
+    kdc.kinit("alice", krb_env, lifetime="6s", renew="10m")
+    first = read_tgt(str(krb_env))
+    assert first is not None
+    script, calls = _kinit_wrapper(tmp_path)
+    cfg = _cfg(
+        kerberized_kafka,
+        sasl_kerberos_kinit_cmd=str(script),
+        sasl_kerberos_ticket_renew_window_factor=0.5,
+        sasl_kerberos_ticket_renew_jitter=0.0,
+        sasl_kerberos_min_time_before_relogin=500,
+    )
+    topic = new_topic(kerberized_kafka)
+
+    async def main() -> list[bytes]:
+        values = [b"trio-%d" % i for i in range(20)]
+        async with Producer(**cfg) as p:
+            for v in values:
+                await p.send(topic, v)
+            await p.flush()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                renewed = read_tgt(str(krb_env))
+                if renewed is not None and renewed.end > first.end:
+                    break
+                await trio.sleep(0.05)
+        return values
+
+    sent = trio.run(main)
+    renewed = read_tgt(str(krb_env))
+    assert renewed is not None and renewed.end > first.end, "the TGT was not renewed under trio"
+    assert calls.read_text().split()[0] == "-R"
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
