@@ -102,13 +102,18 @@ async def test_ticket_cache_from_kinit_delivers_and_kcat_reads_back(
     krb_env: Path,
     new_topic: Callable[..., str],
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="aioproducer")
     kdc.kinit("alice", krb_env)
     topic = new_topic(kerberized_kafka, partitions=2)
     sent = await _produce(_cfg(kerberized_kafka), topic, 60)
     assert sorted(_read_back(kerberized_kafka, kdc, topic, tmp_path)) == sorted(sent)
     # The library put the broker's service ticket beside the TGT in the cache it used.
     assert read_tgt(str(krb_env)) is not None
+    # Kerberos sends no secret in clear (unlike PLAIN or OAUTHBEARER): no warning over
+    # SASL_PLAINTEXT, as Java gives none.
+    assert "in clear" not in caplog.text
     cache = krb_env.read_bytes()  # noqa: ASYNC240 (a small local file)
     assert b"kafka" in cache and b"localhost" in cache
 
