@@ -280,7 +280,9 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "ssl_check_hostname" and isinstance(value, str):
             out[name] = _endpoint_identification(value)
         elif key == "sasl.jaas.config" and isinstance(value, str):
-            out.update(_jaas_credentials(value))
+            jaas = _jaas_credentials(value)
+            _same_service_name(jaas, props)
+            out.update(jaas)
         elif (
             key in ("ssl.truststore.location", "ssl.keystore.location")
             and isinstance(value, str)
@@ -295,6 +297,17 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
                 convert_string(name, value, hints[name]) if isinstance(value, str) else value
             )
     return out
+
+
+def _same_service_name(jaas: Mapping[str, str], props: Mapping[str, Any]) -> None:
+    """Java refuses a JAAS ``serviceName`` that differs from ``sasl.kerberos.service.name``."""
+    given = props.get("sasl.kerberos.service.name")
+    in_jaas = jaas.get("sasl_kerberos_service_name")
+    if given is not None and in_jaas is not None and given != in_jaas:
+        raise ConfigError(
+            f"sasl.jaas.config's serviceName={in_jaas!r} conflicts with "
+            f"sasl.kerberos.service.name={given!r}"
+        )
 
 
 def _pem_store_type(key: str, value: Any) -> None:

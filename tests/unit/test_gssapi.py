@@ -276,6 +276,7 @@ def test_krb5_login_module_line_becomes_the_kerberos_settings(tmp_path: Path) ->
     [
         ("useTicketCache=true ticketCache=/tmp/cc;", "set KRB5CCNAME=FILE:/tmp/cc"),
         ('useKeyTab=true principal="a@B";', "useKeyTab=true needs keyTab= and principal="),
+        ('serviceName="kfk";', "serviceName='kfk' conflicts with sasl.kerberos.service.name="),
     ],
 )
 def test_krb5_login_module_options_we_cannot_honour_are_refused(jaas: str, says: str) -> None:
@@ -284,6 +285,7 @@ def test_krb5_login_module_options_we_cannot_honour_are_refused(jaas: str, says:
             {
                 "security.protocol": "SASL_SSL",
                 "sasl.mechanism": "GSSAPI",
+                "sasl.kerberos.service.name": "kafka",
                 "sasl.jaas.config": f"com.sun.security.auth.module.Krb5LoginModule required {jaas}",
             }
         )
