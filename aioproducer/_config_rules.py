@@ -186,13 +186,55 @@ def _validate_ssl(cfg: ProducerConfig) -> None:
     version_range(cfg.ssl_protocol, cfg.ssl_enabled_protocols, cfg.ssl_cipher_suites)
 
 
+def _validate_kerberos(cfg: ProducerConfig) -> None:
+    from ._io.gssapi import import_gssapi
+
+    import_gssapi()  # the missing extra is named now, not at the first connection
+    if not cfg.sasl_kerberos_service_name or "@" in cfg.sasl_kerberos_service_name:
+        raise ConfigError(
+            f"sasl_kerberos_service_name={cfg.sasl_kerberos_service_name!r}: the first part "
+            "of the brokers' principal (e.g. 'kafka'), without '@' or a host"
+        )
+    if cfg.sasl_kerberos_domain_name is not None and not cfg.sasl_kerberos_domain_name.strip():
+        raise ConfigError("sasl_kerberos_domain_name must be a host name (or None)")
+    if cfg.sasl_kerberos_keytab is not None:
+        import os
+
+        if cfg.sasl_kerberos_principal is None:
+            raise ConfigError("sasl_kerberos_keytab needs sasl_kerberos_principal")
+        if not os.access(cfg.sasl_kerberos_keytab, os.R_OK):
+            raise ConfigError(
+                f"sasl_kerberos_keytab={str(cfg.sasl_kerberos_keytab)!r}: no such readable file"
+            )
+    if cfg.sasl_kerberos_principal is not None and not cfg.sasl_kerberos_principal.strip():
+        raise ConfigError("sasl_kerberos_principal must be a principal name (or None)")
+    if not cfg.sasl_kerberos_kinit_cmd:
+        raise ConfigError("sasl_kerberos_kinit_cmd must name the kinit command")
+    if cfg.sasl_kerberos_min_time_before_relogin < 0:
+        raise ConfigError("sasl_kerberos_min_time_before_relogin must be >= 0")
+    # Java checks neither; outside these a renewal would be scheduled in the past or never.
+    if not 0 <= cfg.sasl_kerberos_ticket_renew_jitter < 1:
+        raise ConfigError(
+            f"sasl_kerberos_ticket_renew_jitter={cfg.sasl_kerberos_ticket_renew_jitter}: "
+            "must be in [0, 1)"
+        )
+    if not 0 < cfg.sasl_kerberos_ticket_renew_window_factor <= 1:
+        raise ConfigError(
+            "sasl_kerberos_ticket_renew_window_factor="
+            f"{cfg.sasl_kerberos_ticket_renew_window_factor}: must be in (0, 1]"
+        )
+
+
 def _validate_sasl(cfg: ProducerConfig) -> None:
     mechanism = cfg.sasl_mechanism
-    if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"):
+    if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"):
         raise ConfigError(
             f"sasl_mechanism={mechanism!r}: allowed 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', "
-            "'OAUTHBEARER'"
+            "'OAUTHBEARER', 'GSSAPI'"
         )
+    if mechanism == "GSSAPI":
+        _validate_kerberos(cfg)
+        return
     if mechanism != "OAUTHBEARER":
         if not cfg.sasl_plain_username or cfg.sasl_plain_password is None:
             raise ConfigError(

@@ -160,11 +160,11 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
         "a JAAS login module line is Java's way to pass credentials",
         "use sasl_plain_username and sasl_plain_password (and the other sasl_* settings)",
     ),
-    ("sasl.kerberos.kinit.cmd", None, None, "GSSAPI"),
-    ("sasl.kerberos.min.time.before.relogin", None, None, "GSSAPI"),
-    ("sasl.kerberos.service.name", None, None, "GSSAPI"),
-    ("sasl.kerberos.ticket.renew.jitter", None, None, "GSSAPI"),
-    ("sasl.kerberos.ticket.renew.window.factor", None, None, "GSSAPI"),
+    ("sasl.kerberos.kinit.cmd", None, None, "GSSAPI: renews a ticket cache's TGT (kinit -R)"),
+    ("sasl.kerberos.min.time.before.relogin", None, None, "GSSAPI: ticket cache renewal"),
+    ("sasl.kerberos.service.name", None, None, "GSSAPI; default 'kafka' (Java: none)"),
+    ("sasl.kerberos.ticket.renew.jitter", None, None, "GSSAPI: ticket cache renewal"),
+    ("sasl.kerberos.ticket.renew.window.factor", None, None, "GSSAPI: ticket cache renewal"),
     ("sasl.login.callback.handler.class", None, _CLASS, None),
     ("sasl.login.class", None, _CLASS, None),
     ("sasl.login.connect.timeout.ms", None, None, None),
@@ -282,7 +282,9 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "ssl_check_hostname" and isinstance(value, str):
             out[name] = _endpoint_identification(value)
         elif key == "sasl.jaas.config" and isinstance(value, str):
-            out.update(_jaas_credentials(value))
+            jaas = _jaas_credentials(value)
+            _same_service_name(jaas, props)
+            out.update(jaas)
         elif (
             key in ("ssl.truststore.location", "ssl.keystore.location")
             and isinstance(value, str)
@@ -297,6 +299,17 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
                 convert_string(name, value, hints[name]) if isinstance(value, str) else value
             )
     return out
+
+
+def _same_service_name(jaas: Mapping[str, str], props: Mapping[str, Any]) -> None:
+    """Java refuses a JAAS ``serviceName`` that differs from ``sasl.kerberos.service.name``."""
+    given = props.get("sasl.kerberos.service.name")
+    in_jaas = jaas.get("sasl_kerberos_service_name")
+    if given is not None and in_jaas is not None and given != in_jaas:
+        raise ConfigError(
+            f"sasl.jaas.config's serviceName={in_jaas!r} conflicts with "
+            f"sasl.kerberos.service.name={given!r}"
+        )
 
 
 def _pem_store_type(key: str, value: Any) -> None:
@@ -331,7 +344,7 @@ def _jaas_credentials(text: str) -> dict[str, str]:
     """The settings in a ``sasl.jaas.config`` line, for the login modules that carry them:
     PLAIN's and SCRAM's user name and password (what Confluent Cloud's and most generated
     client configs hold), OAUTHBEARER's client credentials (``clientId``, ``clientSecret``,
-    ``scope``)."""
+    ``scope``), Kerberos' principal, keytab and service name."""
     module = text.strip().split(None, 1)[0] if text.strip() else ""
     options = {
         m[0]: re.sub(r"\\(.)", r"\1", m[1] or m[2]) if (m[1] or m[2]) else m[3]
@@ -344,6 +357,8 @@ def _jaas_credentials(text: str) -> dict[str, str]:
             "sasl_plain_username": options["username"],
             "sasl_plain_password": options["password"],
         }
+    if module.endswith("Krb5LoginModule"):
+        return _krb5_options(options)
     if module.endswith("OAuthBearerLoginModule"):
         names = {
             "clientId": "sasl_oauthbearer_client_credentials_client_id",
@@ -353,9 +368,31 @@ def _jaas_credentials(text: str) -> dict[str, str]:
         return {names[k]: v for k, v in options.items() if k in names}
     raise ConfigError(
         f"sasl.jaas.config with {module or 'nothing'!r}: only PlainLoginModule, "
-        "ScramLoginModule and OAuthBearerLoginModule lines are understood; use the sasl_* "
-        "settings instead"
+        "ScramLoginModule, OAuthBearerLoginModule and Krb5LoginModule lines are understood; use "
+        "the sasl_* settings instead"
     )
+
+
+def _krb5_options(options: Mapping[str, str]) -> dict[str, str]:
+    """A ``Krb5LoginModule`` line's settings: the principal, the keytab (``useKeyTab``), the
+    service name. A ticket cache is the default; one at another path is ``KRB5CCNAME``'s."""
+    if "ticketCache" in options:
+        raise ConfigError(
+            "sasl.jaas.config: Krb5LoginModule's ticketCache= is not a setting here; set "
+            f"KRB5CCNAME=FILE:{options['ticketCache']} in the environment instead"
+        )
+    out: dict[str, str] = {}
+    if "principal" in options:
+        out["sasl_kerberos_principal"] = options["principal"]
+    if options.get("useKeyTab", "false").lower() == "true":
+        if "keyTab" not in options or "principal" not in options:
+            raise ConfigError(
+                "sasl.jaas.config: Krb5LoginModule useKeyTab=true needs keyTab= and principal="
+            )
+        out["sasl_kerberos_keytab"] = options["keyTab"]
+    if "serviceName" in options:
+        out["sasl_kerberos_service_name"] = options["serviceName"]
+    return out
 
 
 __all__ = (

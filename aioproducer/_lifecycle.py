@@ -108,7 +108,11 @@ class Lifecycle:
                 "ssl_check_hostname=False: broker certificates are not checked against "
                 "their hostnames (man-in-the-middle possible)"
             )
-        if cfg.security_protocol == "SASL_PLAINTEXT" and not cfg.sasl_mechanism.startswith("SCRAM"):
+        # SCRAM and GSSAPI (Kerberos) send no secret in clear; PLAIN and OAUTHBEARER do.
+        if cfg.security_protocol == "SASL_PLAINTEXT" and cfg.sasl_mechanism in (
+            "PLAIN",
+            "OAUTHBEARER",
+        ):
             secret = "password" if cfg.sasl_mechanism == "PLAIN" else "token"
             log.warning(
                 "SASL/%s over a plaintext connection sends the %s in clear; "

@@ -94,6 +94,14 @@ class ProducerSettings(TypedDict, total=False):
     sasl_oauthbearer_expected_issuer: str | None
     sasl_oauthbearer_allow_unverified_audience: bool
     sasl_oauthbearer_allow_unverified_issuer: bool
+    sasl_kerberos_service_name: str
+    sasl_kerberos_domain_name: str | None
+    sasl_kerberos_principal: str | None
+    sasl_kerberos_keytab: StrPath | None
+    sasl_kerberos_kinit_cmd: str
+    sasl_kerberos_min_time_before_relogin: int
+    sasl_kerberos_ticket_renew_jitter: float
+    sasl_kerberos_ticket_renew_window_factor: float
     key_serializer: Serializer | None
     value_serializer: Serializer | None
     partitioner: Partitioner | None

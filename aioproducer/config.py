@@ -28,7 +28,7 @@ CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 #: ``security_protocol``.
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 #: ``sasl_mechanism``.
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"]
 #: ``ssl_enabled_protocols``' entries: the TLS versions a client may use (older: refused).
 TlsVersion = Literal["TLSv1.2", "TLSv1.3"]
 #: ``ssl_protocol``: the newest TLS version to use ("TLS": the newest there is).
@@ -140,7 +140,8 @@ class ProducerConfig:
     #: SASL: "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512" (with ``sasl_plain_username`` and
     #: ``sasl_plain_password``), or "OAUTHBEARER" with either ``sasl_oauth_token_provider``
     #: (an object whose ``token()`` returns the token, plain or async, and optionally
-    #: ``extensions()``) or the client-credentials settings below (KIP-768, a token endpoint).
+    #: ``extensions()``) or the client-credentials settings below (KIP-768, a token endpoint),
+    #: or "GSSAPI" (Kerberos, the ``gssapi`` extra) with the system's ticket cache or keytab.
     sasl_mechanism: SaslMechanism = "PLAIN"
     #: SASL PLAIN's or SCRAM's user name.
     sasl_plain_username: str | None = None
@@ -214,6 +215,30 @@ class ProducerConfig:
     sasl_oauthbearer_allow_unverified_audience: bool = False
     #: OAUTHBEARER JWKS: accept tokens whatever their issuer (insecure; Java 4.x's opt-out).
     sasl_oauthbearer_allow_unverified_issuer: bool = False
+    #: GSSAPI: the Kerberos service name of the brokers (their principal's first part,
+    #: ``kafka/host@REALM``). Java has no default; librdkafka's and aiokafka's is "kafka".
+    sasl_kerberos_service_name: str = "kafka"
+    #: GSSAPI: the host name in the brokers' service principal, the same for every broker
+    #: (aiokafka's setting; None: each broker's host as connected to, which the Kerberos
+    #: library may canonicalize, as Java and librdkafka do).
+    sasl_kerberos_domain_name: str | None = None
+    #: GSSAPI: the client's principal (``app@EXAMPLE.COM``; Java's JAAS ``principal``). With
+    #: ``sasl_kerberos_keytab``, the producer logs in from that keytab; alone, it picks that
+    #: principal's tickets in the cache. None: the cache's default principal (or the client
+    #: keytab ``KRB5_CLIENT_KTNAME`` names).
+    sasl_kerberos_principal: str | None = None
+    #: GSSAPI: a keytab to log in from as ``sasl_kerberos_principal`` (Java's JAAS
+    #: ``useKeyTab=true keyTab=...``), its tickets kept in this producer's memory and renewed
+    #: by the Kerberos library; no ticket cache is read or renewed then.
+    sasl_kerberos_keytab: StrPath | None = None
+    #: GSSAPI with a ticket cache: the ``kinit`` that renews the TGT (run as ``kinit -R``).
+    sasl_kerberos_kinit_cmd: str = "/usr/bin/kinit"
+    #: GSSAPI: the least time between two TGT renewals, unless the TGT would expire first.
+    sasl_kerberos_min_time_before_relogin: int = 60000
+    #: GSSAPI: a random extra fraction, up to this, of the TGT's lifetime before renewing it.
+    sasl_kerberos_ticket_renew_jitter: float = 0.05
+    #: GSSAPI: renew the ticket cache's TGT once this fraction of its lifetime has passed.
+    sasl_kerberos_ticket_renew_window_factor: float = 0.8
     #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
     key_serializer: Serializer | None = None
     #: ``callable(obj) -> bytes | None``; without one, values must be bytes-like or None.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make test` / `make demo` need on a fresh Debian machine: system tools from apt
-# (Java 17, Maven, kcat, a C compiler), a virtualenv with the package and its test/dev extras, and the Kafka
-# jars from Maven Central. Idempotent; a missing tool that cannot be installed is a hard error.
+# (Java 17, Maven, kcat, a C compiler, MIT Kerberos for the GSSAPI tests), a virtualenv with the
+# package and its test/dev extras, and the Kafka jars from Maven Central. Idempotent; a missing
+# tool that cannot be installed is a hard error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -18,6 +19,16 @@ command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 # The compiled record appender (aioproducer/_records/_speedups.c) needs a C compiler and the
 # interpreter's headers; CI must run on it, so they are installed like any other tool.
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+# SASL/GSSAPI: the tests run an MIT KDC (krb5kdc, kdb5_util, kadmin.local, kinit); the gssapi
+# extra builds against libkrb5-dev (krb5-config); kcat reads back through Cyrus SASL's GSSAPI
+# plugin.
+PATH="$PATH:/usr/sbin:/sbin"
+command -v krb5kdc >/dev/null 2>&1 || missing+=(krb5-kdc)
+command -v kadmin.local >/dev/null 2>&1 || missing+=(krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || missing+=(krb5-user)
+command -v krb5-config >/dev/null 2>&1 || missing+=(libkrb5-dev)
+dpkg-query -W -f='${Status}' libsasl2-modules-gssapi-mit 2>/dev/null | grep -q 'ok installed' \
+  || missing+=(libsasl2-modules-gssapi-mit)
 if ! "$PYTHON" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
   missing+=(python3-dev)
 fi
@@ -33,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-for tool in java mvn kcat cc; do
+for tool in java mvn kcat cc krb5kdc kadmin.local kinit krb5-config; do
   command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is still missing after install" >&2; exit 1; }
 done
 
@@ -48,7 +59,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   # setuptools prints a banner for every editable install of a flat layout ("Please be careful
   # with folders in your working directory..."): nothing to act on here, so not shown.
   PYTHONWARNINGS="ignore:Editable installation" \
-    "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs]'
+    "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs,gssapi]'
   touch "$stamp"
 fi
 # The checkout as a path in a .pth file, beside the editable install's import hook: mypy follows

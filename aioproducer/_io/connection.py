@@ -156,7 +156,7 @@ class BrokerConnection(asyncio.Protocol):
         stage = "connect"
         # The credentials first: an OAUTHBEARER token endpoint has its own timeouts and retries
         # (Java's login), and its failure is an authentication error, not a slow connection.
-        mechanism = await sasl.mechanism_client() if sasl is not None else None
+        mechanism = await sasl.mechanism_client(host) if sasl is not None else None
 
         async def connect() -> None:
             nonlocal stage

@@ -32,12 +32,13 @@ from .._protocol.messages import (
     SaslHandshakeResponse,
 )
 from ..errors import KafkaConnectionError, KafkaError, SaslAuthenticationError, for_code
-from .backend import current_task, running_loop
+from .backend import current_task, ops_for, running_loop
 from .oauth import ClientCredentialsTokenProvider
 
 if TYPE_CHECKING:
     from ..config import ProducerConfig
     from .connection import BrokerConnection
+    from .gssapi import TicketRefresher
 
 log = logging.getLogger("aioproducer.connection")
 _HANDSHAKE, _AUTHENTICATE = 17, 36
@@ -53,11 +54,17 @@ class SaslAuthenticator:
         username: str | None = None,
         password: str | None = None,
         token_provider: Any = None,
+        config: ProducerConfig | None = None,
     ) -> None:
         self.mechanism = mechanism
         self.username = username
         self._password = password
         self._token_provider = token_provider
+        self._config = config
+        #: GSSAPI: the ticket cache's TGT refresher, started with the first connection.
+        self.refresher: TicketRefresher | None = None
+        #: GSSAPI: the credentials, acquired once (False: the library's default ones).
+        self._gss_creds: Any = None
 
     @classmethod
     def from_config(cls, config: ProducerConfig) -> SaslAuthenticator | None:
@@ -68,14 +75,17 @@ class SaslAuthenticator:
             config.sasl_plain_username,
             config.sasl_plain_password,
             config.oauth_token_provider(),
+            config,
         )
 
     def close(self) -> None:
         """Stop the background token refresh of a :class:`ClientCredentialsTokenProvider`
-        (harmless if it serves other producers too: its next ``token()`` re-arms it). A
-        provider of another class is left alone."""
+        (harmless if it serves other producers too: its next ``token()`` re-arms it; a
+        provider of another class is left alone), and the GSSAPI ticket refresher."""
         if isinstance(self._token_provider, ClientCredentialsTokenProvider):
             self._token_provider.close()
+        if self.refresher is not None:
+            self.refresher.close()
 
     def __repr__(self) -> str:
         who = f" user {self.username!r}" if self.username else ""
@@ -84,10 +94,32 @@ class SaslAuthenticator:
     def _who(self) -> str:
         return f" of user {self.username!r}" if self.username else ""
 
-    async def mechanism_client(self) -> SaslMechanismClient:
-        """A fresh exchange's client side: for OAUTHBEARER, with the provider's current token
-        (which a token endpoint may have to issue first)."""
+    async def mechanism_client(self, host: str) -> SaslMechanismClient:
+        """A fresh exchange's client side for a connection to ``host``: for OAUTHBEARER, with
+        the provider's current token (which a token endpoint may have to issue first); for
+        GSSAPI, a GSS context for the broker's service principal."""
         mech = self.mechanism
+        if mech == "GSSAPI":
+            from .gssapi import TicketRefresher, credentials, gssapi_client
+
+            cfg = self._config
+            assert cfg is not None
+            keytab = cfg.sasl_kerberos_keytab
+            if keytab is None and self.refresher is None:  # a ticket cache: renew its TGT
+                self.refresher = TicketRefresher(cfg)
+                self.refresher.start()
+            if self._gss_creds is None:
+                creds = await ops_for(running_loop()).to_thread(
+                    lambda: credentials(
+                        cfg.sasl_kerberos_principal, None if keytab is None else str(keytab)
+                    )
+                )
+                self._gss_creds = False if creds is None else creds
+            return await gssapi_client(
+                cfg.sasl_kerberos_service_name,
+                cfg.sasl_kerberos_domain_name or host,
+                self._gss_creds or None,
+            )
         if mech == "PLAIN":
             return PlainClient(self.username or "", self._password or "")
         if mech.startswith("SCRAM-"):
@@ -152,7 +184,7 @@ class SaslAuthenticator:
                 f"(error {hs.error_code}); enabled mechanisms: {hs.mechanisms}"
             )
         if client is None:
-            client = await self.mechanism_client()
+            client = await self.mechanism_client(conn.host)
         version = conn.version_for(_AUTHENTICATE)
         message = client.step(None)
         lifetime = 0

@@ -17,6 +17,7 @@ from .._public import publish as _publish
 from ._admin import create_topic, create_topics
 from ._errors import HarnessError, MissingToolError
 from .kafka import KAFKA_COMPAT_VERSION, KAFKA_VERSION, KafkaCluster, KafkaNode, ensure_kafka_jars
+from .kerberos import KerberosKdc
 from .mock import MockCluster
 from .mock_producer import MockProducer
 from .oauth import TokenEndpoint
@@ -33,6 +34,7 @@ __all__ = (
     "KafkaCluster",
     "KafkaNode",
     "KafkaSecurity",
+    "KerberosKdc",
     "MissingToolError",
     "MockCluster",
     "MockProducer",
@@ -54,6 +56,7 @@ for _cls in (
     KafkaCluster,
     KafkaNode,
     KafkaSecurity,
+    KerberosKdc,
     MissingToolError,
     MockCluster,
     MockProducer,

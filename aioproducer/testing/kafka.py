@@ -174,7 +174,7 @@ class KafkaNode:
             "-Djava.awt.headless=true",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
-            *(f"-D{k}={v}" for k, v in (c.security.jvm_properties() if c.security else {}).items()),
+            *(c.security.jvm_options() if c.security is not None else ()),
             "-cp",
             f"{c.libs}/*",
             main,

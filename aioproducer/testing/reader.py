@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +138,21 @@ def _read_once(
         consumer.close()
 
 
-def read_topic_kcat(bootstrap_servers: str, topic: str, timeout: float = 60.0) -> list[ReadRecord]:
+def read_topic_kcat(
+    bootstrap_servers: str,
+    topic: str,
+    timeout: float = 60.0,
+    config: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[ReadRecord]:
     """Read ``topic`` to its end with kcat (Debian package ``kcat``): a second reader of record.
 
     Keys and values are compared byte for byte; headers are not returned (kcat prints them as
-    text), so ``headers`` is empty in the result.
+    text), so ``headers`` is empty in the result. ``config``: more librdkafka settings (``-X``),
+    e.g. for SASL/GSSAPI, which confluent-kafka's wheels lack; ``env``: variables added to
+    kcat's environment (``KRB5_CONFIG``).
     """
+    import os
     import shutil
     import subprocess
 
@@ -167,11 +177,13 @@ def read_topic_kcat(bootstrap_servers: str, topic: str, timeout: float = 60.0) -
             "-q",
             "-X",
             "broker.address.family=v4",
+            *(a for k, v in (config or {}).items() for a in ("-X", f"{k}={v}")),
             "-f",
             fmt,
         ],
         capture_output=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     if proc.returncode != 0:
         raise HarnessError(f"kcat failed: {proc.stderr.decode(errors='replace')[-2000:]}")

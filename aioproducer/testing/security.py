@@ -13,6 +13,7 @@ listener                  protocol           authentication
 ``REAUTH`` (optional)     SASL_SSL           as SASL_SSL, ``connections.max.reauth.ms``
 ``OAUTH`` (optional)      SASL_SSL           OAUTHBEARER with signed JWTs, checked by
                                              Kafka's secured validator against a JWKS
+``GSSAPI`` (optional)     SASL_PLAINTEXT     GSSAPI (Kerberos) only, with ``kerberos``
 ========================  =================  =========================================
 
 Certificates come from a throwaway CA made with ``trustme`` (the broker's names 127.0.0.1
@@ -24,7 +25,9 @@ JWTs (``alg: none``): any token from :func:`unsecured_jwt` (or
 listener (``KafkaSecurity(jwks_url=...)``) takes only tokens signed by a key of that JWKS, for
 the audience ``jwks_audience`` and from the issuer ``jwks_issuer`` (a signing
 :class:`~aioproducer.testing.TokenEndpoint` serves both; start it before the cluster, which
-fetches the key set at start-up).
+fetches the key set at start-up). The ``GSSAPI`` listener authenticates against a
+:class:`~aioproducer.testing.KerberosKdc` (started by the caller) with the service principal's
+keytab (JAAS ``Krb5LoginModule``).
 
 :meth:`KafkaSecurity.producer_config` and :meth:`KafkaSecurity.librdkafka_config` give the
 client settings for a listener and mechanism.
@@ -37,7 +40,10 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .kerberos import KerberosKdc
 
 #: Listener name -> security protocol.
 LISTENERS = {
@@ -47,6 +53,7 @@ LISTENERS = {
     "SASL_SSL": "SASL_SSL",
     "REAUTH": "SASL_SSL",
     "OAUTH": "SASL_SSL",
+    "GSSAPI": "SASL_PLAINTEXT",
 }
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 _JAAS = {
@@ -61,6 +68,18 @@ _UNSECURED_VALIDATOR = (
     "OAuthBearerUnsecuredValidatorCallbackHandler"
 )
 _JWKS_VALIDATOR = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+
+
+def _gssapi_listener(kdc: KerberosKdc) -> dict[str, str]:
+    jaas = (
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true "
+        f'keyTab="{kdc.service_keytab}" principal="{kdc.service_principal}";'
+    )
+    return {
+        "listener.name.gssapi.sasl.enabled.mechanisms": "GSSAPI",
+        "listener.name.gssapi.gssapi.sasl.jaas.config": jaas,
+        "sasl.kerberos.service.name": "kafka",
+    }
 
 
 def _b64url(data: bytes) -> str:
@@ -106,6 +125,8 @@ class KafkaSecurity:
     users: dict[str, str] = field(default_factory=lambda: {"alice": "alice-pw-Secret1"})
     #: ``connections.max.reauth.ms`` of the extra ``REAUTH`` listener (None: no such listener).
     reauth_ms: int | None = None
+    #: A running KDC: adds the ``GSSAPI`` listener (None: no such listener).
+    kerberos: KerberosKdc | None = None
     #: The password of the client key (``client_key_file`` is encrypted with it).
     client_key_password: str = "client-key-pw"
     #: The JWKS of the ``OAUTH`` listener's validator (None: no such listener), and the
@@ -122,15 +143,20 @@ class KafkaSecurity:
 
     @property
     def listener_names(self) -> list[str]:
-        optional = {"REAUTH": self.reauth_ms, "OAUTH": self.jwks_url}
-        return [n for n in LISTENERS if optional.get(n, True) is not None]
+        optional = {
+            "REAUTH": self.reauth_ms is not None,
+            "OAUTH": self.jwks_url is not None,
+            "GSSAPI": self.kerberos is not None,
+        }
+        return [n for n in LISTENERS if optional.get(n, True)]
 
-    def jvm_properties(self) -> dict[str, str]:
-        """Java system properties the broker needs: Kafka 4.x fetches only the OAuth URLs
-        ``org.apache.kafka.sasl.oauthbearer.allowed.urls`` lists."""
-        if self.jwks_url is None:
-            return {}
-        return {"org.apache.kafka.sasl.oauthbearer.allowed.urls": self.jwks_url}
+    def jvm_options(self) -> list[str]:
+        """The broker JVM's extra options: the KDC's krb5.conf; the OAuth URLs Kafka 4.x may
+        fetch (``org.apache.kafka.sasl.oauthbearer.allowed.urls``)."""
+        options = list(self.kerberos.jvm_options()) if self.kerberos is not None else []
+        if self.jwks_url is not None:
+            options.append(f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={self.jwks_url}")
+        return options
 
     def write_certificates(self, directory: Path) -> None:
         """Make a CA, a broker certificate for 127.0.0.1 and a client certificate (its key
@@ -176,8 +202,10 @@ class KafkaSecurity:
             "sasl.enabled.mechanisms": ",".join(_SASL_MECHANISMS),
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "SCRAM-SHA-512",
         }
+        if self.kerberos is not None:
+            props.update(_gssapi_listener(self.kerberos))
         for name in self.listener_names:
-            if not LISTENERS[name].startswith("SASL"):
+            if not LISTENERS[name].startswith("SASL") or name == "GSSAPI":
                 continue
             prefix = f"listener.name.{name.lower()}"
             for mech in _SASL_MECHANISMS:

@@ -54,7 +54,10 @@ def test_java_names_of_fields() -> None:
             "'connections_max_idle_ms' is a Java producer setting \\('connections.max.idle.ms'\\) "
             "aioproducer does not support yet",
         ),
-        ("sasl.kerberos.service.name", "aioproducer does not support yet; GSSAPI"),
+        (
+            "sasl_login_retry_backoff_ms",
+            "\\('sasl.login.retry.backoff.ms'\\) aioproducer does not support yet",
+        ),
         ("security_providers", "does not apply to aioproducer: a JVM mechanism"),
         ("sasl_jaas_config", "does not apply .* use sasl_plain_username"),
     ],
@@ -132,7 +135,7 @@ def test_from_java_properties() -> None:
     with pytest.raises(ConfigError, match="linger_ms='soon' cannot be read as an integer"):
         ProducerConfig.from_properties({"linger.ms": "soon"})
     with pytest.raises(ConfigError, match="does not support yet"):
-        ProducerConfig.from_properties({"sasl.kerberos.service.name": "k"})
+        ProducerConfig.from_properties({"sasl.login.retry.backoff.ms": "100"})
     with pytest.raises(ConfigError, match="did you mean 'linger_ms'"):
         ProducerConfig.from_properties({"linger.msec": "5"})
 
@@ -242,11 +245,11 @@ def test_jaas_config_lines_give_the_credentials_and_never_show_them() -> None:
         c.sasl_oauthbearer_scope,
     ) == ("app", "s3cret", "kafka")
     assert "s3cret" not in repr(c)
-    with pytest.raises(ConfigError, match="only PlainLoginModule, ScramLoginModule and") as info:
+    with pytest.raises(ConfigError, match="only PlainLoginModule, ScramLoginModule, ") as info:
         ProducerConfig.from_properties(
-            {"sasl.jaas.config": "com.sun.security.auth.module.Krb5LoginModule required keyTab=k;"}
+            {"sasl.jaas.config": "org.example.CustomLoginModule required secretToken=k;"}
         )
-    assert "keyTab" not in str(info.value)
+    assert "secretToken" not in str(info.value)
     with pytest.raises(ConfigError, match=r"no username=\.\.\. password="):
         ProducerConfig.from_properties({"sasl.jaas.config": plain.replace("password", "pass")})
     with pytest.raises(ConfigError, match="does not apply"):  # as a keyword: the Python names

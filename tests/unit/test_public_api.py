@@ -126,6 +126,7 @@ OTHER_MODULES = {
         "KafkaCluster",
         "KafkaNode",
         "KafkaSecurity",
+        "KerberosKdc",
         "MissingToolError",
         "MockCluster",
         "MockProducer",
