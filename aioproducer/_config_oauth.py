@@ -1,7 +1,8 @@
 """The rules of the OAUTHBEARER login settings (``sasl_login_*``, ``sasl_oauthbearer_*``):
 Java's ranges (``SaslConfigs``), its ``Retry`` and ``RefreshingHttpsJwks`` preconditions, and
-Java 4.x's rule that a JWKS needs the expected audience and issuer (or the opt-outs). Each
-failure is a :class:`ConfigError` naming the setting."""
+Java 4.x's rule that a JWKS needs the expected audience and issuer (or the opt-outs), and the
+jwt-bearer grant's settings (KIP-1139). Each failure is a :class:`ConfigError` naming the
+setting."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ _RANGES = {
     "sasl_login_refresh_window_jitter": (0.0, 0.25),
     "sasl_login_refresh_min_period_seconds": (0, 900),
     "sasl_login_refresh_buffer_seconds": (0, 3600),
+    "sasl_oauthbearer_assertion_claim_exp_seconds": (0, 86400),
+    "sasl_oauthbearer_assertion_claim_nbf_seconds": (0, 3600),
 }
 _NON_NEGATIVE = (
     "sasl_login_retry_backoff_ms",
@@ -54,12 +57,78 @@ def check_endpoint_url(name: str, url: str, file_allowed: bool = False) -> None:
         raise ConfigError(f"{name}: scheme {parts.scheme!r} refused; it must be {allowed}")
 
 
+#: Settings only a locally signed assertion uses.
+_SIGNING_ONLY = (
+    "sasl_oauthbearer_assertion_private_key_passphrase",
+    "sasl_oauthbearer_assertion_template_file",
+    "sasl_oauthbearer_assertion_claim_aud",
+    "sasl_oauthbearer_assertion_claim_iss",
+    "sasl_oauthbearer_assertion_claim_sub",
+)
+
+
+def jwt_bearer(cfg: ProducerConfig) -> bool:
+    """Whether ``cfg`` asks for the jwt-bearer grant (an assertion file or a signing key)."""
+    return bool(
+        cfg.sasl_oauthbearer_assertion_file or cfg.sasl_oauthbearer_assertion_private_key_file
+    )
+
+
+def validate_assertion(cfg: ProducerConfig) -> None:
+    """The jwt-bearer grant's settings (KIP-1139): Java's algorithms, one source of
+    assertions, no client credentials beside it, and ``cryptography`` present to sign."""
+    algorithm = cfg.sasl_oauthbearer_assertion_algorithm
+    if algorithm.upper() not in ("RS256", "ES256"):
+        raise ConfigError(
+            f"sasl_oauthbearer_assertion_algorithm={algorithm!r} must be 'RS256' or 'ES256'"
+        )
+    for name in ("sasl_oauthbearer_assertion_file", "sasl_oauthbearer_assertion_private_key_file"):
+        if getattr(cfg, name) is not None and not getattr(cfg, name).strip():
+            raise ConfigError(f"{name} must not be empty")
+    if not jwt_bearer(cfg):
+        given = [n for n in _SIGNING_ONLY if getattr(cfg, n) is not None]
+        if given:
+            raise ConfigError(
+                f"{given[0]} is a setting of the jwt-bearer grant: it needs "
+                "sasl_oauthbearer_assertion_private_key_file"
+            )
+        return
+    if cfg.sasl_oauthbearer_client_credentials_client_secret is not None:
+        raise ConfigError(
+            "give either sasl_oauthbearer_client_credentials_client_secret (client credentials) "
+            "or the jwt-bearer grant's sasl_oauthbearer_assertion_* settings, not both"
+        )
+    if cfg.sasl_mechanism != "OAUTHBEARER" or cfg.sasl_oauthbearer_token_endpoint_url is None:
+        raise ConfigError(
+            "the sasl_oauthbearer_assertion_* settings ask a token endpoint for tokens: they "
+            "need sasl_mechanism='OAUTHBEARER' and sasl_oauthbearer_token_endpoint_url"
+        )
+    if cfg.sasl_oauthbearer_assertion_file:
+        given = [
+            n
+            for n in ("sasl_oauthbearer_assertion_private_key_file", *_SIGNING_ONLY)
+            if getattr(cfg, n) is not None
+        ]
+        if given:
+            raise ConfigError(
+                f"sasl_oauthbearer_assertion_file holds a ready-made assertion: {given[0]} "
+                "(for signing one here) does not apply; give one or the other"
+            )
+        return
+    from ._io.oauth_assertion import cryptography_missing
+
+    why = cryptography_missing()
+    if why is not None:
+        raise ConfigError(f"sasl_oauthbearer_assertion_private_key_file: {why}")
+
+
 def validate_oauth(cfg: ProducerConfig) -> None:
     """Check the OAUTHBEARER login settings of ``cfg`` (their types are checked already)."""
     for name, (low, high) in _RANGES.items():
         value = getattr(cfg, name)
         if not low <= value <= high:
             raise ConfigError(f"{name}={value} must be within [{low}, {high}]")
+    validate_assertion(cfg)
     for name in _NON_NEGATIVE:
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name}={getattr(cfg, name)} must be >= 0")
@@ -106,4 +175,4 @@ def validate_oauth(cfg: ProducerConfig) -> None:
         )
 
 
-__all__ = ("check_endpoint_url", "validate_oauth")
+__all__ = ("check_endpoint_url", "jwt_bearer", "validate_assertion", "validate_oauth")

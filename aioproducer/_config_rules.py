@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from . import _config_types
-from ._config_oauth import check_endpoint_url, validate_oauth
+from ._config_oauth import check_endpoint_url, jwt_bearer, validate_oauth
 from ._core.partitioner import Partitioner
 from ._interceptors import ProducerInterceptor
 from .errors import ConfigError
@@ -258,11 +258,15 @@ def _validate_sasl(cfg: ProducerConfig) -> None:
             "sasl_oauthbearer_token_endpoint_url"
         )
     check_endpoint_url("sasl_oauthbearer_token_endpoint_url", url)
+    if jwt_bearer(cfg):
+        return
     if (
         not cfg.sasl_oauthbearer_client_credentials_client_id
         or not cfg.sasl_oauthbearer_client_credentials_client_secret
     ):
         raise ConfigError(
             "sasl_oauthbearer_token_endpoint_url needs "
-            "sasl_oauthbearer_client_credentials_client_id and _client_secret"
+            "sasl_oauthbearer_client_credentials_client_id and _client_secret (client "
+            "credentials), or sasl_oauthbearer_assertion_file or "
+            "sasl_oauthbearer_assertion_private_key_file (the jwt-bearer grant)"
         )

@@ -102,6 +102,17 @@ class ProducerSettings(TypedDict, total=False):
     sasl_kerberos_min_time_before_relogin: int
     sasl_kerberos_ticket_renew_jitter: float
     sasl_kerberos_ticket_renew_window_factor: float
+    sasl_oauthbearer_assertion_file: str | None
+    sasl_oauthbearer_assertion_private_key_file: str | None
+    sasl_oauthbearer_assertion_private_key_passphrase: str | None
+    sasl_oauthbearer_assertion_algorithm: str
+    sasl_oauthbearer_assertion_claim_aud: str | None
+    sasl_oauthbearer_assertion_claim_iss: str | None
+    sasl_oauthbearer_assertion_claim_sub: str | None
+    sasl_oauthbearer_assertion_claim_exp_seconds: int
+    sasl_oauthbearer_assertion_claim_nbf_seconds: int
+    sasl_oauthbearer_assertion_claim_jti_include: bool
+    sasl_oauthbearer_assertion_template_file: str | None
     key_serializer: Serializer | None
     value_serializer: Serializer | None
     partitioner: Partitioner | None

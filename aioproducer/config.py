@@ -140,8 +140,9 @@ class ProducerConfig:
     #: SASL: "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512" (with ``sasl_plain_username`` and
     #: ``sasl_plain_password``), or "OAUTHBEARER" with either ``sasl_oauth_token_provider``
     #: (an object whose ``token()`` returns the token, plain or async, and optionally
-    #: ``extensions()``) or the client-credentials settings below (KIP-768, a token endpoint),
-    #: or "GSSAPI" (Kerberos, the ``gssapi`` extra) with the system's ticket cache or keytab.
+    #: ``extensions()``) or the token endpoint settings below (client credentials, KIP-768, or
+    #: the jwt-bearer grant, KIP-1139), or "GSSAPI" (Kerberos, the ``gssapi`` extra) with the
+    #: system's ticket cache or keytab.
     sasl_mechanism: SaslMechanism = "PLAIN"
     #: SASL PLAIN's or SCRAM's user name.
     sasl_plain_username: str | None = None
@@ -239,6 +240,41 @@ class ProducerConfig:
     sasl_kerberos_ticket_renew_jitter: float = 0.05
     #: GSSAPI: renew the ticket cache's TGT once this fraction of its lifetime has passed.
     sasl_kerberos_ticket_renew_window_factor: float = 0.8
+    #: OAUTHBEARER token endpoint, jwt-bearer grant (RFC 7523, Java 4.1+'s KIP-1139): a file
+    #: holding a ready-made signed JWT assertion, read again for every token request (so a
+    #: rotated file is used at once). Selects the jwt-bearer grant instead of client
+    #: credentials; the other ``sasl_oauthbearer_assertion_*`` settings then do not apply.
+    sasl_oauthbearer_assertion_file: str | None = None
+    #: OAUTHBEARER jwt-bearer grant: a PEM private key (PKCS#8; RSA for RS256, P-256 for
+    #: ES256) that signs an assertion made for every token request; read again when the file
+    #: changes. Selects the jwt-bearer grant. Needs the ``cryptography`` package (extra
+    #: ``oauth-assertion``).
+    sasl_oauthbearer_assertion_private_key_file: str | None = None
+    #: OAUTHBEARER jwt-bearer grant: the passphrase of an encrypted private key file. Never
+    #: shown in reprs or logs.
+    sasl_oauthbearer_assertion_private_key_passphrase: str | None = field(default=None, repr=False)
+    #: OAUTHBEARER jwt-bearer grant: how the assertion is signed, "RS256" or "ES256" (also its
+    #: ``alg`` header).
+    sasl_oauthbearer_assertion_algorithm: str = "RS256"
+    #: OAUTHBEARER jwt-bearer grant: the assertion's ``aud`` claim (None: none).
+    sasl_oauthbearer_assertion_claim_aud: str | None = None
+    #: OAUTHBEARER jwt-bearer grant: the assertion's ``iss`` claim (None: none).
+    sasl_oauthbearer_assertion_claim_iss: str | None = None
+    #: OAUTHBEARER jwt-bearer grant: the assertion's ``sub`` claim (None: none).
+    sasl_oauthbearer_assertion_claim_sub: str | None = None
+    #: OAUTHBEARER jwt-bearer grant: the assertion expires (``exp``) this many seconds after
+    #: it is made (0 to 86400).
+    sasl_oauthbearer_assertion_claim_exp_seconds: int = 300
+    #: OAUTHBEARER jwt-bearer grant: the assertion is valid (``nbf``) from this many seconds
+    #: before it is made (0 to 3600).
+    sasl_oauthbearer_assertion_claim_nbf_seconds: int = 60
+    #: OAUTHBEARER jwt-bearer grant: give every assertion a unique ``jti`` claim (a UUID).
+    sasl_oauthbearer_assertion_claim_jti_include: bool = False
+    #: OAUTHBEARER jwt-bearer grant: a JSON file ``{"header": {...}, "payload": {...}}`` of
+    #: more headers and claims for the assertion (read for every token request). As in Java,
+    #: its values override ``aud``, ``iss`` and ``sub`` above, and ``alg``, ``typ``, ``iat``,
+    #: ``exp``, ``nbf`` and ``jti`` override its own.
+    sasl_oauthbearer_assertion_template_file: str | None = None
     #: ``callable(obj) -> bytes | None``; without one, keys must be bytes-like or None.
     key_serializer: Serializer | None = None
     #: ``callable(obj) -> bytes | None``; without one, values must be bytes-like or None.

@@ -59,7 +59,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   # setuptools prints a banner for every editable install of a flat layout ("Please be careful
   # with folders in your working directory..."): nothing to act on here, so not shown.
   PYTHONWARNINGS="ignore:Editable installation" \
-    "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs,gssapi]'
+    "$VENV/bin/python" -m pip install -q -e '.[test,dev,snappy,bench,trio,cli,docs,gssapi,oauth-assertion]'
   touch "$stamp"
 fi
 # The checkout as a path in a .pth file, beside the editable install's import hook: mypy follows

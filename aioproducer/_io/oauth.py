@@ -201,15 +201,23 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
             client_id, secret = form_encode(client_id), form_encode(secret)
         return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
+    def _who(self) -> str:
+        """Who asked, for an error (never a secret)."""
+        return f"client {self.client_id!r}"
+
+    def _grant(self) -> tuple[str, dict[str, str]]:
+        """The form body (without the scope) and extra headers of one token request."""
+        return "grant_type=client_credentials", {"Authorization": self.authorization()}
+
     def _post(self) -> bytes:
-        body = "grant_type=client_credentials"
+        body, headers = self._grant()
         if self.scope and self.scope.strip():
             body += "&scope=" + form_encode(self.scope.strip())
         return request(
             "POST",
             self.token_endpoint_url,
             {
-                "Authorization": self.authorization(),
+                **headers,
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
                 "Cache-Control": "no-cache",
@@ -227,9 +235,7 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
         except HttpFailure as exc:
             text = str(exc)
             if text.startswith("HTTP"):
-                raise SaslAuthenticationError(
-                    f"{where} refused client {self.client_id!r}: {text}"
-                ) from None
+                raise SaslAuthenticationError(f"{where} refused {self._who()}: {text}") from None
             raise SaslAuthenticationError(f"{where} {text}") from None
         try:
             answer = json.loads(body)
@@ -268,8 +274,9 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
 
 
 def token_provider_for(cfg: ProducerConfig) -> ClientCredentialsTokenProvider:
-    """The client-credentials provider the ``sasl_oauthbearer_*``/``sasl_login_*`` settings
-    of ``cfg`` describe (validated already)."""
+    """The provider the ``sasl_oauthbearer_*``/``sasl_login_*`` settings of ``cfg`` describe
+    (validated already): client credentials, or the jwt-bearer grant when an assertion file or
+    a private key to sign one is given."""
     assert cfg.sasl_oauthbearer_token_endpoint_url is not None
     jwks = None
     if cfg.sasl_oauthbearer_jwks_endpoint_url is not None:
@@ -286,11 +293,7 @@ def token_provider_for(cfg: ProducerConfig) -> ClientCredentialsTokenProvider:
             connect_timeout_ms=cfg.sasl_login_connect_timeout_ms,
             read_timeout_ms=cfg.sasl_login_read_timeout_ms,
         )
-    return ClientCredentialsTokenProvider(
-        cfg.sasl_oauthbearer_token_endpoint_url,
-        cfg.sasl_oauthbearer_client_credentials_client_id or "",
-        cfg.sasl_oauthbearer_client_credentials_client_secret or "",
-        cfg.sasl_oauthbearer_scope,
+    common: dict[str, Any] = dict(
         connect_timeout_ms=cfg.sasl_login_connect_timeout_ms,
         read_timeout_ms=cfg.sasl_login_read_timeout_ms,
         retry_backoff_ms=cfg.sasl_login_retry_backoff_ms,
@@ -305,6 +308,18 @@ def token_provider_for(cfg: ProducerConfig) -> ClientCredentialsTokenProvider:
         scope_claim_name=cfg.sasl_oauthbearer_scope_claim_name,
         sub_claim_name=cfg.sasl_oauthbearer_sub_claim_name,
         jwks=jwks,
+    )
+    url, scope = cfg.sasl_oauthbearer_token_endpoint_url, cfg.sasl_oauthbearer_scope
+    if cfg.sasl_oauthbearer_assertion_file or cfg.sasl_oauthbearer_assertion_private_key_file:
+        from .oauth_assertion import jwt_bearer_provider_for
+
+        return jwt_bearer_provider_for(cfg, url, scope, common)
+    return ClientCredentialsTokenProvider(
+        url,
+        cfg.sasl_oauthbearer_client_credentials_client_id or "",
+        cfg.sasl_oauthbearer_client_credentials_client_secret or "",
+        scope,
+        **common,
     )
 
 

@@ -13,6 +13,13 @@ header's id and secret URL-encoded (RFC 6749 §2.3.1; off: taken as they are, as
 default client sends them). ``signing="RS256"`` (or ``"ES256"``) signs the tokens with a key
 made at start, whose JWKS is served at :attr:`jwks_url` (``iss`` is ``issuer``, ``aud``
 ``audience``); unsigned tokens are unsecured JWTs, as Kafka's unsecured validator takes them.
+
+The jwt-bearer grant (RFC 7523, Kafka's KIP-1139) is answered for the subjects in
+``assertion_keys`` (``sub`` → a PEM public key; the dict may be filled after start): the
+assertion's signature (RS256 or ES256) is checked with that key by the ``cryptography``
+package, then ``exp`` and ``nbf`` (60 s of skew) and, when ``assertion_audience`` is set,
+``aud``; the token issued names the assertion's ``sub``. :attr:`assertions` keeps every
+assertion received, decoded (header, payload), for tests to look at.
 """
 
 from __future__ import annotations
@@ -28,6 +35,12 @@ from typing import Any
 
 from ._ports import LOOPBACK
 from .security import _b64url, unsecured_jwt
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class _Signer:
@@ -83,6 +96,8 @@ class TokenEndpoint:
         signing: str | None = None,
         issuer: str = "aioproducer-test-idp",
         audience: str = "kafka",
+        assertion_keys: dict[str, bytes] | None = None,
+        assertion_audience: str | None = None,
     ) -> None:
         self.clients = dict(clients)
         self.lifetime_s = lifetime_s
@@ -92,6 +107,10 @@ class TokenEndpoint:
         self.urlencoded_credentials = urlencoded_credentials
         self.issuer, self.audience = issuer, audience
         self._signer = _Signer(signing) if signing else None
+        self.assertion_keys = dict(assertion_keys or {})
+        self.assertion_audience = assertion_audience
+        #: Every jwt-bearer assertion received: (header, payload), decoded.
+        self.assertions: list[tuple[dict[str, Any], dict[str, Any]]] = []
         #: Every grant answered: (client id, scope, HTTP status).
         self.requests: list[tuple[str, str | None, int]] = []
         #: When (``time.monotonic()``) each grant request arrived.
@@ -133,27 +152,65 @@ class TokenEndpoint:
             return f"{header}.{_b64url(json.dumps(payload).encode())}."
         return self._signer.sign(payload)
 
-    def _grant(self, authorization: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        self.request_times.append(time.monotonic())
-        form = urllib.parse.parse_qs(body.decode())
-        scope = form.get("scope", [None])[0]
-        client = "?"
+    def _client(self, authorization: str) -> tuple[str, bool]:
+        """The client of a Basic authorization header, and whether its secret is right."""
         try:
             kind, _, encoded = authorization.partition(" ")
             user, _, secret = base64.b64decode(encoded).decode().partition(":")
             if self.urlencoded_credentials:
                 user, secret = urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(secret)
-            client = user
-            ok = kind == "Basic" and self.clients.get(client) == secret
+            return user, kind == "Basic" and self.clients.get(user) == secret
         except ValueError:
-            ok = False
+            return "?", False
+
+    def _check_assertion(self, assertion: str) -> str | None:
+        """The ``sub`` of a jwt-bearer assertion whose signature and times are good."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            head, body, sig = assertion.split(".")
+            header, payload = (json.loads(_b64decode(part)) for part in (head, body))
+            self.assertions.append((header, payload))
+            key: Any = load_pem_public_key(self.assertion_keys[payload["sub"]])
+            data, signature = f"{head}.{body}".encode(), _b64decode(sig)
+            if header["alg"] == "RS256":
+                key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            elif header["alg"] == "ES256" and len(signature) == 64:
+                der = utils.encode_dss_signature(
+                    int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+                )
+                key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+            else:
+                return None
+        except (ValueError, KeyError, TypeError, InvalidSignature):
+            return None
+        now = time.time()
+        if not payload.get("exp", 0) > now - 60 or not payload.get("nbf", 0) <= now + 60:
+            return None
+        if self.assertion_audience is not None and payload.get("aud") != self.assertion_audience:
+            return None
+        return str(payload["sub"])
+
+    def _grant(self, authorization: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        self.request_times.append(time.monotonic())
+        form = urllib.parse.parse_qs(body.decode())
+        scope = form.get("scope", [None])[0]
+        grant = form.get("grant_type", [""])[0]
+        client, ok = self._client(authorization)
+        if grant == JWT_BEARER:
+            subject = self._check_assertion(form.get("assertion", [""])[0])
+            client, ok = subject or "?", subject is not None
         answer: dict[str, Any]
         if len(self.request_times) <= self.fail_first:
             status, answer = 503, {"error": "temporarily_unavailable"}
-        elif form.get("grant_type") != ["client_credentials"]:
+        elif grant not in ("client_credentials", JWT_BEARER):
             status, answer = 400, {"error": "unsupported_grant_type"}
         elif not ok:
-            status, answer = 401, {"error": "invalid_client"}
+            status = 401 if grant == "client_credentials" else 400
+            answer = {"error": "invalid_client" if status == 401 else "invalid_grant"}
         else:
             token = self.token_for(client, scope)
             status = 200
