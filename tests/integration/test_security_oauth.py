@@ -1,8 +1,9 @@
 """OAUTHBEARER's login settings (Java's ``sasl.login.*`` and ``sasl.oauthbearer.*``) against a
 real Kafka node: a token endpoint that fails twice then answers (retry backoff), one that stalls
 (read timeout), the subject and scope claim names, a refresh inside the window while
-connections re-authenticate, and tokens signed by a JWKS that both aioproducer and Kafka's
-secured validator check (the ``OAUTH`` listener).
+connections re-authenticate, tokens signed by a JWKS that both aioproducer and Kafka's
+secured validator check (the ``OAUTH`` listener), and the jwt-bearer grant (KIP-1139) with an
+assertion signed here or read from a file.
 
 One Kafka node for the module (``oauth_kafka``), started after the signing token endpoint whose
 JWKS it loads. Records are read back with confluent-kafka over the SASL_SSL listener.
@@ -15,11 +16,13 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aioproducer import Producer
+from aioproducer._core.assertion import AssertionClaims
 from aioproducer.errors import SaslAuthenticationError
 from aioproducer.testing import (
     KafkaCluster,
@@ -211,3 +214,90 @@ async def test_jwks_signed_tokens_are_checked_here_and_by_the_broker(
     with pytest.raises(SaslAuthenticationError, match="OAUTHBEARER"):
         async with Producer(**unsigned, max_block_ms=MAX_BLOCK_MS):
             pass
+
+
+def _key_pems(key: Any, passphrase: str | None = None) -> tuple[bytes, bytes]:
+    """``key``'s private PEM (PKCS#8, encrypted with ``passphrase`` if given) and public PEM."""
+    from cryptography.hazmat.primitives import serialization as ser
+
+    encryption: Any = (
+        ser.BestAvailableEncryption(passphrase.encode()) if passphrase else ser.NoEncryption()
+    )
+    private = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, encryption)
+    public = key.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+def _jwt_bearer_config(cluster: KafkaCluster, idp: TokenEndpoint, **extra: Any) -> dict[str, Any]:
+    cfg = _config(cluster, "OAUTH", idp, **extra)
+    del cfg["sasl_oauthbearer_client_credentials_client_id"]
+    del cfg["sasl_oauthbearer_client_credentials_client_secret"]
+    return cfg
+
+
+async def test_jwt_bearer_grant_with_a_signed_assertion(
+    oauth_kafka: KafkaCluster,
+    new_topic: Callable[..., str],
+    signing_idp: TokenEndpoint,
+    tmp_path: Path,
+) -> None:
+    """KIP-1139: an assertion signed here (RS256, encrypted PKCS#8 key, a template file, a
+    jti) is exchanged at the token endpoint for a JWKS-signed token that the broker's secured
+    validator accepts; records read back with confluent-kafka."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    topic = new_topic(oauth_kafka)
+    private, public = _key_pems(rsa.generate_private_key(65537, 2048), "k3y-Pass")
+    (tmp_path / "key.pem").write_bytes(private)
+    (tmp_path / "template.json").write_text('{"header": {"kid": "app-key-1"}}')
+    signing_idp.assertion_keys["svc-signed"] = public
+    seen = len(signing_idp.assertions)
+    cfg = _jwt_bearer_config(
+        oauth_kafka,
+        signing_idp,
+        sasl_oauthbearer_assertion_private_key_file=str(tmp_path / "key.pem"),
+        sasl_oauthbearer_assertion_private_key_passphrase="k3y-Pass",
+        sasl_oauthbearer_assertion_template_file=str(tmp_path / "template.json"),
+        sasl_oauthbearer_assertion_claim_sub="svc-signed",
+        sasl_oauthbearer_assertion_claim_aud=signing_idp.url,
+        sasl_oauthbearer_assertion_claim_jti_include=True,
+        sasl_oauthbearer_jwks_endpoint_url=signing_idp.jwks_url,
+        sasl_oauthbearer_expected_audience=[signing_idp.audience],
+        sasl_oauthbearer_expected_issuer=signing_idp.issuer,
+    )
+    sent = await _produce(cfg, topic, 15)
+    header, payload = signing_idp.assertions[seen]
+    assert header == {"kid": "app-key-1", "alg": "RS256", "typ": "JWT"}
+    assert payload["aud"] == signing_idp.url and payload["exp"] - payload["iat"] == 300
+    assert signing_idp.requests[-1] == ("svc-signed", None, 200) and payload["jti"]
+    assert _read_back(oauth_kafka, topic) == sent
+
+
+async def test_jwt_bearer_grant_with_an_assertion_file(
+    oauth_kafka: KafkaCluster,
+    new_topic: Callable[..., str],
+    signing_idp: TokenEndpoint,
+    tmp_path: Path,
+) -> None:
+    """A ready-made ES256 assertion in a file: used as it is, read again for every token
+    request (a file the endpoint refuses fails start with a typed error)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from aioproducer._io.oauth_assertion import SignedAssertion
+
+    topic = new_topic(oauth_kafka)
+    private, public = _key_pems(ec.generate_private_key(ec.SECP256R1()))
+    (tmp_path / "key.pem").write_bytes(private)
+    signing_idp.assertion_keys["svc-file"] = public
+    path = tmp_path / "assertion.jwt"
+    path.write_text("not-a-jwt")
+    cfg = _jwt_bearer_config(oauth_kafka, signing_idp, sasl_oauthbearer_assertion_file=str(path))
+    with pytest.raises(SaslAuthenticationError, match=r"assertion\.jwt is not a JWT"):
+        async with Producer(**cfg):
+            pass
+    maker = SignedAssertion(AssertionClaims("ES256", sub="svc-file"), str(tmp_path / "key.pem"))
+    assertion = maker.create()
+    path.write_text(assertion + "\n")
+    sent = await _produce(cfg, topic, 10)
+    assert signing_idp.requests[-1] == ("svc-file", None, 200)
+    assert _read_back(oauth_kafka, topic) == sent
