@@ -292,6 +292,8 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
             _pem_store_type(key, value)
         elif name == "ssl_check_hostname" and isinstance(value, str):
             out[name] = _endpoint_identification(value)
+        elif key == _RETRIEVER:
+            pass  # checked against the other settings below
         elif key == "sasl.jaas.config" and isinstance(value, str):
             jaas = _jaas_credentials(value)
             _same_service_name(jaas, props)
@@ -309,6 +311,8 @@ def from_java_properties(props: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = (
                 convert_string(name, value, hints[name]) if isinstance(value, str) else value
             )
+    if _RETRIEVER in props:
+        _jwt_retriever(props[_RETRIEVER], out)
     return out
 
 
@@ -321,6 +325,30 @@ def _same_service_name(jaas: Mapping[str, str], props: Mapping[str, Any]) -> Non
             f"sasl.jaas.config's serviceName={in_jaas!r} conflicts with "
             f"sasl.kerberos.service.name={given!r}"
         )
+
+
+def _jwt_retriever(value: Any, settings: Mapping[str, Any]) -> None:
+    """``sasl.oauthbearer.jwt.retriever.class`` names one of Java's built-in grants: here the
+    settings choose it (an assertion file or key: jwt-bearer; else client credentials), so the
+    class must agree with them. Any other class is an error."""
+    short = str(value).strip().rsplit(".", 1)[-1]
+    bearer = bool(
+        settings.get("sasl_oauthbearer_assertion_file")
+        or settings.get("sasl_oauthbearer_assertion_private_key_file")
+    )
+    expected = "JwtBearerJwtRetriever" if bearer else "ClientCredentialsJwtRetriever"
+    if short in ("DefaultJwtRetriever", expected):
+        return
+    if short == "JwtBearerJwtRetriever":
+        why = "needs sasl.oauthbearer.assertion.file or sasl.oauthbearer.assertion.private.key.file"
+    elif short == "ClientCredentialsJwtRetriever":
+        why = "cannot take the sasl.oauthbearer.assertion.* settings (the jwt-bearer grant's)"
+    else:
+        why = (
+            "aioproducer knows JwtBearerJwtRetriever, ClientCredentialsJwtRetriever and "
+            "DefaultJwtRetriever; for another source of tokens, give sasl_oauth_token_provider"
+        )
+    raise ConfigError(f"{_RETRIEVER}={value!r} {why}")
 
 
 def _pem_store_type(key: str, value: Any) -> None:
@@ -345,7 +373,8 @@ def _endpoint_identification(value: str) -> bool:
 
 
 #: Properties without a field that are read (the credentials in a JAAS line; PEM types).
-_READ_SPECIALLY = ("sasl.jaas.config", "ssl.keystore.type", "ssl.truststore.type")
+_RETRIEVER = "sasl.oauthbearer.jwt.retriever.class"
+_READ_SPECIALLY = ("sasl.jaas.config", "ssl.keystore.type", "ssl.truststore.type", _RETRIEVER)
 _JAAS_OPTION = re.compile(
     r"""(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(\S+?))\s*(?=;|\s|$)"""
 )

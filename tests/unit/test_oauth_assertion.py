@@ -279,6 +279,8 @@ def test_java_properties_select_the_jwt_bearer_grant(tmp_path: Path) -> None:
             "sasl.oauthbearer.assertion.private.key.file": str(tmp_path / "k.pem"),
             "sasl.oauthbearer.assertion.private.key.passphrase": PASSPHRASE,
             "sasl.oauthbearer.scope": "kafka",
+            "sasl.oauthbearer.jwt.retriever.class": "org.apache.kafka.common.security."
+            "oauthbearer.JwtBearerJwtRetriever",
         }
     )
     provider = cfg.oauth_token_provider()
@@ -290,3 +292,26 @@ def test_java_properties_select_the_jwt_bearer_grant(tmp_path: Path) -> None:
     )
     assert PASSPHRASE not in repr(cfg) and PASSPHRASE not in repr(provider)
     assert GRANT_TYPE.endswith("jwt-bearer")
+
+
+@pytest.mark.parametrize(
+    ("retriever", "settings", "says"),
+    [
+        ("JwtBearerJwtRetriever", CLIENT, "needs sasl.oauthbearer.assertion.file or"),
+        ("ClientCredentialsJwtRetriever", KEY, "cannot take the sasl.oauthbearer.assertion"),
+        ("org.apache.kafka.common.security.oauthbearer.FileJwtRetriever", CLIENT, "knows"),
+        ("com.example.MyRetriever", CLIENT, "give sasl_oauth_token_provider"),
+    ],
+)
+def test_the_java_retriever_class_must_agree_with_the_settings(
+    retriever: str, settings: dict[str, Any], says: str
+) -> None:
+    props = {k.replace("_", "."): v for k, v in {**BASE, **settings}.items()}
+    with pytest.raises(ConfigError, match=says):
+        ProducerConfig.from_properties({**props, "sasl.oauthbearer.jwt.retriever.class": retriever})
+    client = {k.replace("_", "."): v for k, v in {**BASE, **CLIENT}.items()}
+    for agreeing in ("DefaultJwtRetriever", "ClientCredentialsJwtRetriever"):
+        cfg = ProducerConfig.from_properties(
+            {**client, "sasl.oauthbearer.jwt.retriever.class": agreeing}
+        )
+        assert cfg.sasl_oauthbearer_client_credentials_client_secret == "s"
