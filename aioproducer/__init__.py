@@ -15,6 +15,7 @@ from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
 from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
+from ._io.oauth_assertion import JwtBearerTokenProvider
 from ._io.transactions import ConsumerGroupMetadata
 from ._public import publish as _publish
 from ._settings import ProducerSettings
@@ -59,6 +60,7 @@ __all__ = (
     "ConfigError",
     "ConsumerGroupMetadata",
     "IdempotenceUnavailableError",
+    "JwtBearerTokenProvider",
     "KafkaConnectionError",
     "KafkaError",
     "KafkaTimeoutError",
@@ -92,6 +94,7 @@ __all__ = (
 for _name, _cls in (
     ("AbstractTokenProvider", AbstractTokenProvider),
     ("ClientCredentialsTokenProvider", ClientCredentialsTokenProvider),
+    ("JwtBearerTokenProvider", JwtBearerTokenProvider),
     ("Cluster", Cluster),
     ("ConsumerGroupMetadata", ConsumerGroupMetadata),
     ("Producer", Producer),

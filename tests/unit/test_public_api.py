@@ -49,6 +49,7 @@ TOP_LEVEL = (
     "ConfigError",
     "ConsumerGroupMetadata",
     "IdempotenceUnavailableError",
+    "JwtBearerTokenProvider",
     "KafkaConnectionError",
     "KafkaError",
     "KafkaTimeoutError",
