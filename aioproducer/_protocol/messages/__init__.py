@@ -12,10 +12,15 @@ from .describe_cluster import DescribeClusterRequest, DescribeClusterResponse
 from .end_txn import EndTxnRequest, EndTxnResponse
 from .fetch import FetchRequest, FetchResponse
 from .find_coordinator import FindCoordinatorRequest, FindCoordinatorResponse
+from .get_telemetry_subscriptions import (
+    GetTelemetrySubscriptionsRequest,
+    GetTelemetrySubscriptionsResponse,
+)
 from .init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 from .list_offsets import ListOffsetsRequest, ListOffsetsResponse
 from .metadata import MetadataRequest, MetadataResponse
 from .produce import ProduceRequest, ProduceResponse
+from .push_telemetry import PushTelemetryRequest, PushTelemetryResponse
 from .sasl_authenticate import SaslAuthenticateRequest, SaslAuthenticateResponse
 from .sasl_handshake import SaslHandshakeRequest, SaslHandshakeResponse
 from .txn_offset_commit import TxnOffsetCommitRequest, TxnOffsetCommitResponse
@@ -37,6 +42,8 @@ REQUESTS: dict[int, type[Message]] = {
     36: SaslAuthenticateRequest,
     3: MetadataRequest,
     60: DescribeClusterRequest,
+    71: GetTelemetrySubscriptionsRequest,
+    72: PushTelemetryRequest,
 }
 RESPONSES: dict[int, type[Message]] = {
     0: ProduceResponse,
@@ -55,6 +62,8 @@ RESPONSES: dict[int, type[Message]] = {
     36: SaslAuthenticateResponse,
     3: MetadataResponse,
     60: DescribeClusterResponse,
+    71: GetTelemetrySubscriptionsResponse,
+    72: PushTelemetryResponse,
 }
 
 __all__ = [
@@ -78,6 +87,8 @@ __all__ = [
     "FetchResponse",
     "FindCoordinatorRequest",
     "FindCoordinatorResponse",
+    "GetTelemetrySubscriptionsRequest",
+    "GetTelemetrySubscriptionsResponse",
     "InitProducerIdRequest",
     "InitProducerIdResponse",
     "ListOffsetsRequest",
@@ -86,6 +97,8 @@ __all__ = [
     "MetadataResponse",
     "ProduceRequest",
     "ProduceResponse",
+    "PushTelemetryRequest",
+    "PushTelemetryResponse",
     "SaslAuthenticateRequest",
     "SaslAuthenticateResponse",
     "SaslHandshakeRequest",
