@@ -122,6 +122,8 @@ class ProducerSettings(TypedDict, total=False):
     interceptors: Sequence[ProducerInterceptor]
     metrics_sample_window_ms: int
     metrics_num_samples: int
+    metrics_recording_level: Literal["INFO", "DEBUG", "TRACE"]
+    enable_metrics_push: bool
     enable_idempotence: bool | None
     transactional_id: str | None
     transaction_timeout_ms: int

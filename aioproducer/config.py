@@ -294,6 +294,15 @@ class ProducerConfig:
     metrics_sample_window_ms: int = 30000
     #: How many sample windows are kept.
     metrics_num_samples: int = 2
+    #: "INFO", "DEBUG" or "TRACE" (Java's ``metrics.recording.level``): the least level of
+    #: the metrics recorded. Every metric of the producer is INFO-level, in Java 4.x as here
+    #: (``producer-node-metrics`` included), so every level records them all.
+    metrics_recording_level: Literal["INFO", "DEBUG", "TRACE"] = "INFO"
+    #: KIP-714 client metrics: when the cluster has a client-metrics subscription matching
+    #: this producer, push the metrics it asks for (from ``metrics()``, Java's names) to a
+    #: broker at its interval, and once more on ``close()``. Without a subscription, or on
+    #: a broker without the APIs, nothing is sent. Never delays or fails the producer's work.
+    enable_metrics_push: bool = True
     #: Idempotent delivery (KIP-98): no duplicates from retries, order kept with up to 5
     #: requests in flight. Default (None) is on, as in Java >= 3.0, unless acks/retries/
     #: max_in_flight conflict (then off, silently, as Java) or the cluster cannot grant a

@@ -327,3 +327,34 @@ def test_repr_shows_bootstrap_client_state_and_queued_records_never_a_secret() -
     w = run(body, linger_ms=60_000)
     assert "state=running queued_records=7" in seen[0]
     assert "state=closed queued_records=0" in repr(w.producer)
+
+
+def test_every_recording_level_records_every_metric_as_java_does() -> None:
+    """Java 4.x records every producer sensor (``producer-node-metrics`` too) at INFO: the
+    level chosen changes nothing that is reported; a level Java lacks is refused."""
+    seen: dict[str, dict[MetricName, float]] = {}
+
+    for level in ("INFO", "DEBUG", "TRACE"):
+
+        async def body(p: Producer, w: World, level: str = level) -> None:
+            for i in range(6):
+                await p.send("t0", b"%d" % i, partition=i % 3)
+            await p.flush()
+            seen[level] = p.metrics()
+
+        run(body, metrics_recording_level=level)
+
+    # The tags but the client id (sorted first), which differs per producer.
+    def named(m: dict[MetricName, float]) -> set[tuple[object, ...]]:
+        return {(k.group, k.name, *sorted(k.tags.items())[1:]) for k in m}
+
+    names = {lv: named(m) for lv, m in seen.items()}
+    assert names["INFO"] == names["DEBUG"] == names["TRACE"]
+    for m in seen.values():
+        assert value_of(m, "record-send-total") == 6
+        nodes = [k for k in m if k.group == "producer-node-metrics" and k.name == "request-total"]
+        assert nodes and sum(m[k] for k in nodes) == value_of(m, "request-total") >= 1
+    with pytest.raises(ConfigError, match="metrics_recording_level"):
+        ProducerConfig(metrics_recording_level="WARN")  # type: ignore[arg-type]
+    props = ProducerConfig.from_properties({"metrics.recording.level": "DEBUG"})
+    assert props.metrics_recording_level == "DEBUG"
