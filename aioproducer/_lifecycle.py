@@ -17,12 +17,13 @@ from typing import Any
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
-from ._core.metrics import ProducerMetrics
+from ._core.metrics import MetricName, ProducerMetrics
 from ._core.producer_batch import ProducerBatch
 from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop
 from ._io.completion import Completions
 from ._io.sender import Sender, Wakeup
+from ._io.telemetry import TelemetrySender
 from ._records.codecs import Codec
 from .config import ProducerConfig
 from .errors import KafkaTimeoutError, ProducerClosedError
@@ -56,6 +57,10 @@ class Lifecycle:
         raise NotImplementedError
 
     def _sender_ended(self, task: asyncio.Task[None]) -> None:
+        raise NotImplementedError
+
+    def _metrics_snapshot(self) -> dict[MetricName, float]:
+        """``metrics()``, for the KIP-714 pushes."""
         raise NotImplementedError
 
     async def start(self) -> None:
@@ -148,6 +153,11 @@ class Lifecycle:
             fatal = self._sender.fatal_error
             await self._abort_start()
             raise fatal
+        if cfg.enable_metrics_push:
+            self._sender.telemetry = TelemetrySender(
+                cfg, self._sender.pool, self._now_ms, self._metrics_snapshot
+            )
+            self._sender.telemetry.start()
         log.info(
             "producer %s started: %d broker(s) reached through %s",
             cfg.client_id,

@@ -374,6 +374,8 @@ class Producer(Lifecycle, SendPath, TransactionalProducer):
             self._metrics, self._pool, self._accumulator, self._sender, self._metadata, now
         )
 
+    _metrics_snapshot = metrics
+
     def __repr__(self) -> str:
         # Never a secret: the bootstrap addresses and the client id only.
         config = getattr(self, "config", None)

@@ -36,6 +36,7 @@ from .connections import ConnectionPool
 from .metadata_updater import MetadataUpdater
 from .produce_requests import ProduceRequests
 from .producer_id import ProducerIdInit
+from .telemetry import TelemetrySender
 from .transactions import TransactionCoordinator
 from .wakeup import FOREVER, Wakeup
 
@@ -124,6 +125,8 @@ class Sender(ProduceRequests):
         #: time the broker asked for.
         self._throttled_until: dict[int, int] = {}
         self._throttle_ms: dict[int, int] = {}
+        #: KIP-714 client metrics (``enable_metrics_push``), set once started; on its own timer.
+        self.telemetry: TelemetrySender | None = None
 
     @property
     def metadata(self) -> Metadata:
@@ -177,6 +180,8 @@ class Sender(ProduceRequests):
                 if not self._keep_going():
                     break
                 await self.wakeup.wait(max(0, timeout_ms) / 1000)
+            if self.telemetry is not None and not self.force_close and self.fatal_error is None:
+                await self.telemetry.close_push()  # the last push, bounded; never fails
         except backend.CANCELLED:
             if self.fatal_error is None and not self.force_close:
                 # Cancelled by someone else than close(): never a silent hang (§6 #48).
@@ -411,6 +416,8 @@ class Sender(ProduceRequests):
             self._complete(batch, -1, -1, error)
         if self.producer_id is not None:
             self.producer_id.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
         self.pool.close()
         self.offload.close()
         self.updater.close()
@@ -424,6 +431,8 @@ class Sender(ProduceRequests):
             tasks.append(self.producer_id.task)
         if self.txn_coordinator is not None:
             tasks.extend(self.txn_coordinator.tasks())
+        if self.telemetry is not None and self.telemetry.task is not None:
+            tasks.append(self.telemetry.task)
         if tasks:
             await backend.ops_for(backend.running_loop()).wait_quietly(tasks)
 
