@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import _admin
@@ -176,7 +176,7 @@ class KafkaNode:
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             *(c.security.jvm_options() if c.security is not None else ()),
             "-cp",
-            f"{c.libs}/*",
+            os.pathsep.join([f"{c.libs}/*", *map(str, c.classpath)]),
             main,
             *args,
         ]
@@ -288,8 +288,10 @@ class KafkaCluster(Broker):
         extra_config: dict[str, str] | None = None,
         security: KafkaSecurity | None = None,
         features: dict[str, int] | None = None,
+        classpath: Sequence[str | Path] = (),
     ) -> None:
-        """``security``: also open TLS and SASL listeners (see :class:`KafkaSecurity`)."""
+        """``security``: also open TLS and SASL listeners (see :class:`KafkaSecurity`);
+        ``classpath``: more entries for the brokers' JVMs (plugins, e.g. ``telemetry_sink``)."""
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.size = size
@@ -303,6 +305,7 @@ class KafkaCluster(Broker):
         #: Feature levels set when the storage is formatted (``kafka-storage format
         #: --feature``), e.g. ``{"transaction.version": 1}`` for a cluster without KIP-890.
         self.features = dict(features or {})
+        self.classpath = list(classpath)
         self.cluster_id = _cluster_id()
         self.libs = Path()
         self.nodes: list[KafkaNode] = []
