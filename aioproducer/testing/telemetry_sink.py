@@ -1,12 +1,13 @@
 """A KIP-714 client-metrics receiver for the Kafka harness: a broker plugin that writes what
 clients push, decoded by Kafka's own OTLP classes, to a file the tests read.
 
-A Kafka 4.x broker accepts GetTelemetrySubscriptions and PushTelemetry only when a metrics
-reporter (``metric.reporters``) implements ``ClientTelemetryExporterProvider`` (4.x; the
-3.x ``ClientTelemetry`` interface is its older name). The plugin's Java source is below; it is
-compiled once per Kafka version with ``javac`` against the cached jars and put on the broker's
-classpath (``KafkaCluster(classpath=..., extra_config=sink.broker_config())``). A
-client-metrics subscription is created with Kafka's ``ConfigCommand`` (:func:`subscribe`).
+A Kafka broker accepts GetTelemetrySubscriptions and PushTelemetry only when a metrics
+reporter (``metric.reporters``) implements ``ClientTelemetryExporterProvider`` (Kafka 4.x's
+interface, used where the jars have it) or ``ClientTelemetry`` (3.x's, for older brokers).
+The plugin's Java source is below; it is compiled once per Kafka version with ``javac``
+against the cached jars and put on the brokers' classpath (``KafkaCluster(classpath=...,
+extra_config=broker_config(path))``). A client-metrics subscription is created with
+Kafka's ``ConfigCommand`` (:func:`subscribe`).
 
 Each push becomes one ``push`` line (client id, client instance id, terminating, number of
 points), then one ``point`` line per data point (metric name, gauge or sum, value, the sum's
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +39,6 @@ import java.util.Map;
 import java.util.StringJoiner;
 import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.metrics.MetricsReporter;
-import org.apache.kafka.server.telemetry.ClientTelemetryContext;
-import org.apache.kafka.server.telemetry.ClientTelemetryExporter;
-import org.apache.kafka.server.telemetry.ClientTelemetryExporterProvider;
 import org.apache.kafka.server.telemetry.ClientTelemetryPayload;
 import org.apache.kafka.shaded.io.opentelemetry.proto.common.v1.KeyValue;
 import org.apache.kafka.shaded.io.opentelemetry.proto.metrics.v1.Metric;
@@ -48,7 +47,7 @@ import org.apache.kafka.shaded.io.opentelemetry.proto.metrics.v1.NumberDataPoint
 import org.apache.kafka.shaded.io.opentelemetry.proto.metrics.v1.ResourceMetrics;
 import org.apache.kafka.shaded.io.opentelemetry.proto.metrics.v1.ScopeMetrics;
 
-public class TelemetrySink implements MetricsReporter, ClientTelemetryExporterProvider {
+public class TelemetrySink implements MetricsReporter, @INTERFACE@ {
     private String file;
 
     @Override public void configure(Map<String, ?> configs) {
@@ -60,17 +59,15 @@ public class TelemetrySink implements MetricsReporter, ClientTelemetryExporterPr
     @Override public void metricRemoval(KafkaMetric metric) {}
     @Override public void close() {}
 
-    @Override public ClientTelemetryExporter clientTelemetryExporter() {
-        return this::export;
-    }
+@METHOD@
 
     private static String clean(String s) {
         return s.replace('\\t', ' ').replace('\\n', ' ');
     }
 
-    private synchronized void export(ClientTelemetryContext ctx, ClientTelemetryPayload payload) {
+    private synchronized void export(String clientId, ClientTelemetryPayload payload) {
         StringBuilder out = new StringBuilder();
-        String client = clean(ctx.authorizableRequestContext().clientId());
+        String client = clean(clientId);
         try {
             MetricsData data = MetricsData.parseFrom(payload.data());
             StringBuilder points = new StringBuilder();
@@ -125,12 +122,37 @@ public class TelemetrySink implements MetricsReporter, ClientTelemetryExporterPr
     }
 }
 """.replace("@FILE_CONFIG@", FILE_CONFIG)
+_T = "org.apache.kafka.server.telemetry."
+#: Kafka 4.x's interface, and the 3.x one (still read by 4.x) for older brokers.
+_EXPORTER = (
+    _T + "ClientTelemetryExporterProvider",
+    f"""    @Override public {_T}ClientTelemetryExporter clientTelemetryExporter() {{
+        return (ctx, payload) -> export(ctx.authorizableRequestContext().clientId(), payload);
+    }}""",
+)
+_RECEIVER = (
+    _T + "ClientTelemetry",
+    f"""    @Override public {_T}ClientTelemetryReceiver clientReceiver() {{
+        return (ctx, payload) -> export(ctx.clientId(), payload);
+    }}""",
+)
+
+
+def _source(libs: Path) -> str:
+    """The plugin for the jars in ``libs``: the exporter interface where Kafka has it."""
+    clients = next(libs.glob("kafka-clients-*.jar"))
+    with zipfile.ZipFile(clients) as jar:
+        names = set(jar.namelist())
+    new = "org/apache/kafka/server/telemetry/ClientTelemetryExporterProvider.class" in names
+    interface, method = _EXPORTER if new else _RECEIVER
+    return _SOURCE.replace("@INTERFACE@", interface).replace("@METHOD@", method)
 
 
 def compile_sink(version: str | None = None) -> Path:
     """The plugin's compiled classes for Kafka ``version`` (cached): a classpath entry."""
     libs = ensure_kafka_jars(version)
-    digest = hashlib.sha256((_SOURCE + str(libs)).encode()).hexdigest()[:16]
+    source = _source(libs)
+    digest = hashlib.sha256((source + str(libs)).encode()).hexdigest()[:16]
     out = cache_dir() / "telemetry-sink" / digest
     marker = out / "aioproducer" / "harness" / "TelemetrySink.class"
     if marker.exists():
@@ -140,7 +162,7 @@ def compile_sink(version: str | None = None) -> Path:
         raise MissingToolError("javac", "install a Java 17 JDK (Debian: openjdk-17-jdk-headless)")
     src = out / "src" / "aioproducer" / "harness" / "TelemetrySink.java"
     src.parent.mkdir(parents=True, exist_ok=True)
-    src.write_text(_SOURCE)
+    src.write_text(source)
     proc = subprocess.run(
         [str(javac), "-cp", f"{libs}/*", "-d", str(out), str(src)],
         capture_output=True,
