@@ -138,12 +138,19 @@ _RECEIVER = (
 )
 
 
+def _has_class(libs: Path, jar_glob: str, name: str) -> bool:
+    """Whether a jar of ``libs`` matching ``jar_glob`` holds the class ``name``."""
+    entry = name.replace(".", "/") + ".class"
+    for path in libs.glob(jar_glob):
+        with zipfile.ZipFile(path) as jar:
+            if entry in jar.namelist():
+                return True
+    return False
+
+
 def _source(libs: Path) -> str:
     """The plugin for the jars in ``libs``: the exporter interface where Kafka has it."""
-    clients = next(libs.glob("kafka-clients-*.jar"))
-    with zipfile.ZipFile(clients) as jar:
-        names = set(jar.namelist())
-    new = "org/apache/kafka/server/telemetry/ClientTelemetryExporterProvider.class" in names
+    new = _has_class(libs, "kafka-clients-*.jar", _EXPORTER[0])
     interface, method = _EXPORTER if new else _RECEIVER
     return _SOURCE.replace("@INTERFACE@", interface).replace("@METHOD@", method)
 
@@ -195,7 +202,12 @@ def subscribe(
         java_executable(),
         "-cp",
         f"{libs}/*",
-        "org.apache.kafka.tools.ConfigCommand",
+        # Kafka 4.x's tools module; 3.x's is in the core jar.
+        next(
+            c
+            for c in ("org.apache.kafka.tools.ConfigCommand", "kafka.admin.ConfigCommand")
+            if _has_class(libs, "kafka*.jar", c)
+        ),
         "--bootstrap-server",
         bootstrap,
         "--alter",
