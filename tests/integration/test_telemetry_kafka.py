@@ -9,6 +9,7 @@ import base64
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from aioproducer import Producer
@@ -23,7 +24,7 @@ from aioproducer.testing.telemetry_sink import (
 )
 from tests.helpers import wait_until
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.kafka]
+pytestmark = [pytest.mark.kafka]
 PREFIX = "org.apache.kafka.producer."
 
 
@@ -42,6 +43,7 @@ def pushes_of(sink: Path, client: str) -> list[Push]:
     return [p for p in read_pushes(sink) if p.client_id == client]
 
 
+@pytest.mark.asyncio
 async def test_the_broker_receives_our_metrics_with_kip_714_names_and_values(
     telemetry_kafka: tuple[KafkaCluster, Path],
 ) -> None:
@@ -108,6 +110,7 @@ async def test_the_broker_receives_our_metrics_with_kip_714_names_and_values(
     assert node and all(set(pt[5]) == {"node_id"} for pt in node)
 
 
+@pytest.mark.asyncio
 async def test_enable_metrics_push_false_sends_nothing(
     telemetry_kafka: tuple[KafkaCluster, Path],
 ) -> None:
@@ -130,3 +133,21 @@ async def test_enable_metrics_push_false_sends_nothing(
         assert off._sender is not None and off._sender.telemetry is None
     assert pushes_of(sink, "telemetry-witness")[-1].terminating
     assert pushes_of(sink, "telemetry-off") == []
+
+
+@pytest.mark.parametrize("backend", ["trio"])
+def test_pushes_under_trio(backend: str, telemetry_kafka: tuple[KafkaCluster, Path]) -> None:
+    """Under trio the timer and the requests run on the anyio-based shell loop."""
+    kafka, sink = telemetry_kafka
+
+    async def main() -> None:
+        async with Producer(bootstrap_servers=kafka.bootstrap_servers, client_id="tele-trio") as p:
+            for i in range(7):
+                await p.send("telemetry", b"%d" % i)
+            await p.flush()
+            await wait_until(lambda: len(pushes_of(sink, "tele-trio")) >= 2, "pushes", timeout=30)
+
+    anyio.run(main, backend=backend)
+    pushes = pushes_of(sink, "tele-trio")
+    assert pushes[-1].terminating and len({x.instance_id for x in pushes}) == 1
+    assert sum(x.value(PREFIX + "record.send.total") for x in pushes) == 7
