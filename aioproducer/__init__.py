@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._core.cluster import Cluster, TopicPartition
 from ._core.partitioner import RoundRobinPartitioner
 from ._core.producer_batch import RecordFuture, RecordMetadata
+from ._core.transactions import PreparedTxnState
 from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
 from ._io.oauth_assertion import JwtBearerTokenProvider
@@ -65,6 +66,7 @@ __all__ = (
     "KafkaError",
     "KafkaTimeoutError",
     "PersistedStatus",
+    "PreparedTxnState",
     "Producer",
     "ProducerClosedError",
     "ProducerConfig",
@@ -98,6 +100,7 @@ for _name, _cls in (
     ("Cluster", Cluster),
     ("ConsumerGroupMetadata", ConsumerGroupMetadata),
     ("Producer", Producer),
+    ("PreparedTxnState", PreparedTxnState),
     ("ProducerConfig", ProducerConfig),
     ("ProducerInterceptor", ProducerInterceptor),
     ("ProducerRecord", ProducerRecord),

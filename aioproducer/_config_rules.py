@@ -113,6 +113,8 @@ def validate(cfg: ProducerConfig) -> None:
             )
         if cfg.enable_idempotence is False:
             raise ConfigError("transactional_id needs idempotence: remove enable_idempotence=False")
+    if cfg.transaction_two_phase_commit_enable:
+        _validate_two_phase_commit(cfg)
     if cfg.idempotence and (cfg.enable_idempotence is not None or cfg.transactional_id is not None):
         why = (
             "enable_idempotence=True"
@@ -127,6 +129,31 @@ def validate(cfg: ProducerConfig) -> None:
             raise ConfigError(f"{why} requires max_in_flight_requests_per_connection <= 5")
     for f in fields(cfg):
         _config_types.check(f.name, getattr(cfg, f.name), types[f.name])
+
+
+def _validate_two_phase_commit(cfg: ProducerConfig) -> None:
+    """Java's rule, and ours: two-phase commit is a transactional producer's, and its
+    transactions never time out, so a transaction timeout cannot be given with it. (Java
+    refuses ``transaction.timeout.ms`` when given at all; a keyword equal to the default cannot
+    be told from none, so only another value is refused here.)"""
+    if cfg.transactional_id is None:
+        raise ConfigError(
+            "transaction_two_phase_commit_enable=True needs transactional_id (two-phase commit "
+            "is for transactions)"
+        )
+    default = _field_default("transaction_timeout_ms")
+    if cfg.transaction_timeout_ms != default:
+        raise ConfigError(
+            f"transaction_timeout_ms={cfg.transaction_timeout_ms} cannot be set with "
+            "transaction_two_phase_commit_enable=True: two-phase commit transactions never "
+            "expire"
+        )
+
+
+def _field_default(name: str) -> object:
+    from .config import ProducerConfig
+
+    return ProducerConfig.__dataclass_fields__[name].default
 
 
 _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"

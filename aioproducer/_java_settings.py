@@ -87,6 +87,7 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("socket.connection.setup.timeout.max.ms", None, None, None),
     ("socket.connection.setup.timeout.ms", None, None, None),
     ("transaction.timeout.ms", None, None, None),
+    ("transaction.two.phase.commit.enable", None, None, "KIP-939"),
     ("transactional.id", None, None, None),
     ("value.serializer", None, None, "a callable or an object with serialize()"),
     # SSL (SslConfigs.addClientSslSupport)

@@ -127,6 +127,7 @@ class ProducerSettings(TypedDict, total=False):
     enable_idempotence: bool | None
     transactional_id: str | None
     transaction_timeout_ms: int
+    transaction_two_phase_commit_enable: bool
 
 
 __all__ = ("ProducerSettings",)

@@ -10,9 +10,12 @@ producer id with the transactional id, fencing older producers of the id). Then:
 A send outside a transaction, or a second ``begin_transaction()``, raises
 :class:`TransactionStateError` at once. ``commit_transaction()`` first flushes every record of
 the transaction; if any failed, it raises that error and the transaction must be aborted (as in
-Java). A fenced producer (another one took its transactional id) raises
-:class:`ProducerFencedError` and must be closed. The rules are the core's
-(``_core/transactions.py``); the requests are ``_io/transactions.py``'s.
+Java). With ``transaction_two_phase_commit_enable`` (KIP-939), an external transaction
+manager decides: ``state = await producer.prepare_transaction()`` flushes and answers the
+prepared transaction's :class:`PreparedTxnState`; ``await producer.complete_transaction(state)``
+commits it when ``state`` is that one, aborts it otherwise. A fenced producer (another one took
+its transactional id) raises :class:`ProducerFencedError` and must be closed. The rules are the
+core's (``_core/transactions.py``); the requests are ``_io/transactions.py``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from typing import Any
 
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import TopicPartition
-from ._core.transactions import ErrorKind, TransactionManager, TxnState, classify
+from ._core.transactions import (
+    ErrorKind,
+    PreparedTxnState,
+    TransactionManager,
+    TxnState,
+    classify,
+)
 from ._io.sender import Sender
 from ._io.transactions import ConsumerGroupMetadata, TransactionCoordinator
 from .config import ProducerConfig
@@ -86,6 +95,31 @@ class TransactionalProducer:
             raise _error(txn)
         await self._end(txn, coord, commit=False)
 
+    async def prepare_transaction(self) -> PreparedTxnState:
+        """Two-phase commit's first phase (KIP-939, needs
+        ``transaction_two_phase_commit_enable=True``): flush the transaction's records and
+        offsets, then take no more records in it. Answers its :class:`PreparedTxnState`, for
+        the external transaction manager to keep; end the transaction with
+        :meth:`complete_transaction` (or commit/abort). If a record failed, raises its error
+        and the transaction must be aborted."""
+        txn, coord = self._txn_parts()
+        txn.check_prepare()
+        self._accepting = False
+        await self.flush()
+        if txn.state is TxnState.ABORTABLE_ERROR or txn.state is TxnState.FATAL_ERROR:
+            raise _error(txn)
+        return txn.prepare(coord.idem.producer_id, coord.idem.epoch)
+
+    async def complete_transaction(self, prepared: PreparedTxnState) -> None:
+        """Two-phase commit's second phase: commit the prepared transaction if ``prepared``
+        is its state (:meth:`prepare_transaction`'s answer, or
+        :meth:`PreparedTxnState.parse` of its ``str``), abort it otherwise."""
+        txn, _ = self._txn_parts()
+        if txn.completion_for(prepared):
+            await self.commit_transaction()
+        else:
+            await self.abort_transaction()
+
     async def send_offsets_to_transaction(
         self,
         offsets: Mapping[TopicPartition, int | tuple[int, str | None]],
@@ -126,6 +160,7 @@ class TransactionalProducer:
             txn = self._sender.txn if self._sender is not None else None
             if txn is not None and txn.state in (
                 TxnState.IN_TRANSACTION,
+                TxnState.PREPARED,
                 TxnState.ABORTABLE_ERROR,
                 TxnState.ABORTING,
             ):
@@ -211,4 +246,4 @@ def _group(group: Any) -> ConsumerGroupMetadata:
         ) from None
 
 
-__all__ = ["ConsumerGroupMetadata", "TransactionalProducer"]
+__all__ = ["ConsumerGroupMetadata", "PreparedTxnState", "TransactionalProducer"]

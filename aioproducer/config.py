@@ -316,6 +316,13 @@ class ProducerConfig:
     #: How long the coordinator lets a transaction stay open before it aborts it (and fences
     #: this producer's epoch); at most the broker's ``transaction.max.timeout.ms``.
     transaction_timeout_ms: int = 60000
+    #: Two-phase commit (KIP-939): the coordinator is told that an external transaction
+    #: manager decides this producer's transactions, and never aborts one for its age
+    #: (``transaction_timeout_ms`` must then keep its default). Enables
+    #: ``prepare_transaction()`` and ``complete_transaction()``. Needs ``transactional_id``,
+    #: and a broker with ``transaction.two.phase.commit.enable=true`` offering InitProducerId
+    #: v6 (Kafka 4.4: with ``unstable.api.versions.enable=true``).
+    transaction_two_phase_commit_enable: bool = False
 
     def __post_init__(self) -> None:
         if self.delivery_timeout_ms is None:

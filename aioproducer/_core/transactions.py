@@ -15,6 +15,12 @@ Rules:
   it writes the batch, and every EndTxn bumps the producer epoch, answering the new one.
 * EndTxn is sent only for a transaction that touched the broker (a partition or offsets were
   added): an empty transaction commits and aborts locally, as in Java.
+* Two-phase commit (KIP-939, ``transaction_two_phase_commit_enable``): ``prepare_transaction()``
+  flushes, then moves IN_TRANSACTION -> PREPARED and answers the transaction's
+  :class:`PreparedTxnState` (producer id and epoch). A prepared transaction takes no records and
+  ends only by commit or abort; ``complete_transaction(state)`` commits when ``state`` is the
+  prepared one and aborts otherwise. The coordinator never aborts a 2PC transaction for its
+  age, so no timeout hint is given.
 * Coordinator errors are values: :func:`classify` says whether to look up the coordinator
   again, retry after a backoff, abort, or stop the producer.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from .._broker_errors import (
     ClusterAuthorizationFailedError,
@@ -49,6 +56,7 @@ class TxnState(enum.Enum):
     INITIALIZING = "initializing"
     READY = "ready"
     IN_TRANSACTION = "in transaction"
+    PREPARED = "prepared transaction"
     COMMITTING = "committing"
     ABORTING = "aborting"
     ABORTABLE_ERROR = "abortable error"
@@ -60,7 +68,8 @@ _MOVES: dict[TxnState, frozenset[TxnState]] = {
     S.UNINITIALIZED: frozenset({S.INITIALIZING}),
     S.INITIALIZING: frozenset({S.READY, S.UNINITIALIZED}),
     S.READY: frozenset({S.IN_TRANSACTION}),
-    S.IN_TRANSACTION: frozenset({S.COMMITTING, S.ABORTING, S.ABORTABLE_ERROR}),
+    S.IN_TRANSACTION: frozenset({S.COMMITTING, S.ABORTING, S.ABORTABLE_ERROR, S.PREPARED}),
+    S.PREPARED: frozenset({S.COMMITTING, S.ABORTING}),
     S.COMMITTING: frozenset({S.READY, S.ABORTABLE_ERROR}),
     S.ABORTING: frozenset({S.READY}),
     S.ABORTABLE_ERROR: frozenset({S.ABORTING, S.ABORTABLE_ERROR}),
@@ -71,6 +80,53 @@ _MOVES: dict[TxnState, frozenset[TxnState]] = {
 TRANSITIONS: dict[TxnState, frozenset[TxnState]] = {
     s: t if s is S.FATAL_ERROR else t | {S.FATAL_ERROR} for s, t in _MOVES.items()
 }
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTxnState:
+    """A transaction prepared for two-phase commit (KIP-939, Java's ``PreparedTxnState``): the
+    producer id and epoch it was written with. An external transaction manager stores
+    ``str(state)`` (``"<producer id>:<epoch>"``, ``""`` for no transaction) with its own
+    decision, and gives it back, read with :meth:`parse`, to
+    :meth:`Producer.complete_transaction`, which commits only a transaction with this state."""
+
+    producer_id: int = -1
+    epoch: int = -1
+
+    def __post_init__(self) -> None:
+        pid, epoch = self.producer_id, self.epoch
+        for name, value in (("producer_id", pid), ("epoch", epoch)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"PreparedTxnState.{name} must be an int, got {value!r}")
+        if not ((pid >= 0 and 0 <= epoch <= 32767) or (pid == -1 and epoch == -1)):
+            raise ValueError(
+                f"PreparedTxnState({pid}, {epoch}): the producer id and epoch must both be "
+                ">= 0 (epoch <= 32767), or both -1 (no transaction)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> PreparedTxnState:
+        """The state :func:`str` wrote: ``"<producer id>:<epoch>"``, or ``""`` for none."""
+        if not isinstance(text, str):
+            raise TypeError(f"PreparedTxnState.parse() takes a str, got {text!r}")
+        if not text:
+            return cls()
+        pid, sep, epoch = text.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            return cls(int(pid), int(epoch))
+        except ValueError:
+            raise ValueError(
+                f"not a prepared transaction state: {text!r} (expected '<producer id>:<epoch>')"
+            ) from None
+
+    @property
+    def has_transaction(self) -> bool:
+        return self.producer_id != -1
+
+    def __str__(self) -> str:
+        return f"{self.producer_id}:{self.epoch}" if self.has_transaction else ""
 
 
 class ErrorKind(enum.Enum):
@@ -159,12 +215,22 @@ def fenced_error(exc: BaseException) -> BaseException:
     return exc
 
 
+_PREPARED_ONLY_ENDS = (
+    "the transaction is prepared (two-phase commit): it takes no more records; end it with "
+    "complete_transaction(), commit_transaction() or abort_transaction()"
+)
+
+
 class TransactionManager:
     """The transaction's state, pure: time is an argument, nothing here does IO."""
 
-    def __init__(self, transactional_id: str, timeout_ms: int) -> None:
+    def __init__(self, transactional_id: str, timeout_ms: int, two_pc: bool = False) -> None:
         self.transactional_id = transactional_id
         self.timeout_ms = timeout_ms
+        #: Two-phase commit (KIP-939): transactions may be prepared, and never time out.
+        self.two_pc = two_pc
+        #: The prepared transaction's state (PREPARED only).
+        self.prepared: PreparedTxnState | None = None
         self.state = TxnState.UNINITIALIZED
         #: The error behind ABORTABLE_ERROR or FATAL_ERROR.
         self.last_error: BaseException | None = None
@@ -217,6 +283,8 @@ class TransactionManager:
             return
         if self.state is TxnState.ABORTABLE_ERROR and isinstance(self.last_error, BaseException):
             raise self._misuse("cannot send in a failed transaction") from self.last_error
+        if self.state is TxnState.PREPARED:
+            raise self._misuse(_PREPARED_ONLY_ENDS)
         raise self._misuse(
             "a transactional producer sends only inside a transaction: call "
             "begin_transaction() or use 'async with producer.transaction():'"
@@ -234,7 +302,7 @@ class TransactionManager:
     def begin(self, now_ms: int) -> None:
         """``begin_transaction()``: READY -> IN_TRANSACTION, or a :class:`TransactionStateError`."""
         if self.state is not TxnState.READY:
-            if self.state is TxnState.IN_TRANSACTION:
+            if self.state in (TxnState.IN_TRANSACTION, TxnState.PREPARED):
                 raise self._misuse("a transaction is already in progress")
             raise self._misuse("cannot begin a transaction now")
         self.transition(TxnState.IN_TRANSACTION)
@@ -249,16 +317,46 @@ class TransactionManager:
             raise self._misuse("cannot commit a failed transaction") from self.last_error
         if self.state is TxnState.COMMITTING:
             return  # a commit that timed out, called again: it resumes
-        if self.state is not TxnState.IN_TRANSACTION:
+        if self.state not in (TxnState.IN_TRANSACTION, TxnState.PREPARED):
             raise self._misuse("no transaction to commit")
         self.transition(TxnState.COMMITTING)
 
     def begin_abort(self) -> None:
         if self.state is TxnState.ABORTING:
             return  # an abort that timed out, called again: it resumes
-        if self.state not in (TxnState.IN_TRANSACTION, TxnState.ABORTABLE_ERROR):
+        if self.state not in (TxnState.IN_TRANSACTION, TxnState.ABORTABLE_ERROR, TxnState.PREPARED):
             raise self._misuse("no transaction to abort")
         self.transition(TxnState.ABORTING)
+
+    def check_prepare(self) -> None:
+        """Raise the error that refuses ``prepare_transaction()`` now (before its flush)."""
+        if not self.two_pc:
+            raise self._misuse(
+                "prepare_transaction() needs two-phase commit: set "
+                "transaction_two_phase_commit_enable=True"
+            )
+        if self.state is TxnState.PREPARED:
+            raise self._misuse("the transaction is already prepared")
+        if self.state is TxnState.ABORTABLE_ERROR:
+            raise self._misuse("cannot prepare a failed transaction") from self.last_error
+        if self.state is not TxnState.IN_TRANSACTION:
+            raise self._misuse("no transaction to prepare")
+
+    def prepare(self, producer_id: int, epoch: int) -> PreparedTxnState:
+        """The flushed transaction is prepared: IN_TRANSACTION -> PREPARED, its state."""
+        self.check_prepare()
+        self.transition(TxnState.PREPARED)
+        self.prepared = PreparedTxnState(producer_id, epoch)
+        return self.prepared
+
+    def completion_for(self, state: PreparedTxnState) -> bool:
+        """``complete_transaction(state)``: commit (True) when ``state`` is the prepared
+        transaction's, abort (False) otherwise."""
+        if not isinstance(state, PreparedTxnState):
+            raise TypeError(f"complete_transaction() takes a PreparedTxnState, got {state!r}")
+        if self.state is not TxnState.PREPARED or self.prepared is None:
+            raise self._misuse("no prepared transaction to complete: call prepare_transaction()")
+        return state == self.prepared
 
     def needs_end_txn(self) -> bool:
         """Whether the coordinator knows of this transaction (else it ends locally)."""
@@ -271,6 +369,7 @@ class TransactionManager:
         self.pending.clear()
         self.adding.clear()
         self.offsets_added = False
+        self.prepared = None
         self.transactions += 1
 
     # -- errors --------------------------------------------------------------------------------
@@ -288,6 +387,8 @@ class TransactionManager:
         """A note for errors: the transaction outlived transaction_timeout_ms (the broker
         aborts it then, and fences the epoch)."""
         age = now_ms - self.began_ms
+        if self.two_pc:
+            return ""  # a 2PC transaction never times out
         if self.state is not TxnState.UNINITIALIZED and age > self.timeout_ms:
             return (
                 f" (the transaction ran {age} ms, more than transaction_timeout_ms="
@@ -355,6 +456,7 @@ class TransactionManager:
 __all__ = [
     "TRANSITIONS",
     "ErrorKind",
+    "PreparedTxnState",
     "TransactionManager",
     "TxnState",
     "classify",

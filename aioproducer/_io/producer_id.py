@@ -16,11 +16,13 @@ from collections.abc import Callable
 from .._core.accumulator import RecordAccumulator, backoff_ms
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._protocol.messages import InitProducerIdRequest, InitProducerIdResponse
+from .._protocol.versions import pick_version
 from ..config import ProducerConfig
 from ..errors import (
     ClusterAuthorizationFailedError,
     IdempotenceUnavailableError,
     KafkaError,
+    UnsupportedVersion,
     for_code,
 )
 from .backend import running_loop
@@ -29,6 +31,26 @@ from .connections import ConnectionPool
 from .wakeup import FOREVER
 
 log = logging.getLogger("aioproducer.idempotence")
+#: InitProducerId's highest stable version: v6 (KIP-939's two-phase commit) is marked unstable
+#: in Kafka 4.4, and only a producer with two-phase commit asks for it.
+INIT_PRODUCER_ID_STABLE = 5
+
+
+def init_producer_id_version(conn: BrokerConnection, lowest: int = 0, two_pc: bool = False) -> int:
+    """The InitProducerId version for ``conn``: v6 exactly with two-phase commit (its
+    ``Enable2Pc`` field; a broker without it raises :class:`UnsupportedVersion` naming the
+    broker setting), else the highest of ``lowest``..5."""
+    key = InitProducerIdRequest.API_KEY
+    if not two_pc:
+        return pick_version(key, conn.versions, (lowest, INIT_PRODUCER_ID_STABLE))
+    try:
+        return pick_version(key, conn.versions, (6, 6))
+    except UnsupportedVersion as exc:
+        raise UnsupportedVersion(
+            "transaction_two_phase_commit_enable=True needs InitProducerId v6 (KIP-939), which "
+            f"broker {conn.node_id} does not offer ({exc}); Kafka 4.4 offers it only with the "
+            "broker setting unstable.api.versions.enable=true"
+        ) from None
 
 
 class ProducerIdInit:
@@ -67,7 +89,7 @@ class ProducerIdInit:
         if InitProducerIdRequest.API_KEY not in conn.versions:
             self._unavailable(f"broker {conn.node_id} does not support InitProducerId")
             return 0
-        version = conn.version_for(InitProducerIdRequest.API_KEY)
+        version = init_producer_id_version(conn)
         self.idem.transition(ProducerIdState.INITIALIZING)
         self.task = running_loop().create_task(self._init(conn, version))
         return FOREVER
@@ -136,4 +158,4 @@ class ProducerIdInit:
             self.task.cancel()
 
 
-__all__ = ["ProducerIdInit"]
+__all__ = ["INIT_PRODUCER_ID_STABLE", "ProducerIdInit", "init_producer_id_version"]

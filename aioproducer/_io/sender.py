@@ -109,7 +109,11 @@ class Sender(ProduceRequests):
             else None
         )
         if config.transactional_id is not None and self.idem is not None:
-            self.txn = TransactionManager(config.transactional_id, config.transaction_timeout_ms)
+            self.txn = TransactionManager(
+                config.transactional_id,
+                config.transaction_timeout_ms,
+                config.transaction_two_phase_commit_enable,
+            )
             accumulator.transactional = True
             self.producer_id = self.txn_coordinator = TransactionCoordinator(
                 self.txn,

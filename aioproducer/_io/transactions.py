@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .._broker_errors import TransactionalIdAuthorizationFailedError
 from .._core.accumulator import RecordAccumulator, backoff_ms
 from .._core.cluster import TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
@@ -45,6 +46,7 @@ from ..errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, for_co
 from .backend import CANCELLED, ops_for, running_loop
 from .connection import BrokerConnection
 from .connections import ConnectionPool
+from .producer_id import init_producer_id_version
 from .wakeup import FOREVER
 
 log = logging.getLogger("aioproducer")
@@ -167,22 +169,30 @@ class TransactionCoordinator:
         ends the transaction they left open. With ``pid``/``epoch`` (KIP-360): bump the epoch
         of this producer after an abort that left a sequence gap."""
         cfg = self.config
+        two_pc = cfg.transaction_two_phase_commit_enable
         req = InitProducerIdRequest(
             transactional_id=self.transactional_id,
             transaction_timeout_ms=cfg.transaction_timeout_ms,
             producer_id=pid,
             producer_epoch=epoch,
+            enable2_pc=two_pc,
         )
         resp, conn = await self.call(
             TRANSACTION,
             self.transactional_id,
-            lambda c: (req, c.version_for(InitProducerIdRequest.API_KEY, 3 if pid >= 0 else 0)),
+            lambda c: (req, init_producer_id_version(c, 3 if pid >= 0 else 0, two_pc)),
             InitProducerIdResponse,
             lambda r: r.error_code,
             deadline,
         )
         if resp.error_code:
-            raise txn_error(resp.error_code, f"InitProducerId for {self.transactional_id!r}")
+            what = f"InitProducerId for {self.transactional_id!r}"
+            if two_pc and resp.error_code == TransactionalIdAuthorizationFailedError.code:
+                what += (
+                    " with two-phase commit (the broker needs transaction.two.phase.commit."
+                    "enable=true, and with an authorizer the TWO_PHASE_COMMIT ACL on the id)"
+                )
+            raise txn_error(resp.error_code, what)
         return resp.producer_id, resp.producer_epoch, _offers_v2(conn)
 
     async def _add_partitions(self, tps: list[TopicPartition]) -> None:

@@ -54,6 +54,7 @@ TOP_LEVEL = (
     "KafkaError",
     "KafkaTimeoutError",
     "PersistedStatus",
+    "PreparedTxnState",
     "Producer",
     "ProducerClosedError",
     "ProducerConfig",

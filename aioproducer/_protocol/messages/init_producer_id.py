@@ -15,9 +15,11 @@ class InitProducerIdRequest(Message):
     transaction_timeout_ms: int = 0
     producer_id: int = -1
     producer_epoch: int = -1
+    enable2_pc: bool = False
+    keep_prepared_txn: bool = False
     unknown_tags: dict[int, bytes] = field(default_factory=dict, repr=False)
     API_KEY: ClassVar[int] = 22
-    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 5)
+    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 6)
     FLEXIBLE_VERSIONS: ClassVar[Versions] = Versions(2, MAX_VERSION)
     _flexible_: ClassVar[Versions] = Versions(2, MAX_VERSION)
     FIELDS: ClassVar[tuple[Field, ...]] = (
@@ -30,6 +32,8 @@ class InitProducerIdRequest(Message):
         Field("transaction_timeout_ms", "int32", Versions(0, MAX_VERSION)),
         Field("producer_id", "int64", Versions(3, MAX_VERSION)),
         Field("producer_epoch", "int16", Versions(3, MAX_VERSION)),
+        Field("enable2_pc", "bool", Versions(6, MAX_VERSION)),
+        Field("keep_prepared_txn", "bool", Versions(6, MAX_VERSION)),
     )
 
 
@@ -39,9 +43,11 @@ class InitProducerIdResponse(Message):
     error_code: int = 0
     producer_id: int = -1
     producer_epoch: int = 0
+    ongoing_txn_producer_id: int = -1
+    ongoing_txn_producer_epoch: int = -1
     unknown_tags: dict[int, bytes] = field(default_factory=dict, repr=False)
     API_KEY: ClassVar[int] = 22
-    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 5)
+    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 6)
     FLEXIBLE_VERSIONS: ClassVar[Versions] = Versions(2, MAX_VERSION)
     _flexible_: ClassVar[Versions] = Versions(2, MAX_VERSION)
     FIELDS: ClassVar[tuple[Field, ...]] = (
@@ -49,6 +55,8 @@ class InitProducerIdResponse(Message):
         Field("error_code", "int16", Versions(0, MAX_VERSION)),
         Field("producer_id", "int64", Versions(0, MAX_VERSION)),
         Field("producer_epoch", "int16", Versions(0, MAX_VERSION)),
+        Field("ongoing_txn_producer_id", "int64", Versions(6, MAX_VERSION)),
+        Field("ongoing_txn_producer_epoch", "int16", Versions(6, MAX_VERSION)),
     )
 
 
