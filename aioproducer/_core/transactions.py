@@ -203,6 +203,18 @@ def txn_error(code: int, what: str) -> BrokerResponseError:
     return for_code(code, what)
 
 
+def init_error(code: int, transactional_id: str, two_pc: bool) -> BaseException:
+    """InitProducerId's error; with two-phase commit, an authorization failure is also the
+    broker refusing 2PC, so the message names what the broker needs."""
+    what = f"InitProducerId for {transactional_id!r}"
+    if two_pc and code == TransactionalIdAuthorizationFailedError.code:
+        what += (
+            " with two-phase commit (the broker needs transaction.two.phase.commit.enable=true,"
+            " and with an authorizer the TWO_PHASE_COMMIT ACL on the id)"
+        )
+    return txn_error(code, what)
+
+
 def fenced_error(exc: BaseException) -> BaseException:
     """A fencing error of a transactional producer's request, as :class:`ProducerFencedError`
     (the broker's own error is its cause); any other error as it is."""
@@ -461,5 +473,6 @@ __all__ = [
     "TxnState",
     "classify",
     "fenced_error",
+    "init_error",
     "txn_error",
 ]

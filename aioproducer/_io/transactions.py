@@ -20,11 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .._broker_errors import TransactionalIdAuthorizationFailedError
 from .._core.accumulator import RecordAccumulator, backoff_ms
 from .._core.cluster import TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
-from .._core.transactions import ErrorKind, TransactionManager, classify, txn_error
+from .._core.transactions import ErrorKind, TransactionManager, classify, init_error, txn_error
 from .._protocol._schema import Message
 from .._protocol.messages import (
     AddOffsetsToTxnRequest,
@@ -186,13 +185,7 @@ class TransactionCoordinator:
             deadline,
         )
         if resp.error_code:
-            what = f"InitProducerId for {self.transactional_id!r}"
-            if two_pc and resp.error_code == TransactionalIdAuthorizationFailedError.code:
-                what += (
-                    " with two-phase commit (the broker needs transaction.two.phase.commit."
-                    "enable=true, and with an authorizer the TWO_PHASE_COMMIT ACL on the id)"
-                )
-            raise txn_error(resp.error_code, what)
+            raise init_error(resp.error_code, self.transactional_id, two_pc)
         return resp.producer_id, resp.producer_epoch, _offers_v2(conn)
 
     async def _add_partitions(self, tps: list[TopicPartition]) -> None:

@@ -8,8 +8,9 @@ import pickle
 import pytest
 
 from aioproducer import ConfigError, PreparedTxnState, ProducerConfig, TransactionStateError
+from aioproducer._broker_errors import TransactionalIdAuthorizationFailedError
 from aioproducer._core.cluster import TopicPartition
-from aioproducer._core.transactions import TransactionManager, TxnState
+from aioproducer._core.transactions import TransactionManager, TxnState, init_error
 from aioproducer._io.producer_id import init_producer_id_version
 from aioproducer._protocol.messages import InitProducerIdRequest, InitProducerIdResponse
 from aioproducer.errors import KafkaError, UnsupportedVersion
@@ -190,3 +191,12 @@ def test_v6_writes_the_two_phase_flags_and_reads_the_ongoing_transaction() -> No
         producer_id=5, producer_epoch=1, ongoing_txn_producer_id=4, ongoing_txn_producer_epoch=0
     )
     assert InitProducerIdResponse.decode(resp.encode(6), 6) == resp
+
+
+def test_a_refused_two_phase_init_names_the_broker_setting() -> None:
+    code = TransactionalIdAuthorizationFailedError.code
+    err = init_error(code, "tid", two_pc=True)
+    assert isinstance(err, TransactionalIdAuthorizationFailedError)
+    assert "transaction.two.phase.commit.enable=true" in str(err)
+    assert "TWO_PHASE_COMMIT" in str(err)
+    assert "two.phase" not in str(init_error(code, "tid", two_pc=False))
