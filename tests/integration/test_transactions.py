@@ -19,6 +19,7 @@ from aioproducer import (
     TopicPartition,
     TransactionAbortedError,
     TransactionStateError,
+    UnsupportedVersion,
 )
 from aioproducer.errors import ProducerFencedError
 from aioproducer.testing import KafkaCluster, read_topic
@@ -231,3 +232,19 @@ async def test_send_offsets_to_transaction_commits_the_groups_offsets_with_the_r
         consumer.close()
     assert [(o.partition, o.offset) for o in offsets] == [(0, 5), (1, 7)]
     assert committed(broker, out) == [(0, b"with offsets")]
+
+
+async def test_two_phase_commit_needs_a_broker_offering_it(kafka: KafkaCluster) -> None:
+    """Kafka 4.4 as formatted by default does not offer InitProducerId v6 (unstable there):
+    a 2PC producer's start() fails saying which broker setting it needs (the 2PC tests
+    themselves are in test_transactions_2pc.py, on a broker formatted for it)."""
+    p = Producer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        transactional_id=tid(),
+        transaction_two_phase_commit_enable=True,
+    )
+    try:
+        with pytest.raises(UnsupportedVersion, match=r"unstable\.api\.versions\.enable=true"):
+            await p.start()
+    finally:
+        await p.close()

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as CTopicPartition
 
 from aioproducer import PreparedTxnState, Producer, TransactionStateError
-from aioproducer.errors import InvalidTxnStateError
+from aioproducer.errors import InvalidTxnStateError, TransactionalIdAuthorizationFailedError
 from aioproducer.testing import KafkaCluster, read_topic
 
 from ..helpers import wait_until
@@ -55,6 +55,22 @@ def two_pc(broker: KafkaCluster, transactional_id: str) -> Producer:
         transactional_id=transactional_id,
         transaction_two_phase_commit_enable=True,
     )
+
+
+async def test_a_broker_that_does_not_allow_2pc_refuses_the_producer() -> None:
+    """First in the module (its own broker, stopped before kafka_2pc starts: one JVM at a
+    time): Kafka 4.4 with v6 offered but transaction.two.phase.commit.enable off answers
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED, and the error names the setting."""
+    with KafkaCluster(1, extra_config={"unstable.api.versions.enable": "true"}) as broker:
+        p = two_pc(broker, tid())
+        try:
+            with pytest.raises(
+                TransactionalIdAuthorizationFailedError,
+                match=r"transaction\.two\.phase\.commit\.enable=true",
+            ):
+                await p.start()
+        finally:
+            await p.close()
 
 
 async def test_prepare_then_complete_commits_the_prepared_state_and_aborts_another(
