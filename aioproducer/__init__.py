@@ -18,6 +18,7 @@ from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
 from ._io.oauth_assertion import JwtBearerTokenProvider
 from ._io.transactions import ConsumerGroupMetadata
+from ._producer_like import ProducerLike
 from ._public import publish as _publish
 from ._settings import ProducerSettings
 from ._version import __version__
@@ -71,6 +72,7 @@ __all__ = (
     "ProducerClosedError",
     "ProducerConfig",
     "ProducerInterceptor",
+    "ProducerLike",
     "ProducerRecord",
     "ProducerSettings",
     "ProtocolError",
@@ -103,6 +105,7 @@ for _name, _cls in (
     ("PreparedTxnState", PreparedTxnState),
     ("ProducerConfig", ProducerConfig),
     ("ProducerInterceptor", ProducerInterceptor),
+    ("ProducerLike", ProducerLike),
     ("ProducerRecord", ProducerRecord),
     ("ProducerSettings", ProducerSettings),
     ("RecordFuture", RecordFuture),

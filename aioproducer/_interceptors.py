@@ -115,6 +115,10 @@ class Interceptors:
             md = RecordMetadata(
                 b.tp.topic, b.tp.partition, -1, -1, handle.key_size, handle.value_size
             )
+        self.acknowledged(md, exc)
+
+    def acknowledged(self, md: RecordMetadata, exc: BaseException | None) -> None:
+        """``md`` and ``exc`` to every ``on_acknowledgement``, each failure logged."""
         for hook in self.on_acknowledgement:
             try:
                 hook(md, exc)

@@ -17,17 +17,16 @@ from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
 from ._core.metrics import ProducerMetrics
-from ._core.partitioner import UNKNOWN_PARTITION, BuiltInPartitioner, Partitioner, TopicSticky
+from ._core.partitioner import BuiltInPartitioner, Partitioner, TopicSticky
 from ._core.producer_batch import Callback, RecordFuture
 from ._io.memory import allocate
 from ._io.sender import Sender
 from ._records.codecs import Codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import RecordBatchBuilder
-from ._validate import UNKNOWN_TOPIC, check_topic, topic_error_text
+from ._validate import UNKNOWN_TOPIC, check_topic, no_such_partition, topic_error_text
 from .config import ProducerConfig
 from .errors import (
-    BadRecordError,
     KafkaTimeoutError,
     ProducerClosedError,
     RecordTooLargeError,
@@ -76,32 +75,6 @@ class SendPath:
 
     def _check_loop(self) -> None:
         raise NotImplementedError
-
-    def _choose_partition(
-        self,
-        topic: str,
-        key: Any,
-        key_bytes: bytes | None,
-        value: Any,
-        value_bytes: bytes | None,
-        cluster: Any,
-        count: int,
-    ) -> tuple[int, bool]:
-        """``(partition, sticky)``: sticky is True when the built-in sticky path chose it."""
-        if self._partitioner is not None:
-            p = self._partitioner.partition(topic, key, key_bytes, value, value_bytes, cluster)
-            if p is None or p == UNKNOWN_PARTITION:
-                pass
-            elif not isinstance(p, int) or not 0 <= p < count:
-                raise BadRecordError(
-                    f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
-                )
-            else:
-                return p, False
-        p = self._builtin.keyed(key_bytes, count)
-        if p >= 0:
-            return p, False
-        return self._new_sticky_partition(topic, cluster), True
 
     async def _topic_send(self, topic: str, partition: int | None) -> TopicSend:
         """The per-topic send state, (re)built: the topic name checked, its metadata waited for
@@ -158,9 +131,7 @@ class SendPath:
             if count is not None:
                 if partition is None or partition < count:
                     return count
-                raise BadRecordError(
-                    f"partition {partition} is not in the range [0...{count}) of topic {topic!r}"
-                )
+                raise no_such_partition(partition, count, topic)
             err = cluster.topic_errors.get(topic)
             if err is not None and error_class(err).fatal_for_topic:
                 raise for_code(err, f"topic {topic!r}")

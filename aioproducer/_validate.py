@@ -14,6 +14,7 @@ from typing import Any
 from .errors import (
     BadRecordError,
     BadRecordTypeError,
+    ProducerClosedError,
     SerializationError,
     UnknownTopicOrPartitionError,
     for_code,
@@ -49,6 +50,26 @@ def check_topic(topic: object) -> None:
         raise BadRecordError(
             f"topic {topic!r} is not a legal name: use ASCII letters, digits, '.', '_', '-'"
         )
+
+
+def not_running(closed: bool) -> ProducerClosedError:
+    """Why a producer that is not started, or closed, refuses ``send()``."""
+    return ProducerClosedError("the producer is closed" if closed else "call start() before send()")
+
+
+def bad_callback(callback: object, topic: object) -> BadRecordTypeError:
+    """``send()``'s ``callback`` is not callable."""
+    return BadRecordTypeError(
+        f"callback for topic {topic!r} must be callable as callback(metadata, exception), "
+        f"got {show(callback)}"
+    )
+
+
+def no_such_partition(partition: int, count: int, topic: object) -> BadRecordError:
+    """``send()``'s ``partition`` is beyond the topic's ``count`` partitions."""
+    return BadRecordError(
+        f"partition {partition} is not in the range [0...{count}) of topic {topic!r}"
+    )
 
 
 def show(obj: object) -> str:

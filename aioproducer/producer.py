@@ -14,8 +14,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
@@ -28,21 +27,22 @@ from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop_or_none
 from ._io.sender import Sender, Wakeup
 from ._lifecycle import Lifecycle
+from ._producer_like import ProducerLike, ProducerState
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import _hard_limit
 from ._send_path import SendPath, TopicSend
 from ._transactions import TransactionalProducer
 from ._validate import (
+    bad_callback,
     check_headers,
     check_partition,
     check_timestamp,
+    not_running,
     serialize,
-    show,
 )
 from .config import ProducerConfig
 from .errors import (
-    BadRecordTypeError,
     KafkaTimeoutError,
     ProducerClosedError,
     WrongEventLoopError,
@@ -71,7 +71,7 @@ class ProducerRecord:
     headers: Sequence[tuple[str, bytes | None]] | None = None
 
 
-class Producer(Lifecycle, SendPath, TransactionalProducer):
+class Producer(Lifecycle, SendPath, TransactionalProducer, ProducerLike):
     """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields (typed:
     :class:`ProducerSettings`); an unknown one raises :class:`ConfigError`.
 
@@ -132,17 +132,6 @@ class Producer(Lifecycle, SendPath, TransactionalProducer):
         self._value_ser = config.value_serializer is not None
         self._accepting = False  # started, not closed, sender task alive
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Producer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     # -- sending ---------------------------------------------------------------------------------
 
     #: The thread whose event loop is the producer's, once a send() on that loop has seen it.
@@ -197,10 +186,7 @@ class Producer(Lifecycle, SendPath, TransactionalProducer):
         # or exactly an int in range) is tested anyway: partition with the topic's partition
         # count, timestamp_ms where it defaults. bool is not an int here.
         if callback is not None and not callable(callback):
-            raise BadRecordTypeError(
-                f"callback for topic {topic!r} must be callable as callback(metadata, "
-                f"exception), got {show(callback)}"
-            )
+            raise bad_callback(callback, topic)
         hdrs = check_headers(headers, topic) if headers is not None else None
         # Per topic, the state a send needs (partition keys, count, sticky state), valid while
         # the metadata snapshot is the same object: one dict lookup and one identity check per
@@ -241,10 +227,12 @@ class Producer(Lifecycle, SendPath, TransactionalProducer):
                 if partition < 0:
                     partition = self._new_sticky_partition(topic, cluster)
             else:
-                partition, is_sticky = self._choose_partition(
-                    topic, key, key_bytes, value, value_bytes, cluster, st.count
+                partition = self._builtin.choose(
+                    self._partitioner, st.count, topic, key, key_bytes, value, value_bytes, cluster
                 )
-                if not is_sticky:
+                if partition < 0:
+                    partition = self._new_sticky_partition(topic, cluster)
+                else:
                     sticky = None
         tp = st.tps[partition]  # type: ignore[index]  # a given partition, or chosen above
         dq = self._batches.get(tp)
@@ -348,7 +336,7 @@ class Producer(Lifecycle, SendPath, TransactionalProducer):
         return list(range(count))
 
     @property
-    def state(self) -> Literal["new", "running", "failed", "closing", "closed"]:
+    def state(self) -> ProducerState:
         """Where the producer is in its life: ``"new"`` (not started), ``"running"``,
         ``"failed"`` (a fatal error, or its sender task ended: it takes no more records until
         closed), ``"closing"`` (``close()`` is delivering what is pending), ``"closed"``.
@@ -417,9 +405,7 @@ class Producer(Lifecycle, SendPath, TransactionalProducer):
 
     def _refuse(self) -> NoReturn:
         if self._closed or not self._started:
-            raise ProducerClosedError(
-                "the producer is closed" if self._closed else "call start() before send()"
-            )
+            raise not_running(self._closed)
         self._check_loop()  # the sender task ended with its loop: used from the next loop
         sender = self._sender
         alive = self._task is not None and not self._task.done()

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import BadRecordError
 from .cluster import Cluster
 from .murmur2 import murmur2, to_positive
 
@@ -106,6 +107,31 @@ class BuiltInPartitioner:
         self._rand = rand or (lambda n: random.randrange(n))
         self._topics: dict[str, TopicSticky] = {}
         self._hashes: dict[bytes, int] = {}
+
+    def choose(
+        self,
+        partitioner: Partitioner | None,
+        count: int,
+        topic: str,
+        key: Any,
+        key_bytes: bytes | None,
+        value: Any,
+        value_bytes: bytes | None,
+        cluster: Cluster,
+    ) -> int:
+        """The partition of a record without one among ``count``: a custom ``partitioner``'s
+        answer, else the key's (:meth:`keyed`); -1 when neither chooses, for the caller's
+        choice of a partition without key (sticky in the producer, in turn in the mock).
+        Raises :class:`BadRecordError` when the partitioner answers out of range."""
+        if partitioner is not None:
+            p = partitioner.partition(topic, key, key_bytes, value, value_bytes, cluster)
+            if p is not None and p != UNKNOWN_PARTITION:
+                if not isinstance(p, int) or not 0 <= p < count:
+                    raise BadRecordError(
+                        f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
+                    )
+                return p
+        return self.keyed(key_bytes, count)
 
     def keyed(self, key_bytes: bytes | None, num_partitions: int) -> int:
         """The partition for a key, or -1 when the record should go sticky."""

@@ -23,16 +23,26 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo
+from .._core.metrics import MetricName, catalogue
 from .._core.partitioner import BuiltInPartitioner
 from .._core.producer_batch import Callback, RecordMetadata
 from .._interceptors import Interceptors
-from .._validate import check_headers, check_partition, check_timestamp, check_topic, serialize
+from .._producer_like import ProducerLike
+from .._validate import (
+    bad_callback,
+    check_headers,
+    check_partition,
+    check_timestamp,
+    check_topic,
+    no_such_partition,
+    not_running,
+    serialize,
+)
 from ..config import ProducerConfig
-from ..errors import BadRecordError, BadRecordTypeError, ProducerClosedError, RecordTooLargeError
+from ..errors import ProducerClosedError, RecordTooLargeError
 from ..producer import ProducerRecord
 
 if TYPE_CHECKING:
@@ -54,13 +64,15 @@ class _Pending:
     callback: Callback | None
 
 
-class MockProducer:
+class MockProducer(ProducerLike):
     """A producer that sends nothing: ``await producer.send(...)`` returns an
     :class:`asyncio.Future` that resolves to the record's :class:`RecordMetadata` (offsets
     count from 0 per partition) when the record is completed.
 
     ``config`` and the keywords are :class:`ProducerConfig`'s (serializers, partitioner,
-    interceptors, ``max_request_size`` are used; the rest is accepted and checked).
+    interceptors, ``max_request_size`` are used; the rest is accepted and checked). A
+    :class:`~aioproducer.ProducerLike`, as :class:`~aioproducer.Producer` is: code annotated
+    with it takes either.
     """
 
     def __init__(
@@ -91,6 +103,7 @@ class MockProducer:
         self._pending: deque[_Pending] = deque()
         self._offsets: dict[tuple[str, int], int] = {}
         self._round_robin: dict[str, int] = {}
+        self._completed = [0, 0]  # records acknowledged, failed
         self._cluster = Cluster({0: BrokerInfo(0, "mock", 0)})
         self._started = False
         self._closed = False
@@ -156,15 +169,6 @@ class MockProducer:
 
     stop = close
 
-    async def __aenter__(self) -> MockProducer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     async def send(
         self,
         topic: str,
@@ -177,26 +181,24 @@ class MockProducer:
     ) -> asyncio.Future[RecordMetadata]:
         """Record a send; its future completes now (``auto_complete``) or when the test says."""
         if self._closed or not self._started:
-            raise ProducerClosedError(
-                "the producer is closed" if self._closed else "call start() before send()"
-            )
+            raise not_running(self._closed)
         if self.send_error is not None:
             raise self.send_error
         record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
         if self._interceptors.on_send:
             record = self._interceptors.intercept(record)
+        if self._interceptors.on_send_callback:
+            callback = self._interceptors.chain(record, callback)
         topic, value, key, partition = record.topic, record.value, record.key, record.partition
         check_topic(topic)
         if callback is not None and not callable(callback):
-            raise BadRecordTypeError(f"callback for topic {topic!r} must be callable")
+            raise bad_callback(callback, topic)
         hdrs = check_headers(record.headers, topic) if record.headers is not None else None
         count = self._partition_count(topic)
         if partition is not None:
             partition = check_partition(partition, topic)
             if partition >= count:
-                raise BadRecordError(
-                    f"partition {partition} of topic {topic!r} does not exist ({count} partitions)"
-                )
+                raise no_such_partition(partition, count, topic)
         key_bytes = serialize(self.config.key_serializer, key, topic, "key")
         value_bytes = serialize(self.config.value_serializer, value, topic, "value")
         ts = (
@@ -212,7 +214,20 @@ class MockProducer:
                 f"{self.config.max_request_size}"
             )
         if partition is None:
-            partition = self._choose(topic, key, key_bytes, value, value_bytes, count)
+            partition = self._builtin.choose(
+                self.config.partitioner,
+                count,
+                topic,
+                key,
+                key_bytes,
+                value,
+                value_bytes,
+                self._cluster,
+            )
+            if partition < 0:  # no key: the topic's partitions in turn
+                n = self._round_robin.get(topic, 0)
+                self._round_robin[topic] = n + 1
+                partition = n % count
         self._sent.append(record)
         loop = asyncio.get_running_loop()
         pending = _Pending(
@@ -230,18 +245,6 @@ class MockProducer:
             self._pending.append(pending)
         return pending.future
 
-    async def send_and_wait(
-        self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: Sequence[tuple[str, bytes | None]] | None = None,
-    ) -> RecordMetadata:
-        """Send and wait for the record's completion (by the test, without ``auto_complete``)."""
-        return await (await self.send(topic, value, key, partition, timestamp_ms, headers))
-
     async def flush(self, timeout: float | None = None) -> None:
         """Complete every pending record (Java's MockProducer does the same)."""
         if self.flush_error is not None:
@@ -255,9 +258,17 @@ class MockProducer:
             raise ProducerClosedError("the producer is not running")
         return list(range(self._partition_count(topic)))
 
-    def metrics(self) -> dict[str, Any]:
-        """Counts of what the mock saw."""
-        return {"records_sent": len(self._sent), "records_pending": len(self._pending)}
+    def metrics(self) -> dict[MetricName, float]:
+        """As the real producer's, the few that mean something here: ``record-send-total``
+        (records acknowledged) and ``record-error-total`` (records failed), in
+        ``producer-metrics`` tagged with the ``client-id``."""
+        tags = {"client-id": self.config.client_id or ""}
+        docs = {name: doc for group, name, doc in catalogue() if group == "producer-metrics"}
+        sent, failed = self._completed
+        return {
+            MetricName("producer-metrics", name, tags, docs[name]): float(n)
+            for name, n in (("record-send-total", sent), ("record-error-total", failed))
+        }
 
     def __repr__(self) -> str:
         return (
@@ -276,32 +287,6 @@ class MockProducer:
             self._cluster = self._cluster.merged(Cluster(self._cluster.brokers, {topic: info}))
         return count
 
-    def _choose(
-        self,
-        topic: str,
-        key: Any,
-        key_bytes: bytes | None,
-        value: Any,
-        value_bytes: bytes | None,
-        count: int,
-    ) -> int:
-        if self.config.partitioner is not None:
-            p = self.config.partitioner.partition(
-                topic, key, key_bytes, value, value_bytes, self._cluster
-            )
-            if isinstance(p, int) and 0 <= p < count:
-                return p
-            if p is not None and p != -1:
-                raise BadRecordError(
-                    f"partitioner returned {p!r} for topic {topic!r} with {count} partitions"
-                )
-        p = self._builtin.keyed(key_bytes, count)
-        if p >= 0:
-            return p
-        n = self._round_robin.get(topic, 0)
-        self._round_robin[topic] = n + 1
-        return n % count
-
     def _complete(self, p: _Pending, exc: BaseException | None) -> None:
         md: RecordMetadata | None = None
         if exc is None:
@@ -311,16 +296,13 @@ class MockProducer:
             md = RecordMetadata(
                 p.record.topic, p.partition, offset, p.timestamp, p.key_size, p.value_size
             )
+        self._completed[exc is not None] += 1
         # As the real producer: interceptors, then the callback; a failing hook is logged.
         if self._interceptors.on_acknowledgement:
-            shown = md or RecordMetadata(
-                p.record.topic, p.partition, -1, -1, p.key_size, p.value_size
+            self._interceptors.acknowledged(
+                md or RecordMetadata(p.record.topic, p.partition, -1, -1, p.key_size, p.value_size),
+                exc,
             )
-            for hook in self._interceptors.on_acknowledgement:
-                try:
-                    hook(shown, exc)
-                except Exception:
-                    log.exception("interceptor on_acknowledgement failed")
         if p.callback is not None:
             try:
                 p.callback(md, exc)

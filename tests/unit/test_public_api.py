@@ -59,6 +59,7 @@ TOP_LEVEL = (
     "ProducerClosedError",
     "ProducerConfig",
     "ProducerInterceptor",
+    "ProducerLike",
     "ProducerRecord",
     "ProducerSettings",
     "ProtocolError",

@@ -1,0 +1,106 @@
+"""``ProducerLike``: the API :class:`~aioproducer.Producer` and
+:class:`~aioproducer.testing.MockProducer` share, as one type (Java's ``Producer`` interface,
+which ``KafkaProducer`` and ``MockProducer`` implement).
+
+Annotate the code under test with it and pass either::
+
+    async def publish_order(producer: ProducerLike, order: Order) -> None:
+        await producer.send("orders", order.json(), key=order.id)
+
+Both classes subclass it, so ``mypy --strict`` checks each against it where it is defined,
+and a test compares their signatures parameter by parameter (tests/unit/test_producer_like.py).
+The defaults below (``async with``, ``send_and_wait``) are the ones a class inherits unless it
+has a faster way; the real producer's ``send_and_wait`` skips the linger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from ._core.metrics import MetricName
+from ._core.producer_batch import Callback, RecordFuture, RecordMetadata
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+#: What ``Producer.state`` may be (``MockProducer`` is never ``"failed"`` nor ``"closing"``).
+ProducerState = Literal["new", "running", "failed", "closing", "closed"]
+
+
+@runtime_checkable
+class ProducerLike(Protocol):
+    """What code that produces needs of a producer: the lifecycle (``start``/``close`` or
+    ``async with``), ``send``, ``send_and_wait``, ``flush``, ``partitions_for``, ``state`` and
+    ``metrics()``. :class:`~aioproducer.Producer` and :class:`~aioproducer.testing.MockProducer`
+    implement it; the transaction methods are the real producer's only.
+
+    ``send`` returns the record's future: a :class:`RecordFuture` from the real producer, an
+    :class:`asyncio.Future` from the mock. Both implement the asyncio Future protocol
+    (``await``, ``done()``, ``result()``, ``add_done_callback()``, ``cancel()``).
+    """
+
+    @property
+    def state(self) -> ProducerState:
+        """``"new"``, ``"running"``, ``"failed"``, ``"closing"`` or ``"closed"``."""
+        ...
+
+    async def start(self) -> None:
+        """Connect (the real producer) and accept records."""
+        ...
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Deliver or fail every pending record, then refuse sends."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        callback: Callback | None = None,
+    ) -> RecordFuture | asyncio.Future[RecordMetadata]:
+        """Buffer a record; returns its future, which resolves to its :class:`RecordMetadata`.
+        ``callback(metadata, exception)`` is called when the record is acknowledged or fails."""
+        ...
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+    ) -> RecordMetadata:
+        """Send one record and wait for its acknowledgement."""
+        return await (await self.send(topic, value, key, partition, timestamp_ms, headers))
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record sent before this call is acknowledged or failed."""
+        ...
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The topic's partition ids."""
+        ...
+
+    def metrics(self) -> dict[MetricName, float]:
+        """Every metric now, keyed by :class:`~aioproducer.metrics.MetricName`."""
+        ...
+
+
+__all__ = ("ProducerLike", "ProducerState")
