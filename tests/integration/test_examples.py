@@ -8,7 +8,12 @@ the load goes on until the server stops answering. Then:
 * every request answered 2xx (every record the script printed) is in Kafka, read back with
   confluent-kafka, at the partition and offset the answer gave;
 * the process exited by itself, cleanly, and its stderr holds no warning, error or
-  traceback (Python's warnings are shown: ``-W default``).
+  traceback (Python's warnings are shown: ``-W default``);
+* the app closed its producer: uvicorn kills its process with the SIGTERM it re-raises, so an
+  unclosed producer leaves no warning and no telling exit status there; the FastAPI app runs
+  under ``uvicorn_probe.py`` (uvicorn's command line), which reports the state of every
+  producer after uvicorn's shutdown, and each must be ``"closed"``. A lifespan that forgets
+  ``close()`` (``fastapi_unclosed_app.py``) is caught, and that is tested too.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from aioproducer.testing import KafkaCluster, read_topic
 from aioproducer.testing._ports import free_ports
@@ -126,6 +132,30 @@ def check_shutdown(proc: subprocess.Popen[bytes], tmp: Path, exit_codes: tuple[i
     return err
 
 
+def check_producers_closed(tmp: Path) -> list[dict[str, str]]:
+    """Every producer the app started is closed, as ``uvicorn_probe.py`` saw them after the
+    server's shutdown (the lifespan's exit)."""
+    path = tmp / "producers.json"
+    assert path.exists(), (
+        "no report of the app's producers: uvicorn did not hand the SIGTERM back to "
+        "uvicorn_probe.py after its shutdown"
+    )
+    report: list[dict[str, str]] = json.loads(path.read_text())
+    assert report, "the app started no producer"
+    unclosed = [p for p in report if p["state"] != "closed"]
+    assert not unclosed, f"producers left unclosed after the lifespan's exit: {unclosed}"
+    return report
+
+
+def uvicorn_argv(app: str, port: int) -> list[str]:
+    """uvicorn's command line, under the probe that reports the app's producers."""
+    return [
+        *("-m", "tests.integration.uvicorn_probe", app, "--app-dir", str(EXAMPLES)),
+        *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"),
+        "--no-access-log",
+    ]
+
+
 def check_in_kafka(kafka: KafkaCluster, topic: str, answered: dict[bytes, tuple[int, int]]) -> None:
     got = {(r.partition, r.offset): r.value for r in read_topic(kafka.bootstrap_servers, topic)}
     missing = {v: at for v, at in answered.items() if got.get(at) != v}
@@ -140,7 +170,11 @@ def run_http_example(
     exit_codes: tuple[int, ...],
 ) -> None:
     (port,) = free_ports(1)
-    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap_servers, "KAFKA_TOPIC": topic}
+    env = {
+        "KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+        "KAFKA_TOPIC": topic,
+        "PRODUCER_REPORT": str(tmp / "producers.json"),
+    }
     proc = start(argv(port), env, tmp)
     try:
         wait_healthy(proc, port, tmp)
@@ -159,17 +193,40 @@ def test_fastapi_under_uvicorn_on_uvloop(
 ) -> None:
     topic = new_topic(kafka, partitions=3)
     run_http_example(
-        lambda port: [
-            *("-m", "uvicorn", "fastapi_app:app", "--app-dir", str(EXAMPLES)),
-            *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"),
-            "--no-access-log",
-        ],
+        lambda port: uvicorn_argv("fastapi_app:app", port),
         kafka,
         topic,
         tmp_path,
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
         exit_codes=(-signal.SIGTERM,),
     )
+    assert check_producers_closed(tmp_path) == [{"client_id": "fastapi-example", "state": "closed"}]
+
+
+def test_fastapi_check_catches_a_lifespan_that_forgets_close(
+    kafka: KafkaCluster, tmp_path: Path
+) -> None:
+    """The check above can fail: the same app with a lifespan that never closes its producer
+    exits as cleanly as the real one to uvicorn's eyes (status, stderr), and the report
+    catches it."""
+    (port,) = free_ports(1)
+    env = {
+        "KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+        "PRODUCER_REPORT": str(tmp_path / "producers.json"),
+    }
+    argv = uvicorn_argv("tests.integration.fastapi_unclosed_app:app", port)
+    proc = start(argv, env, tmp_path)
+    try:
+        wait_healthy(proc, port, tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        check_shutdown(proc, tmp_path, exit_codes=(-signal.SIGTERM,))  # blind to it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(AssertionError, match="left unclosed") as caught:
+        check_producers_closed(tmp_path)
+    assert "'client_id': 'fastapi-unclosed', 'state': 'running'" in str(caught.value)
 
 
 def test_aiohttp_under_its_runner(
