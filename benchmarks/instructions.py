@@ -30,7 +30,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def instructions(
-    client: str, bootstrap: str, size: int, records: int, compression: str, mode: str
+    client: str,
+    bootstrap: str,
+    size: int,
+    records: int,
+    compression: str,
+    mode: str,
+    keyed: bool = False,
 ) -> int:
     from aioproducer.testing import create_topic
 
@@ -62,6 +68,7 @@ def instructions(
             "--mode",
             mode,
             "--no-lag-probe",
+            *(["--keyed"] if keyed else []),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
     m = re.search(r"Collected : (\d+)", proc.stderr)
@@ -86,6 +93,7 @@ def main() -> None:
         default=20_000,
         help="the smaller record count; the larger is three times it",
     )
+    ap.add_argument("--keyed", action="store_true", help="records with keys (clients.py --keyed)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -102,7 +110,15 @@ def main() -> None:
             per: dict[str, float] = {}
             for client in clients:
                 a, b = (
-                    instructions(client, broker.bootstrap_servers, size, n, args.compression, mode)
+                    instructions(
+                        client,
+                        broker.bootstrap_servers,
+                        size,
+                        n,
+                        args.compression,
+                        mode,
+                        args.keyed,
+                    )
                     for n in (low, high)
                 )
                 per[client] = (b - a) / (high - low)
@@ -113,7 +129,8 @@ def main() -> None:
                 )
             first = per[clients[0]]
             rows.extend(
-                f"| {mode}, {size} B, {args.compression} | {c} | {per[c]:,.0f} | "
+                f"| {mode}{', keyed' if args.keyed else ''}, {size} B, {args.compression} | "
+                f"{c} | {per[c]:,.0f} | "
                 f"{per[c] / first:.3f}x |"
                 for c in clients
             )
