@@ -11,6 +11,7 @@ otherwise), and opening a batch, which waits for buffer memory (``_io/memory.py`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ._core.accumulator import RecordAccumulator
@@ -20,11 +21,17 @@ from ._core.metrics import ProducerMetrics
 from ._core.partitioner import BuiltInPartitioner, Partitioner, TopicSticky
 from ._core.producer_batch import Callback, RecordFuture
 from ._io.memory import allocate
-from ._io.sender import Sender
+from ._io.sender import Sender, Wakeup
 from ._records.codecs import Codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import RecordBatchBuilder
-from ._validate import UNKNOWN_TOPIC, check_topic, no_such_partition, topic_error_text
+from ._validate import (
+    UNKNOWN_TOPIC,
+    check_partition,
+    check_topic,
+    no_such_partition,
+    topic_error_text,
+)
 from .config import ProducerConfig
 from .errors import (
     KafkaTimeoutError,
@@ -65,6 +72,16 @@ class SendPath:
     _small_record: int
     _hard_limit: int
     _codec: Codec
+    _sticky_batch_size: int
+    _wakeup: Wakeup | None
+    #: Why the last ``_put`` returned None: None (the topic's metadata), else the partition
+    #: that needs a new batch, the record serialized, and the sticky stint it was put in.
+    _slow: (
+        tuple[TopicPartition, int, bytes | None, bytes | None, TopicSticky | None, int | None]
+        | None
+    )
+    #: ``Producer._put``: the hot path, which calls back here when it must wait.
+    _put: Callable[..., RecordFuture | None]
 
     def _now_ms(self) -> int:
         raise NotImplementedError
@@ -225,6 +242,49 @@ class SendPath:
         else:
             sender.wakeup.set()  # a new batch: the sender schedules its linger deadline
         return handle
+
+    async def _put_slow(
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int | None,
+        timestamp_ms: int | None,
+        hdrs: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+    ) -> RecordFuture:
+        """What :meth:`_put` could not do without waiting: the topic's metadata (then the
+        record is put again), or a new batch for the record (buffer memory)."""
+        slow = self._slow
+        while slow is None:
+            if partition is not None:
+                partition = check_partition(partition, topic)
+            await self._topic_send(topic, partition)
+            handle = self._put(topic, value, key, partition, timestamp_ms, hdrs, callback)
+            if handle is not None:
+                return handle
+            slow = self._slow
+        tp, ts, key_bytes, value_bytes, sticky, chosen = slow
+        now = self._now_ms()
+        self._metadata.topics[topic] = now  # still of interest: keeps its metadata alive
+        handle = await self._append_new_batch(
+            tp, ts, key_bytes, value_bytes, hdrs, callback, now + self.config.max_block_ms
+        )
+        full = handle.batch.builder.is_full()
+        if full:
+            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
+        if sticky is not None and sticky.partition == chosen:
+            self._stint(sticky, handle.value_size, full)
+        return handle
+
+    def _stint(self, sticky: TopicSticky, value_size: int, full: bool) -> None:
+        """The sticky stint's accounting: it ends when its batch is full or
+        ``sticky_batch_size`` value bytes went to it (Java's
+        ``BuiltInPartitioner.updatePartitionInfo``); tests/unit/test_sticky_send.py."""
+        if value_size > 0:
+            sticky.produced += value_size
+        if full or sticky.produced >= self._sticky_batch_size:
+            sticky.partition = -1
 
 
 __all__ = ["SendPath", "TopicSend"]

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._core.accumulator import RecordAccumulator
@@ -36,13 +37,13 @@ from ._transactions import TransactionalProducer
 from ._validate import (
     bad_callback,
     check_headers,
-    check_partition,
     check_timestamp,
     not_running,
     serialize,
 )
 from .config import ProducerConfig
 from .errors import (
+    BadRecordError,
     KafkaTimeoutError,
     ProducerClosedError,
     WrongEventLoopError,
@@ -188,6 +189,91 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, ProducerLike):
         if callback is not None and not callable(callback):
             raise bad_callback(callback, topic)
         hdrs = check_headers(headers, topic) if headers is not None else None
+        handle = self._put(topic, value, key, partition, timestamp_ms, hdrs, callback)
+        if handle is None:
+            handle = await self._put_slow(
+                topic, value, key, partition, timestamp_ms, hdrs, callback
+            )
+        return handle
+
+    async def send_many(
+        self,
+        topic: str,
+        values: Iterable[Any],
+        keys: Iterable[Any] | None = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        callback: Callback | None = None,
+    ) -> list[RecordFuture]:
+        """Buffer many records for one topic in one call: one per item of ``values``, with the
+        key at the same place in ``keys`` (same length) or none; ``partition``,
+        ``timestamp_ms``, ``headers`` and ``callback`` apply to every record. Returns one
+        future per record, in order; each record goes where :meth:`send` would put it, and
+        interceptors see each one.
+
+        The same records as a loop of ``send()``, with the per-call work (state, loop and
+        argument checks) done once. If a record cannot be enqueued (a bad value, its
+        serializer, ``max_block_ms``), the error is raised and carries ``enqueued``: the
+        futures of the records before it, which are on their way.
+        """
+        if not self._accepting or self._sender.fatal_error is not None:  # type: ignore[union-attr]
+            self._refuse()
+        if _get_ident() != self._owner_thread:
+            self._check_loop()
+        if keys is None:
+            records: Iterable[tuple[Any, Any]] = zip(values, repeat(None))
+        else:
+            values, keys = list(values), list(keys)
+            if len(values) != len(keys):
+                raise BadRecordError(
+                    f"send_many: {len(values)} values but {len(keys)} keys for topic {topic!r}"
+                )
+            records = zip(values, keys, strict=True)
+        enqueued: list[RecordFuture] = []
+        try:
+            if self._on_send:  # an interceptor may change any record: send() each one
+                for value, key in records:
+                    enqueued.append(
+                        await self.send(
+                            topic, value, key, partition, timestamp_ms, headers, callback
+                        )
+                    )
+                return enqueued
+            if callback is not None and not callable(callback):
+                raise bad_callback(callback, topic)
+            hdrs = check_headers(headers, topic) if headers is not None else None
+            put, append = self._put, enqueued.append
+            for value, key in records:
+                handle = put(topic, value, key, partition, timestamp_ms, hdrs, callback)
+                if handle is None:
+                    handle = await self._put_slow(
+                        topic, value, key, partition, timestamp_ms, hdrs, callback
+                    )
+                    append(handle)
+                    if not self._accepting or self._sender.fatal_error is not None:  # type: ignore[union-attr]
+                        self._refuse()  # closed (or fenced) while this call waited
+                else:
+                    append(handle)
+        except Exception as exc:
+            exc.enqueued = enqueued  # type: ignore[attr-defined]
+            raise
+        return enqueued
+
+    def _put(
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int | None,
+        timestamp_ms: int | None,
+        hdrs: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+    ) -> RecordFuture | None:
+        """Append one checked record where it goes, without waiting: its future, or None when
+        :meth:`_put_slow` must run first (``self._slow`` says why: None for the topic's
+        metadata, else the partition that needs a new batch and the record, serialized)."""
         # Per topic, the state a send needs (partition keys, count, sticky state), valid while
         # the metadata snapshot is the same object: one dict lookup and one identity check per
         # record, whatever the number of topics.
@@ -201,10 +287,8 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, ProducerLike):
                 and (type(partition) is not int or not 0 <= partition < st.count)
             )
         ):
-            if partition is not None:
-                partition = check_partition(partition, topic)
-            st = await self._topic_send(topic, partition)
-            cluster = st.cluster
+            self._slow = None
+            return None
         # Serializers: the common case (bytes or None, no serializer) costs two type checks.
         key_bytes = (
             key
@@ -257,29 +341,13 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, ProducerLike):
                     if handle is None:
                         dq[-1].closed = True
         if handle is None:
-            now = self._now_ms()
-            self._metadata.topics[topic] = now  # still of interest: keeps its metadata alive
-            handle = await self._append_new_batch(
-                tp,
-                timestamp_ms,
-                key_bytes,
-                value_bytes,
-                hdrs,
-                callback,
-                now + self.config.max_block_ms,
-            )
+            self._slow = (tp, timestamp_ms, key_bytes, value_bytes, sticky, partition)
+            return None
         full = handle.batch.builder.is_full()
         if full:
             self._wakeup.set()  # type: ignore[union-attr]  # set by start()
         if sticky is not None and sticky.partition == partition:
-            # The stint's accounting (the one implementation: inline, it runs for every unkeyed
-            # record): it ends when its batch is full or sticky_batch_size value bytes went to
-            # it (Java's BuiltInPartitioner.updatePartitionInfo); tests/unit/test_sticky_send.py.
-            vs = handle.value_size
-            if vs > 0:
-                sticky.produced += vs
-            if full or sticky.produced >= self._sticky_batch_size:
-                sticky.partition = -1
+            self._stint(sticky, handle.value_size, full)
         return handle
 
     async def send_and_wait(
