@@ -97,6 +97,9 @@ class BrokerConnection(asyncio.Protocol):
         self._close_error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._on_close = on_close
+        #: When a request was last written or bytes last read (the loop's clock, seconds):
+        #: the pool closes a connection idle for ``connections_max_idle_ms``.
+        self.last_activity = self._loop.time()
         self.versions: dict[int, tuple[int, int]] = {}
         #: The cluster's finalized features (KIP-584), e.g. ``transaction.version``.
         self.features: dict[str, int] = {}
@@ -181,6 +184,7 @@ class BrokerConnection(asyncio.Protocol):
                     )
                 )
                 return
+        self.last_activity = self._loop.time()
         if self.metrics is not None:
             self.metrics.bytes_in += len(data)
         try:
@@ -289,6 +293,7 @@ class BrokerConnection(asyncio.Protocol):
         self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
         data = encode(cid, self.client_id)
         fut: asyncio.Future[Any] | Reply | None = None
+        self.last_activity = now = self._loop.time()
         if expect_response:
             fut = (
                 self._loop.create_future()
@@ -300,7 +305,7 @@ class BrokerConnection(asyncio.Protocol):
                 RESPONSES[api_key],
                 version,
                 fut,
-                self._loop.time() + self.request_timeout,
+                now + self.request_timeout,
                 decode,
             )
         else:
@@ -355,6 +360,7 @@ class BrokerConnection(asyncio.Protocol):
         held, self._held = self._held, None
         if not held or self._closed or self._transport is None:
             return
+        self.last_activity = self._loop.time()
         for entry, data in held:
             self._in_flight.append(entry)
             self._transport.write(data)
