@@ -51,6 +51,8 @@ def validate(cfg: ProducerConfig) -> None:
         "metadata_max_age_ms",
         "metadata_max_idle_ms",
         "socket_connection_setup_timeout_ms",
+        "socket_connection_setup_timeout_max_ms",
+        "metadata_recovery_rebootstrap_trigger_ms",
         "metrics_sample_window_ms",
         "metrics_num_samples",
         "transaction_timeout_ms",
@@ -64,6 +66,10 @@ def validate(cfg: ProducerConfig) -> None:
                 raise ConfigError(f"{f.name}={value} must be > 0")
             if value < 0:
                 raise ConfigError(f"{f.name}={value} must be >= 0")
+    if cfg.connections_max_idle_ms < -1:
+        raise ConfigError(
+            f"connections_max_idle_ms={cfg.connections_max_idle_ms} must be >= -1 (-1: never)"
+        )
     for name in ("send_buffer_bytes", "receive_buffer_bytes"):
         if getattr(cfg, name) < -1:
             raise ConfigError(f"{name}={getattr(cfg, name)} must be >= -1 (-1: the system's)")

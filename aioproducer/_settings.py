@@ -47,9 +47,13 @@ class ProducerSettings(TypedDict, total=False):
     compression_zstd_level: int | None
     metadata_max_age_ms: int
     metadata_max_idle_ms: int
+    metadata_recovery_strategy: Literal["none", "rebootstrap"]
+    metadata_recovery_rebootstrap_trigger_ms: int
     reconnect_backoff_ms: int
     reconnect_backoff_max_ms: int
     socket_connection_setup_timeout_ms: int
+    socket_connection_setup_timeout_max_ms: int
+    connections_max_idle_ms: int
     send_buffer_bytes: int
     receive_buffer_bytes: int
     client_dns_lookup: Literal["use_all_dns_ips"]

@@ -83,12 +83,27 @@ class ProducerConfig:
     metadata_max_age_ms: int = 300000
     #: A topic not produced to for this long leaves the metadata requests.
     metadata_max_idle_ms: int = 300000
+    #: What to do when no known broker can be reached: "rebootstrap" (Java 4.x's default,
+    #: KIP-899) forgets the brokers learned from metadata and connects to
+    #: ``bootstrap_servers`` again (names resolved anew), so a cluster that moved to new
+    #: addresses is found; "none" keeps trying the known brokers only.
+    metadata_recovery_strategy: Literal["none", "rebootstrap"] = "rebootstrap"
+    #: With "rebootstrap": also rebootstrap when no metadata could be obtained for this long
+    #: although brokers answer connections (KIP-1102).
+    metadata_recovery_rebootstrap_trigger_ms: int = 300000
     #: Base of the exponential reconnect backoff with jitter.
     reconnect_backoff_ms: int = 50
     #: Cap of the exponential reconnect backoff.
     reconnect_backoff_max_ms: int = 1000
     #: Timeout of one TCP connection attempt (and ApiVersions handshake).
     socket_connection_setup_timeout_ms: int = 10000
+    #: Cap of the connection setup timeout, which doubles (with ±20 % jitter) from
+    #: ``socket_connection_setup_timeout_ms`` after each consecutive failed attempt to the
+    #: same broker (raised to ``socket_connection_setup_timeout_ms`` if lower).
+    socket_connection_setup_timeout_max_ms: int = 30000
+    #: Close a broker connection that had no request in flight and no traffic for this long
+    #: (the next request reconnects); -1: never.
+    connections_max_idle_ms: int = 540000
     #: SO_SNDBUF of broker connections in bytes; -1 (the default here) keeps the system's,
     #: which Linux tunes to the connection (Java's default is 131072).
     send_buffer_bytes: int = -1

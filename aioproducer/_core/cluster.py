@@ -306,6 +306,13 @@ class Metadata:
         info = self.cluster.topics.get(topic)
         return info is not None and len(info.available) == len(info.partitions)
 
+    def rebootstrap(self) -> None:
+        """Forget the cluster (brokers, topics, leaders), as Java's ``Metadata.rebootstrap``:
+        the next update, a full one, learns it again from a bootstrap server."""
+        self.cluster = Cluster()
+        self._pending = set()
+        self._update_requested = True
+
     def failed(self, now_ms: int) -> None:
         self._last_attempt_ms = now_ms
         self._last_failed = True

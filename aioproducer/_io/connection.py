@@ -8,7 +8,7 @@ Rules:
 * A response frame larger than ``max_response_size`` fails the connection before buffering.
 * Every request has a deadline (``request_timeout_ms``); a timed-out request closes the
   connection, as the Java client does, since later responses can no longer be trusted.
-* ``OSError``, ``ssl`` and timeout errors are translated here, once, into our errors.
+* Opening (TCP, TLS, ApiVersions, SASL) and its errors are ``connection_setup.py``'s.
 """
 
 from __future__ import annotations
@@ -16,33 +16,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
-import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._core.metrics import NodeCounters
 from .._protocol import framing
 from .._protocol._schema import Message
-from .._protocol.messages import (
-    RESPONSES,
-    ApiVersionsRequest,
-    ApiVersionsResponse,
-)
-from .._protocol.versions import broker_ranges, pick_version
-from .._version import __version__
+from .._protocol.messages import RESPONSES
+from .._protocol.versions import pick_version
 from ..errors import (
     BrokerProtocolError,
     KafkaConnectionError,
-    KafkaError,
     KafkaTimeoutError,
     ProtocolError,
     SecurityProtocolMismatchError,
-    UnsupportedVersionError,
-    for_code,
 )
-from . import tls_context, tls_errors
-from .backend import ops_for, running_loop
+from . import tls_errors
+from .backend import running_loop
+from .connection_setup import SOFTWARE_VERSION, decode_api_versions, set_up, software_version
 from .reply import Reply
 
 if TYPE_CHECKING:
@@ -50,16 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aioproducer.connection")
 _M = TypeVar("_M", bound=Message)
-
-
-def software_version(version: str) -> str:
-    """``version`` in the form KIP-511 lets a client report (letters, digits, '.' and '-',
-    starting and ending with a letter or digit): a local version such as ``1.0+g1234`` would
-    make the broker refuse ApiVersions with INVALID_REQUEST."""
-    return re.sub(r"[^a-zA-Z0-9.-]", "-", version).strip(".-") or "unknown"
-
-
-SOFTWARE_VERSION = software_version(__version__)
+#: Re-exported: what KIP-511 lets us report (``connection_setup.py``).
+__all__ = ["SOFTWARE_VERSION", "BrokerConnection", "software_version"]
 
 
 class _InFlight:
@@ -114,11 +97,14 @@ class BrokerConnection(asyncio.Protocol):
         self._close_error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._on_close = on_close
+        #: When a request was last written or bytes last read (the loop's clock, seconds):
+        #: the pool closes a connection idle for ``connections_max_idle_ms``.
+        self.last_activity = self._loop.time()
         self.versions: dict[int, tuple[int, int]] = {}
         #: The cluster's finalized features (KIP-584), e.g. ``transaction.version``.
         self.features: dict[str, int] = {}
         self._tls = False
-        self._seen_data = False
+        self.seen_data = False
         #: During a re-authentication, the requests sent meanwhile: written once it succeeds.
         self._held: list[tuple[_InFlight, bytes]] | None = None
         self.reauth: Reauthenticator | None = None
@@ -142,99 +128,16 @@ class BrokerConnection(asyncio.Protocol):
         sasl: SaslAuthenticator | None = None,
     ) -> BrokerConnection:
         """Connect (TLS when ``ssl_context``), negotiate API versions, authenticate with
-        ``sasl`` (and re-authenticate before each session lifetime ends, KIP-368).
+        ``sasl`` (and re-authenticate before each session lifetime ends, KIP-368), within
+        ``setup_timeout_ms`` (see ``connection_setup.py``).
 
         Raises :class:`KafkaConnectionError` (retriable), :class:`SslAuthenticationError`,
         :class:`SaslAuthenticationError` or :class:`SecurityProtocolMismatchError`.
         """
-        loop = running_loop()
         conn = cls(node_id, host, port, client_id, request_timeout_ms, on_close=on_close)
         conn._tls = ssl_context is not None
-        where = f"broker {node_id} at {host}:{port}"
-        # How far the set-up got: "connect" (TCP, and the TLS handshake when ssl_context),
-        # "negotiate" (ApiVersions), "sasl".
-        stage = "connect"
-        # The credentials first: an OAUTHBEARER token endpoint has its own timeouts and retries
-        # (Java's login), and its failure is an authentication error, not a slow connection.
-        mechanism = await sasl.mechanism_client(host) if sasl is not None else None
-
-        async def connect() -> None:
-            nonlocal stage
-            await loop.create_connection(
-                lambda: conn,
-                host,
-                port,
-                ssl=ssl_context,
-                server_hostname=host if ssl_context is not None else None,
-            )
-            refused = tls_context.refused_cipher(ssl_context, conn._transport, where)
-            if refused is not None:
-                raise refused
-            stage = "negotiate"
-            await conn._negotiate()
-            if sasl is not None:
-                stage = "sasl"
-                await sasl.sign_in(conn, mechanism)
-
-        try:
-            await ops_for(loop).wait_for(connect(), setup_timeout_ms / 1000)
-        except ssl.SSLError as exc:
-            conn.close(KafkaConnectionError(f"TLS handshake with {host}:{port} failed"))
-            error = tls_errors.handshake_error(where, exc)
-            raise error from (exc if isinstance(error, KafkaConnectionError) else None)
-        except (OSError, asyncio.TimeoutError) as exc:
-            conn.close(KafkaConnectionError(f"connection to {host}:{port} failed: {exc}"))
-            if (
-                ssl_context is not None
-                and stage == "connect"
-                and isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
-            ):
-                # Reset or closed once TCP was up: during the TLS handshake, without an alert.
-                raise tls_errors.closed_in_tls_handshake(where, exc) from exc
-            raise KafkaConnectionError(
-                f"cannot connect to {where}: "
-                f"{exc or 'timed out after socket_connection_setup_timeout_ms'}"
-            ) from exc
-        except KafkaConnectionError as exc:
-            conn.close(exc)
-            if type(exc) is KafkaConnectionError and stage == "negotiate" and not conn._seen_data:
-                # Closed before one byte of the ApiVersions answer: what a TLS listener that
-                # resets (rather than sending an alert) does to a plaintext client.
-                raise KafkaConnectionError(
-                    f"{where} closed the connection during the handshake, before answering "
-                    "ApiVersions: if this listener expects TLS, set security_protocol='SSL' "
-                    "(or 'SASL_SSL'); otherwise the broker may be restarting or over its "
-                    "connection limit"
-                ) from exc
-            raise
-        except KafkaError as exc:
-            conn.close(exc)
-            raise
-        except Exception as exc:
-            # Whatever else opening a connection raised (OverflowError for a port out of range
-            # in a Metadata answer, ValueError for a malformed host, ...): a connection error.
-            error = KafkaConnectionError(f"cannot connect to {where}: {exc!r}")
-            conn.close(error)
-            raise error from exc
-        except BaseException:
-            conn.close()
-            raise
+        await set_up(conn, setup_timeout_ms, ssl_context, sasl)
         return conn
-
-    async def _negotiate(self) -> None:
-        req = ApiVersionsRequest(
-            client_software_name="aioproducer", client_software_version=SOFTWARE_VERSION
-        )
-        resp = await self.request(req, 3, ApiVersionsResponse)
-        if resp.error_code == UnsupportedVersionError.code:
-            # KIP-511: the broker does not know v3; retry at a version it knows.
-            ranges = broker_ranges(resp)
-            version = pick_version(18, ranges) if 18 in ranges else 0
-            resp = await self.request(req, version, ApiVersionsResponse)
-        if resp.error_code != 0:
-            raise for_code(resp.error_code, "ApiVersions failed")
-        self.versions = broker_ranges(resp)
-        self.features = {f.name: f.max_version_level for f in resp.finalized_features}
 
     def version_for(self, api_key: int, lowest: int | None = None) -> int:
         cls = RESPONSES[api_key]
@@ -269,8 +172,8 @@ class BrokerConnection(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        if not self._seen_data:
-            self._seen_data = True
+        if not self.seen_data:
+            self.seen_data = True
             if not self._tls and data[:1] in (b"\x15", b"\x16") and data[1:2] == b"\x03":
                 # A TLS alert or handshake record, not a Kafka frame (KAFKA-4090): do not
                 # read it as a 350 MB length.
@@ -281,6 +184,7 @@ class BrokerConnection(asyncio.Protocol):
                     )
                 )
                 return
+        self.last_activity = self._loop.time()
         if self.metrics is not None:
             self.metrics.bytes_in += len(data)
         try:
@@ -329,7 +233,7 @@ class BrokerConnection(asyncio.Protocol):
             body = None if head.decode is None else head.decode(frame, head.version)
             if body is None:
                 if head.response_cls.API_KEY == framing.API_VERSIONS_KEY:
-                    body = _decode_api_versions(frame, head.version)
+                    body = decode_api_versions(frame, head.version)
                 else:
                     _, body = framing.decode_response(frame, head.response_cls, head.version)
         except Exception as exc:
@@ -389,6 +293,7 @@ class BrokerConnection(asyncio.Protocol):
         self._correlation = cid = (self._correlation + 1) & 0x7FFFFFFF
         data = encode(cid, self.client_id)
         fut: asyncio.Future[Any] | Reply | None = None
+        self.last_activity = now = self._loop.time()
         if expect_response:
             fut = (
                 self._loop.create_future()
@@ -400,7 +305,7 @@ class BrokerConnection(asyncio.Protocol):
                 RESPONSES[api_key],
                 version,
                 fut,
-                self._loop.time() + self.request_timeout,
+                now + self.request_timeout,
                 decode,
             )
         else:
@@ -455,6 +360,7 @@ class BrokerConnection(asyncio.Protocol):
         held, self._held = self._held, None
         if not held or self._closed or self._transport is None:
             return
+        self.last_activity = self._loop.time()
         for entry, data in held:
             self._in_flight.append(entry)
             self._transport.write(data)
@@ -516,18 +422,3 @@ class BrokerConnection(asyncio.Protocol):
                 entry.future.set_exception(error)
         if self._on_close is not None:
             self._on_close(self, error)
-
-
-def _decode_api_versions(frame: bytes, version: int) -> ApiVersionsResponse:
-    """An ApiVersions response at the version asked, else at v0 (KIP-511: a broker that does
-    not know our version answers UNSUPPORTED_VERSION in an older format). When neither
-    decodes — librdkafka's mock writes a non-standard body — report UNSUPPORTED_VERSION with
-    no versions, so the caller retries at v0."""
-    try:
-        return framing.decode_response(frame, ApiVersionsResponse, version)[1]
-    except ProtocolError:
-        pass
-    try:
-        return framing.decode_api_versions_fallback(frame)
-    except ProtocolError:
-        return ApiVersionsResponse(error_code=UnsupportedVersionError.code)

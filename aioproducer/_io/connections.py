@@ -3,7 +3,15 @@
 A failed connection attempt backs off per broker (``reconnect_backoff_ms`` doubling up to
 ``reconnect_backoff_max_ms``, with jitter, as Java's ``ClusterConnectionStates``); the backoff
 belongs to the address that failed, so a broker advertised somewhere else since is tried at
-once. When every known broker is backing off, the bootstrap addresses are tried.
+once. Each attempt has a setup timeout that grows the same way per consecutive failure
+(``socket_connection_setup_timeout_ms`` to ``socket_connection_setup_timeout_max_ms``).
+
+When every known broker is backing off, the producer rebootstraps (``metadata_recovery_strategy``
+"rebootstrap", KIP-899): it forgets the brokers it learned and connects to the bootstrap
+addresses; it does too when no metadata came for ``metadata_recovery_rebootstrap_trigger_ms``
+(KIP-1102, asked by the metadata updater). A connection without a request in flight and
+without traffic for ``connections_max_idle_ms`` is closed (:meth:`ConnectionPool.close_idle`).
+The rules are values in ``_core/connection_rules.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from collections.abc import Callable
 
 from .._core.accumulator import backoff_ms
 from .._core.cluster import BrokerInfo, Metadata
+from .._core.connection_rules import Recovery, idle_close_in_ms, setup_timeout_ms
 from .._core.metrics import ProducerMetrics
 from ..config import ProducerConfig
 from ..errors import KafkaConnectionError, KafkaError
@@ -61,6 +70,13 @@ class ConnectionPool:
         self.connect_error: KafkaError | None = None
         #: The last connection failure of any kind (named when start() gives up).
         self.last_connect_error: KafkaError | None = None
+        self.recovery = Recovery(
+            config.metadata_recovery_strategy, config.metadata_recovery_rebootstrap_trigger_ms
+        )
+        #: No connection can close as idle before this time (ms): see :meth:`close_idle`.
+        self._idle_check_ms = 0
+        #: The connection being closed as idle (its close is no news for the metadata).
+        self._closing_idle: BrokerConnection | None = None
 
     def open_connection(self, node: int) -> BrokerConnection | None:
         """The open connection to ``node``, if any."""
@@ -91,6 +107,17 @@ class ConnectionPool:
     async def _open(self, broker: BrokerInfo) -> None:
         node = broker.node_id
         cfg = self.config
+        previous = self.reconnect.get(node)
+        # Consecutive failures at this address (a broker advertised elsewhere starts afresh).
+        failures = (
+            0 if previous is None or previous[2] != (broker.host, broker.port) else previous[0]
+        )
+        timeout = setup_timeout_ms(
+            failures,
+            cfg.socket_connection_setup_timeout_ms,
+            cfg.socket_connection_setup_timeout_max_ms,
+            self.rand,
+        )
         try:
             conn = await BrokerConnection.open(
                 node,
@@ -98,7 +125,7 @@ class ConnectionPool:
                 broker.port,
                 client_id=cfg.client_id,
                 request_timeout_ms=cfg.request_timeout_ms,
-                setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
+                setup_timeout_ms=timeout,
                 on_close=self._on_closed,
                 ssl_context=self._ssl_context,
                 sasl=self._sasl,
@@ -115,8 +142,7 @@ class ConnectionPool:
             if exc.fatal:
                 self.connect_error = exc
             self.last_connect_error = exc
-            previous = self.reconnect.get(node)
-            failures = 1 if previous is None else previous[0] + 1
+            failures += 1
             wait = backoff_ms(
                 failures, cfg.reconnect_backoff_ms, cfg.reconnect_backoff_max_ms, self.rand
             )
@@ -149,10 +175,59 @@ class ConnectionPool:
             self.metrics.producer.conn_closed += 1
         if self.connections.get(conn.node_id) is conn:
             del self.connections[conn.node_id]
-            if self.running:
+            if conn is self._closing_idle:
+                log.debug("closed the idle connection to broker %d", conn.node_id)
+            elif self.running:
                 log.info("connection to broker %d closed: %s", conn.node_id, error)
                 self.metadata.request_update()
         self.wakeup.set()
+
+    def close_idle(self, now: int, busy: Callable[[BrokerConnection], int]) -> int:
+        """Close the connections idle for ``connections_max_idle_ms`` (``busy(conn)``: its
+        requests out); ms until one may next be idle long enough, or FOREVER.
+
+        Traffic only pushes a connection's deadline later, and a connection opened after
+        this check or busy now cannot close before ``now + connections_max_idle_ms``: until
+        the earliest deadline found, the check is one comparison."""
+        max_idle = self.config.connections_max_idle_ms
+        if max_idle < 0:
+            return FOREVER
+        if now < self._idle_check_ms:
+            return self._idle_check_ms - now
+        next_check = now + max(1, max_idle)
+        for conn in list(self.connections.values()):
+            left = idle_close_in_ms(int(conn.last_activity * 1000), busy(conn) > 0, max_idle, now)
+            if left == 0:
+                self._closing_idle = conn
+                try:
+                    conn.close(
+                        KafkaConnectionError(
+                            f"connection to broker {conn.node_id} closed: idle for "
+                            f"connections_max_idle_ms={max_idle}"
+                        )
+                    )
+                finally:
+                    self._closing_idle = None
+            elif left > 0:
+                next_check = min(next_check, now + left)
+        self._idle_check_ms = next_check
+        return next_check - now
+
+    def rebootstrap(self, now: int, why: str) -> None:
+        """Forget the learned brokers and connect to the bootstrap servers again (their
+        names resolved anew); connections to learned brokers are closed."""
+        log.info(
+            "rebootstrapping (%s): forgetting the %d known broker(s), connecting to "
+            "bootstrap_servers %s again",
+            why,
+            len(self.metadata.cluster.brokers),
+            ",".join(f"{b.host}:{b.port}" for b in self.bootstrap),
+        )
+        self.recovery.rebootstrapped(now)
+        self.metadata.rebootstrap()
+        for conn in list(self.connections.values()):
+            if conn.node_id >= 0:
+                conn.close(KafkaConnectionError(f"rebootstrapping: {why}"))
 
     def any_connection(self, now: int) -> tuple[BrokerConnection | None, int]:
         """The least loaded open connection, connecting to a known broker when none is open.
@@ -172,8 +247,9 @@ class ConnectionPool:
             if w == 0:
                 return None, FOREVER
             wait = min(wait, w)
-        if not self.connecting and known is not self.bootstrap:
-            for b in self.bootstrap:  # every known broker is backing off: try bootstrap
+        if not self.connecting and self.recovery.when_unreachable(known is not self.bootstrap):
+            self.rebootstrap(now, "none of the known brokers can be reached")
+            for b in self.bootstrap:
                 w = self.connect(b.node_id, now)
                 if w == 0:
                     return None, FOREVER

@@ -3,7 +3,8 @@
 When to ask and for which topics is the core's (``_core/cluster.py``'s ``Metadata``: the
 refresh interval, the backoff after a failure, topics expiring after ``metadata_max_idle_ms``);
 this module sends the request on the least loaded connection and tells waiters (``send()`` of
-a topic with no metadata yet) that an attempt ended.
+a topic with no metadata yet) that an attempt ended. When no metadata came for
+``metadata_recovery_rebootstrap_trigger_ms`` it has the pool rebootstrap (KIP-1102).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class MetadataUpdater:
         wait = md.time_to_next_update(now)
         if wait > 0:
             return wait
+        recovery = self.pool.recovery
+        recovery.update_due(now)
+        if recovery.stale_for_too_long(now):
+            self.pool.rebootstrap(
+                now,
+                f"no metadata for {recovery.trigger_ms} ms "
+                "(metadata_recovery_rebootstrap_trigger_ms)",
+            )
         conn, wait = self.pool.any_connection(now)
         if conn is None:
             return wait  # woken when a connection opens, or when a backoff ends
@@ -76,6 +85,7 @@ class MetadataUpdater:
             log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
             self.metadata.failed(self.now_ms())
         else:
+            self.pool.recovery.updated()
             before = self.metadata.cluster
             self.metadata.update(cluster, self.now_ms(), partial)
             if log.isEnabledFor(logging.INFO):

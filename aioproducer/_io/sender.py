@@ -236,6 +236,7 @@ class Sender(ProduceRequests):
                 ),
             )
         timeout = min(timeout, self._expire_in_flight(now))
+        timeout = min(timeout, self.pool.close_idle(now, self._requests_out))
         timeout = min(timeout, self.updater.maybe_refresh(now))
         idem = self.idem
         if idem is not None:

@@ -87,6 +87,11 @@ class Broker:
             body = self._api_versions(version)
             self._reply(link, cid, body, False, name, "")
             return
+        if api_key == 3 and link.transport is not None:
+            refused = w.cluster.metadata_refused_at
+            if refused and link.transport._peer in refused:
+                link.reset(f"Metadata cid={cid} refused (scripted)")
+                return
         if api_key == 3:
             w.cluster.metadata_seen.append(w.loop.time())
             body, note = self._metadata(request, version)

@@ -74,6 +74,12 @@ class Cluster:
         self._next_pid = 1000
         self.pids: dict[int, int] = {}  # producer id -> current epoch (the "coordinator")
         self.bad_port: int | None = None  # broker advertised with port 70000 (hostile)
+        #: Extra addresses that reach a broker (a load balancer, a DNS name that moved): a
+        #: test's bootstrap address, say, which no metadata answer advertises.
+        self.aliases: dict[tuple[str, int], int] = {}
+        #: Addresses where Metadata requests are answered with a reset (a broker that accepts
+        #: connections but cannot serve metadata).
+        self.metadata_refused_at: set[tuple[str, int]] = set()
         # The scripting API (tests/sim/script.py): rules, and what the brokers saw.
         self.produce_rules: list[ProduceRule] = []
         self.init_pid_rules: list[InitPidRule] = []
@@ -85,6 +91,9 @@ class Cluster:
     # -- lookups --------------------------------------------------------------------------------
 
     def broker_at(self, host: str | None, port: int | None) -> Broker | None:
+        alias = self.aliases.get((host or "", port or 0))
+        if alias is not None:
+            return self.brokers[alias]
         for b in self.brokers.values():
             if b.host == host and b.port == port:
                 return b

@@ -9,7 +9,9 @@
   Kafka promises no order under retries.
 * O3 idempotent producers: each payload at most once in the logs. Exempt: a second copy
   written after the broker forgot the producer id's state (producer-state expiry between the
-  two copies: Kafka then accepts any sequence).
+  two copies: Kafka then accepts any sequence), and a second copy in a later epoch when the
+  broker, without the state, had accepted a sequence gap before the first (the producer must
+  bump its epoch and cannot know which later batches were written).
 * O4 each future resolves exactly once, no later than delivery_timeout + request_timeout
   (+10 % + 0.2 s) after send() returned; none is pending when close() returns; close(), flush()
   and send_and_wait() return within their bounds (checked during the run).
@@ -28,6 +30,8 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from aioproducer.errors import KafkaError, PersistedStatus
+
+from .log import in_sequence
 
 if TYPE_CHECKING:
     from .world import World
@@ -117,7 +121,10 @@ def check(w: World) -> None:
             if len({(t, i) for t, i, _ in locs}) == 1:
                 part = parts[(locs[0][0], locs[0][1])]
                 first, last = locs[0][2], locs[-1][2]
-                ok = any(first < m <= last for _, m in part.expiries)
+                ok = any(first < m <= last for _, m in part.expiries) or (
+                    part.log[last].epoch > part.log[first].epoch
+                    and _gap_accepted_without_state(part, part.log[first].pid, first)
+                )
             if not ok:
                 w.fail("O3", f"{payload} is {len(locs)} times in the log: {locs}")
 
@@ -186,6 +193,23 @@ def check(w: World) -> None:
     for msg in w.error_logs:
         if "crash" in msg:
             w.fail("O6", f"error log: {msg}")
+
+
+def _gap_accepted_without_state(part: Any, pid: int, before: int) -> bool:
+    """Whether, at or before offset ``before``, the broker (having lost ``pid``'s state)
+    accepted a batch of ``pid`` whose sequence does not follow the producer's last write in
+    the same epoch: a gap the producer can never fill, so it must bump its epoch and send
+    again what it cannot know was written (KIP-360; seed 878 of the conn branch)."""
+    for expired, m in part.expiries:
+        if expired != pid or m > before:
+            continue
+        prior = [e for e in part.log[:m] if e.pid == pid]
+        after = next((e for e in part.log[m : before + 1] if e.pid == pid), None)
+        if prior and after is not None:
+            last = prior[-1]
+            if after.epoch == last.epoch and not in_sequence(last.seq, after.seq):
+                return True
+    return False
 
 
 def _written_without_state(part: Any, offset: int) -> bool:

@@ -264,7 +264,7 @@ class World:
             ready_by = max(p.late_bootstrap_ms, p.heal_ms if self._faulty_start() else 0)
             need = ready_by + RECONNECT_BACKOFF_MAX_S * 1000 + 2 * cfg.request_timeout_ms + 1000
             if any(c.mode == "blackhole" for c in p.crashes):
-                need += cfg.socket_connection_setup_timeout_ms
+                need += cfg.socket_connection_setup_timeout_max_ms  # grown by failures
             if p.max_block_ms > need:
                 self.fail(
                     "O7",
