@@ -178,9 +178,7 @@ class Lifecycle:
         self._closed = True
         self._accepting = False
         if self._sender is not None:
-            self._sender.running = False
-            self._sender.force_close = True
-            self._sender.wakeup.set()
+            self._sender.stop(force=True)
         await self._wind_down()
 
     async def _wind_down(self) -> None:
@@ -208,8 +206,7 @@ class Lifecycle:
         sender, task = self._sender, self._task
         assert sender is not None and task is not None and self._accumulator is not None
         self._accumulator.closed = True
-        sender.running = False
-        sender.wakeup.set()
+        sender.stop()
         if timeout is None:
             cfg = self.config
             timeout = (cfg.delivery_timeout + cfg.request_timeout_ms) / 1000
@@ -220,14 +217,12 @@ class Lifecycle:
             done = await ops.wait_done(task, timeout)
         except ops.cancelled:
             # Our caller was cancelled: still finish cleanly (shielded), then propagate.
-            sender.force_close = True
-            sender.wakeup.set()
+            sender.stop(force=True)
             await ops.shielded(self._wind_down)
             self._interceptors.close()
             raise
         if not done:
-            sender.force_close = True
-            sender.wakeup.set()
+            sender.stop(force=True)
             await ops.wait_quietly([task])
         await sender.wait_background()
         self._interceptors.close()

@@ -18,7 +18,7 @@ from ._core.accumulator import RecordAccumulator
 from ._core.cluster import Metadata, TopicPartition
 from ._core.memory import MemoryPool
 from ._core.metrics import ProducerMetrics
-from ._core.partitioner import BuiltInPartitioner, Partitioner, TopicSticky
+from ._core.partitioner import BuiltInPartitioner, Partitioner, TopicSticky, load_stats
 from ._core.producer_batch import Callback, RecordFuture
 from ._io.memory import allocate
 from ._io.sender import Sender, Wakeup
@@ -123,8 +123,8 @@ class SendPath:
         return self._builtin.sticky_partition(
             topic,
             cluster,
-            lambda: acc.load_stats(
-                topic, cluster, self.config.partitioner_availability_timeout_ms, tps
+            lambda: load_stats(
+                acc, topic, cluster, self.config.partitioner_availability_timeout_ms, tps
             ),
             self._now_ms(),
         )

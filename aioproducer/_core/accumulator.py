@@ -24,17 +24,16 @@ Rules, each a unit test with a fake clock:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._records.codecs import Codec
 from .._records.reader import BATCH_OVERHEAD
 from .._records.record_batch import RecordBatchBuilder
 from .cluster import Cluster, TopicPartition
-from .idempotence import add_sequence
 from .memory import MemoryPool
 from .producer_batch import Callback, Completion, ProducerBatch, RecordFuture
-from .split import relay_completion, split_batch
+from .split import relay_completion, split_too_large
 
 _NEVER = 1 << 62
 
@@ -146,21 +145,6 @@ class RecordAccumulator:
 
     # -- appending -------------------------------------------------------------------------------
 
-    def try_append(
-        self,
-        tp: TopicPartition,
-        timestamp: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]] | None,
-        callback: Callback | None,
-    ) -> RecordFuture | None:
-        """Append to the partition's open batch; None when there is none or it is full."""
-        dq = self.batches.get(tp)
-        if not dq:
-            return None
-        return dq[-1].try_append(timestamp, key, value, headers, callback)
-
     def reservation_for(self, record_size: int) -> int:
         """Bytes to reserve for a new batch that must hold a record of ``record_size``."""
         return max(self.batch_size, record_size + BATCH_OVERHEAD)
@@ -182,24 +166,18 @@ class RecordAccumulator:
         Returns the record's handle and the bytes to give back to the pool (all of them when
         another batch was opened while the caller ``waited`` for memory and took the record).
         """
-        if waited:
-            handle = self.try_append(tp, timestamp, key, value, headers, callback)
+        dq = self.batches.get(tp)
+        if waited and dq:
+            handle = dq[-1].try_append(timestamp, key, value, headers, callback)
             if handle is not None:
                 return handle, reserved
-        builder = RecordBatchBuilder(
-            self.codec,
-            batch_size=self.batch_size,
-            max_size=self.max_request_size,
-            ratio=self._ratios.get(tp.topic, 1.0),
-            transactional=self.transactional,
-        )
+        builder = self.new_builder(self.batch_size, self._ratios.get(tp.topic, 1.0))
         batch = ProducerBatch(tp, builder, self.new_completion(), now_ms, reserved)
         self._ordinal += 1
         batch.ordinal = self._ordinal
         handle = batch.try_append(timestamp, key, value, headers, callback)
         if handle is None:  # an empty batch takes any record within max_request_size
             raise AssertionError("a record checked against max_request_size did not fit")
-        dq = self.batches.get(tp)
         if dq is None:
             dq = self.batches[tp] = deque()
         dq.append(batch)
@@ -420,53 +398,29 @@ class RecordAccumulator:
             b.base_sequence = -1
             b.maybe_written = False
 
-    def _piece_builder(self, batch_size: int, ratio: float) -> Callable[[], RecordBatchBuilder]:
-        def build() -> RecordBatchBuilder:
-            return RecordBatchBuilder(
-                self.codec,
-                batch_size=batch_size,
-                max_size=self.max_request_size,
-                ratio=ratio,
-                transactional=self.transactional,
-            )
-
-        return build
+    def new_builder(self, batch_size: int, ratio: float) -> RecordBatchBuilder:
+        """An empty record buffer for one of this producer's batches (a new batch, or a piece
+        of a split one)."""
+        return RecordBatchBuilder(
+            self.codec,
+            batch_size=batch_size,
+            max_size=self.max_request_size,
+            ratio=ratio,
+            transactional=self.transactional,
+        )
 
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:
-        """MESSAGE_TOO_LARGE: re-batch the records into batches of ``batch_size``, or of half the
-        refused batch's size when that would not split it (each record keeps its handle), and put
-        them at the head of the deque. Returns the new batch count."""
-        ratio = max(1.0, self._ratios.get(batch.tp.topic, 1.0))
-        new = split_batch(batch, self._piece_builder(self.batch_size, ratio), self.new_completion)
-        if len(new) == 1:
-            # The records fit one batch of batch_size, yet the broker refused them: the topic's
-            # max.message.bytes is below batch_size (KAFKA-8350). Halve instead, so each split
-            # makes progress, down to single records (which then fail as too large).
-            half = self._piece_builder(batch.builder.uncompressed_size // 2, 1.0)
-            new = split_batch(batch, half, self.new_completion)
-        # The pool reservation moves to the first new batch; the old batch is gone for good.
-        new[0].reserved = batch.reserved
-        batch.reserved = 0
-        batch.final = True
-        self.incomplete.discard(batch)
+        """MESSAGE_TOO_LARGE: the batch's records in smaller batches (``split.py``'s rule), put
+        at the head of the deque in its place. Returns the new batch count."""
         waiting = batch.completion
+        ratio = max(1.0, self._ratios.get(batch.tp.topic, 1.0))
+        new = split_too_large(batch, self.batch_size, ratio, self.new_builder, self.new_completion)
+        self.incomplete.discard(batch)
         for b in new:
             self.incomplete.add(b)
             deadline = b.created_ms + self.delivery_timeout_ms
             self.expiry_floor_ms = min(self.expiry_floor_ms, deadline)
-        if batch.base_sequence >= 0:
-            # The pieces hold exactly the records the broker refused, in order: they take the
-            # original's sequences (Java does the same), so later batches keep theirs.
-            seq = batch.base_sequence
-            for b in new:
-                b.producer_id, b.producer_epoch = batch.producer_id, batch.producer_epoch
-                b.base_sequence = seq
-                seq = add_sequence(seq, len(b.handles))
-        for b in new:
             b.retry_at_ms = now_ms
-            # Sealed: a piece may end up last in the deque, where send() appends; a new record
-            # in it would overrun the sequence range it took over.
-            b.builder.seal()
             self._insert_in_order(b)
         # Whoever awaited records of the old batch waits on the new ones: re-point the waiters.
         relay_completion(waiting, new)
@@ -514,36 +468,3 @@ class RecordAccumulator:
         out = [b for dq in self.batches.values() for b in dq]
         self.batches.clear()
         return out
-
-    def load_stats(
-        self,
-        topic: str,
-        cluster: Cluster,
-        availability_timeout_ms: int,
-        tps: Sequence[TopicPartition] | None = None,
-    ) -> tuple[list[int], list[int]]:
-        """KIP-794 input: the topic's partitions with a usable leader, and their queue lengths.
-
-        With ``availability_timeout_ms`` > 0, a partition whose leader has had batches ready
-        but none drained for longer than that is left out (Java's ``NodeLatencyStats``).
-        ``tps`` (the topic's partition keys, by partition id) saves building them: this runs
-        once per sticky switch, over every partition of the topic.
-        """
-        parts = cluster.partitions_for_topic(topic) or []
-        if tps is None or len(tps) < len(parts):
-            tps = [TopicPartition(topic, p.partition) for p in parts]
-        get = self.batches.get
-        if availability_timeout_ms <= 0:
-            ids = [p.partition for p in parts if p.leader >= 0]
-            return ids, [len(get(tps[i], ())) for i in ids]
-        ids, sizes = [], []
-        for p in parts:
-            if p.leader < 0:
-                continue
-            ready = self.node_ready_ms.get(p.leader, 0)
-            drained = self.node_drain_ms.get(p.leader, ready)
-            if ready - drained > availability_timeout_ms:
-                continue
-            ids.append(p.partition)
-            sizes.append(len(get(tps[p.partition], ())))
-        return ids, sizes

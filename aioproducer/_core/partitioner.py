@@ -14,12 +14,15 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import BadRecordError
-from .cluster import Cluster
+from .cluster import Cluster, TopicPartition
 from .murmur2 import murmur2, to_positive
+
+if TYPE_CHECKING:
+    from .accumulator import RecordAccumulator
 
 _HASH_CACHE_SIZE = 1 << 16
 #: Returned by a custom partitioner to defer to the built-in one (Java's UNKNOWN_PARTITION).
@@ -68,6 +71,42 @@ class RoundRobinPartitioner:
 
 #: How stale the KIP-794 queue sizes may get before a sticky switch reads them again.
 LOAD_STATS_INTERVAL_MS = 5
+
+
+def load_stats(
+    acc: RecordAccumulator,
+    topic: str,
+    cluster: Cluster,
+    availability_timeout_ms: int,
+    tps: Sequence[TopicPartition] | None = None,
+) -> tuple[list[int], list[int]]:
+    """KIP-794 input: the topic's partitions with a usable leader, and their queue lengths
+    in ``acc``.
+
+    With ``availability_timeout_ms`` > 0, a partition whose leader has had batches ready
+    but none drained for longer than that is left out (Java's ``NodeLatencyStats``: the
+    accumulator's ``node_ready_ms`` and ``node_drain_ms``). ``tps`` (the topic's partition
+    keys, by partition id) saves building them: this runs once per sticky switch, over every
+    partition of the topic.
+    """
+    parts = cluster.partitions_for_topic(topic) or []
+    if tps is None or len(tps) < len(parts):
+        tps = [TopicPartition(topic, p.partition) for p in parts]
+    get = acc.batches.get
+    if availability_timeout_ms <= 0:
+        ids = [p.partition for p in parts if p.leader >= 0]
+        return ids, [len(get(tps[i], ())) for i in ids]
+    ids, sizes = [], []
+    for p in parts:
+        if p.leader < 0:
+            continue
+        ready = acc.node_ready_ms.get(p.leader, 0)
+        drained = acc.node_drain_ms.get(p.leader, ready)
+        if ready - drained > availability_timeout_ms:
+            continue
+        ids.append(p.partition)
+        sizes.append(len(get(tps[p.partition], ())))
+    return ids, sizes
 
 
 class TopicSticky:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._records.record_batch import RecordBatchBuilder
+from .idempotence import add_sequence
 from .producer_batch import Completion, ProducerBatch
 
 
@@ -42,6 +43,42 @@ def split_batch(
         handle.batch = current
         handle.relative_offset = od
         current.handles.append(handle)
+    return new
+
+
+def split_too_large(
+    batch: ProducerBatch,
+    batch_size: int,
+    ratio: float,
+    new_builder: Callable[[int, float], RecordBatchBuilder],
+    new_completion: Callable[[], Completion],
+) -> list[ProducerBatch]:
+    """MESSAGE_TOO_LARGE: ``batch``'s records in batches of ``batch_size`` (``new_builder(size,
+    compression ratio estimate)``), or of half the refused batch's size when that would not
+    split it. The pieces take over the old batch's memory reservation and sequences, and are
+    sealed; the old batch is gone for good (``final``)."""
+    new = split_batch(batch, lambda: new_builder(batch_size, ratio), new_completion)
+    if len(new) == 1:
+        # The records fit one batch of batch_size, yet the broker refused them: the topic's
+        # max.message.bytes is below batch_size (KAFKA-8350). Halve instead, so each split
+        # makes progress, down to single records (which then fail as too large).
+        half = batch.builder.uncompressed_size // 2
+        new = split_batch(batch, lambda: new_builder(half, 1.0), new_completion)
+    new[0].reserved = batch.reserved
+    batch.reserved = 0
+    batch.final = True
+    if batch.base_sequence >= 0:
+        # The pieces hold exactly the records the broker refused, in order: they take the
+        # original's sequences (Java does the same), so later batches keep theirs.
+        seq = batch.base_sequence
+        for b in new:
+            b.producer_id, b.producer_epoch = batch.producer_id, batch.producer_epoch
+            b.base_sequence = seq
+            seq = add_sequence(seq, len(b.handles))
+    for b in new:
+        # Sealed: a piece may end up last in the deque, where send() appends; a new record
+        # in it would overrun the sequence range it took over.
+        b.builder.seal()
     return new
 
 
@@ -93,4 +130,4 @@ class _Chained:
         return self._inner.cancelled_error(msg)
 
 
-__all__ = ["relay_completion", "split_batch"]
+__all__ = ["relay_completion", "split_batch", "split_too_large"]

@@ -49,14 +49,8 @@ class ProduceResponses:
     _throttle_ms: dict[int, int]
     txn: TransactionManager | None
     on_txn_abortable: Callable[[], None] | None
-
-    @property
-    def force_close(self) -> bool:
-        raise NotImplementedError
-
-    @property
-    def running(self) -> bool:
-        raise NotImplementedError
+    running: bool
+    force_close: bool
 
     def _fatal(self, exc: BaseException) -> None:
         raise NotImplementedError

@@ -61,7 +61,8 @@ class Sender(ProduceRequests):
         #: DEBUG request detail, decided once (a per-request level check costs on the hot path).
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.acc = accumulator
-        self._metadata = metadata
+        #: The cluster view, shared by the pool and the metadata updater.
+        self.metadata = metadata
         self.now_ms = now_ms
         self.on_ack = on_ack
         self.acks = config.acks_value
@@ -82,8 +83,10 @@ class Sender(ProduceRequests):
         #: and per partition for the one-in-flight ordering rule).
         self.in_flight = InFlightBatches(config.max_in_flight_requests_per_connection == 1)
 
-        self._running = True
-        self._force_close = False
+        #: False once the producer takes no more records (close() began); ``force_close``:
+        #: close without waiting for delivery. Both set by ``stop()``.
+        self.running = True
+        self.force_close = False
         self.fatal_error: BaseException | None = None
         self.idem = (
             IdempotenceManager(config.max_in_flight_requests_per_connection)
@@ -95,36 +98,23 @@ class Sender(ProduceRequests):
         self.txn_coordinator: TransactionCoordinator | None = None
         #: Called when the transaction turns abortable (the facade stops taking records).
         self.on_txn_abortable: Callable[[], None] | None = None
-        self.producer_id: ProducerIdInit | TransactionCoordinator | None = (
-            ProducerIdInit(
-                self.idem,
-                config,
-                accumulator,
-                self.pool,
-                now_ms,
-                self._after_producer_id,
-                self._fatal,
-            )
-            if self.idem is not None
-            else None
-        )
-        if config.transactional_id is not None and self.idem is not None:
-            self.txn = TransactionManager(
-                config.transactional_id,
-                config.transaction_timeout_ms,
-                config.transaction_two_phase_commit_enable,
-            )
-            accumulator.transactional = True
-            self.producer_id = self.txn_coordinator = TransactionCoordinator(
-                self.txn,
-                self.idem,
-                config,
-                accumulator,
-                self.pool,
-                now_ms,
-                self._after_producer_id,
-                self._fatal,
-            )
+        #: What gets the producer id: InitProducerId alone, or with the transactional id.
+        self.producer_id: ProducerIdInit | TransactionCoordinator | None = None
+        if self.idem is not None:
+            # Both work with the same parts (the coordinator with the transaction's state too),
+            # and call back the same way: when a request ends, and when the producer must stop.
+            args = (self.idem, config, accumulator, self.pool, now_ms)
+            done = (self._after_producer_id, self._fatal)
+            tid = config.transactional_id
+            if tid is None:
+                self.producer_id = ProducerIdInit(*args, *done)
+            else:
+                self.txn = TransactionManager(
+                    tid, config.transaction_timeout_ms, config.transaction_two_phase_commit_enable
+                )
+                accumulator.transactional = True
+                self.txn_coordinator = TransactionCoordinator(self.txn, *args, *done)
+                self.producer_id = self.txn_coordinator
         #: KIP-219: per node, no produce request before this time (ms), and the last throttle
         #: time the broker asked for.
         self._throttled_until: dict[int, int] = {}
@@ -132,32 +122,14 @@ class Sender(ProduceRequests):
         #: KIP-714 client metrics (``enable_metrics_push``), set once started; on its own timer.
         self.telemetry: TelemetrySender | None = None
 
-    @property
-    def metadata(self) -> Metadata:
-        """The cluster view, shared by the pool and the metadata updater."""
-        return self._metadata
-
-    @metadata.setter
-    def metadata(self, value: Metadata) -> None:
-        self._metadata = self.pool.metadata = self.updater.metadata = value
-
-    @property
-    def running(self) -> bool:
-        """False once the producer takes no more records (close() began)."""
-        return self._running
-
-    @running.setter
-    def running(self, value: bool) -> None:
-        self._running = self.pool.running = value
-
-    @property
-    def force_close(self) -> bool:
-        """Close without waiting for delivery: nothing more is retried or sent."""
-        return self._force_close
-
-    @force_close.setter
-    def force_close(self, value: bool) -> None:
-        self._force_close = self.pool.force_close = value
+    def stop(self, force: bool = False) -> None:
+        """close(): take no more records, deliver what is queued, then end; ``force``: end
+        now, nothing more is retried or sent (the close timeout passed, close() was
+        cancelled, start() failed). The connection pool is told too; the loop is woken."""
+        self.running = self.pool.running = False
+        if force:
+            self.force_close = self.pool.force_close = True
+        self.wakeup.set()
 
     @property
     def connect_error(self) -> KafkaError | None:
@@ -212,7 +184,7 @@ class Sender(ProduceRequests):
         sleeps on, see ``Wakeup.covered``). False when the producer is busy: the caller wakes
         the sender instead."""
         incomplete = self.acc.incomplete
-        if self.in_flight or len(incomplete) != 1 or batch not in incomplete or not self._running:
+        if self.in_flight or len(incomplete) != 1 or batch not in incomplete or not self.running:
             return False
         self.wakeup.covered(max(0, self.run_once(self.now_ms())) / 1000)
         return True

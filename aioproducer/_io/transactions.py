@@ -1,11 +1,9 @@
-"""The transaction coordinator's side of a transactional producer: the requests, with retries.
+"""The transaction coordinator's side of a transactional producer: the requests.
 
-The state and every rule are the core's (``_core/transactions.py``); this module finds the
-coordinators (FindCoordinator, key type 1 for the transactional id, 0 for a consumer group),
-sends InitProducerId, AddPartitionsToTxn, EndTxn, AddOffsetsToTxn and TxnOffsetCommit, and
-applies the answers. A coordinator that moved, is loading, or is busy with the previous
-transaction (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, a broken
-connection) is asked again after the retry backoff, up to a deadline.
+The state and every rule are the core's (``_core/transactions.py``); this module sends
+InitProducerId, AddPartitionsToTxn, EndTxn, AddOffsetsToTxn and TxnOffsetCommit and applies
+the answers. Finding the coordinators and retrying while one moved, is loading or is busy is
+``coordinators.py``'s (``CoordinatorRequests.call``).
 
 Transactions v2 (KIP-890) is used when the coordinator offers it: ApiVersions finalizes
 ``transaction.version`` >= 2 and the broker speaks EndTxn v5 and Produce v12. Then partitions
@@ -18,9 +16,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from .._core.accumulator import RecordAccumulator, backoff_ms
+from .._core.accumulator import RecordAccumulator
 from .._core.cluster import TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.transactions import ErrorKind, TransactionManager, classify, init_error, txn_error
@@ -32,8 +30,6 @@ from .._protocol.messages import (
     AddPartitionsToTxnResponse,
     EndTxnRequest,
     EndTxnResponse,
-    FindCoordinatorRequest,
-    FindCoordinatorResponse,
     InitProducerIdRequest,
     InitProducerIdResponse,
     TxnOffsetCommitRequest,
@@ -41,17 +37,15 @@ from .._protocol.messages import (
 )
 from .._protocol.versions import pick_version
 from ..config import ProducerConfig
-from ..errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, for_code
-from .backend import CANCELLED, ops_for, running_loop
+from ..errors import KafkaError
+from .backend import CANCELLED, running_loop
 from .connection import BrokerConnection
 from .connections import ConnectionPool
+from .coordinators import GROUP, TRANSACTION, CoordinatorRequests, latest
 from .producer_id import init_producer_id_version
 from .wakeup import FOREVER
 
 log = logging.getLogger("aioproducer")
-_R = TypeVar("_R", bound=Message)
-#: FindCoordinator key types.
-GROUP, TRANSACTION = 0, 1
 _OPERATION_NOT_ATTEMPTED = 55
 #: The last versions written by clients (higher ones are broker-to-broker or KIP-890 forms).
 _ADD_PARTITIONS_CLIENT_MAX = 3
@@ -70,7 +64,7 @@ class ConsumerGroupMetadata:
     group_instance_id: str | None = None
 
 
-class TransactionCoordinator:
+class TransactionCoordinator(CoordinatorRequests):
     """Talks to the transaction (and group) coordinators for one transactional producer."""
 
     def __init__(
@@ -297,7 +291,7 @@ class TransactionCoordinator:
         resp, _ = await self.call(
             TRANSACTION,
             self.transactional_id,
-            lambda c: (add, c.version_for(AddOffsetsToTxnRequest.API_KEY)),
+            latest(add),
             AddOffsetsToTxnResponse,
             _code,
             deadline,
@@ -327,7 +321,7 @@ class TransactionCoordinator:
         answer, _ = await self.call(
             GROUP,
             group.group_id,
-            lambda c: (commit, c.version_for(TxnOffsetCommitRequest.API_KEY)),
+            latest(commit),
             TxnOffsetCommitResponse,
             _offset_commit_error,
             deadline,
@@ -335,135 +329,6 @@ class TransactionCoordinator:
         code = _offset_commit_error(answer)
         if code:
             raise txn_error(code, f"TxnOffsetCommit for group {group.group_id!r}")
-
-    # -- the retry loop -------------------------------------------------------------------------
-
-    async def call(
-        self,
-        key_type: int,
-        key: str,
-        build: Callable[[BrokerConnection], tuple[Message, int]],
-        response: type[_R],
-        error_of: Callable[[_R], int],
-        deadline: int | None,
-    ) -> tuple[_R, BrokerConnection]:
-        """Send to the coordinator of ``key`` until an answer that is not retried: on a
-        coordinator that moved or is loading, a busy transaction or a broken connection, look
-        the coordinator up again after the retry backoff. Past ``deadline`` (ms; None: until
-        closed): :class:`KafkaTimeoutError`."""
-        cfg = self.config
-        failures = 0
-        last: BaseException | None = None
-        while True:
-            if failures:
-                wait = backoff_ms(
-                    failures, cfg.retry_backoff_ms, cfg.retry_backoff_max_ms, self.pool.rand
-                )
-                if deadline is not None and self.now_ms() + wait > deadline:
-                    raise KafkaTimeoutError(
-                        f"{response.__name__.removesuffix('Response')} to the coordinator of "
-                        f"{key!r} did not succeed in time; last error: {last}"
-                    ) from last
-                await _sleep(wait)
-            failures += 1
-            if self.closed:
-                raise KafkaError("the producer was closed")
-            try:
-                node = await self._coordinator(key_type, key, deadline)
-                conn = await self._connection(node, deadline)
-                req, version = build(conn)
-                resp = await conn.request(req, version, response)
-            except (KafkaConnectionError, KafkaTimeoutError) as exc:
-                if deadline is not None and self.now_ms() >= deadline:
-                    raise
-                self.coordinators.pop((key_type, key), None)
-                last = exc
-                continue
-            code = error_of(resp)
-            kind = classify(code)
-            if kind is ErrorKind.FIND_COORDINATOR:
-                self.coordinators.pop((key_type, key), None)
-            if kind in (ErrorKind.FIND_COORDINATOR, ErrorKind.RETRY):
-                last = for_code(code)
-                log.debug("%s: %s; retrying", type(req).__name__, last)
-                continue
-            return resp, conn
-
-    async def _coordinator(self, key_type: int, key: str, deadline: int | None) -> int:
-        node = self.coordinators.get((key_type, key))
-        if node is not None:
-            return node
-        conn = await self._any_connection(deadline)
-        version = conn.version_for(FindCoordinatorRequest.API_KEY)
-        if version >= 4:
-            req = FindCoordinatorRequest(key_type=key_type, coordinator_keys=[key])
-        else:
-            req = FindCoordinatorRequest(key=key, key_type=key_type)
-        resp = await conn.request(req, version, FindCoordinatorResponse)
-        if version >= 4:
-            c: Any = resp.coordinators[0] if resp.coordinators else None
-            if c is None:
-                raise KafkaConnectionError("FindCoordinator answered no coordinator")
-        else:
-            c = resp
-        if c.error_code:
-            err = for_code(c.error_code, f"FindCoordinator for {key!r}")
-            if err.retriable or classify(c.error_code) is not ErrorKind.FATAL:
-                raise KafkaConnectionError(f"no coordinator for {key!r} yet: {err}") from err
-            raise err
-        self.coordinators[(key_type, key)] = c.node_id
-        return int(c.node_id)
-
-    async def _any_connection(self, deadline: int | None) -> BrokerConnection:
-        while True:
-            conn, wait = self.pool.any_connection(self.now_ms())
-            if conn is not None:
-                return conn
-            await self._wait_connecting(wait, deadline)
-
-    async def _connection(self, node: int, deadline: int | None) -> BrokerConnection:
-        """The connection to the coordinator ``node``; after one failed attempt a
-        :class:`KafkaConnectionError`, so that the caller looks the coordinator up again (a
-        dead coordinator's successor is elsewhere)."""
-        failures = self.pool.reconnect.get(node, (0,))[0]
-        while True:
-            conn = self.pool.open_connection(node)
-            if conn is not None:
-                return conn
-            if self.pool.reconnect.get(node, (0,))[0] > failures:
-                raise KafkaConnectionError(f"cannot connect to the coordinator, broker {node}")
-            if self.pool.metadata.cluster.broker(node) is None:
-                # Not in our metadata: its node died (the coordinator moves: look it up
-                # again), or it came back since our last update (the sender refreshes it).
-                self.pool.metadata.request_update()
-                self.wake()
-                raise KafkaConnectionError(
-                    f"the coordinator, broker {node}, is not in the metadata"
-                )
-            wait = self.pool.connect(node, self.now_ms())
-            await self._wait_connecting(wait, deadline)
-
-    async def _wait_connecting(self, wait: int, deadline: int | None) -> None:
-        """Wait for a connection attempt under way, or the backoff (``wait`` ms) to pass."""
-        if self.closed:
-            raise KafkaError("the producer was closed")
-        now = self.now_ms()
-        if deadline is not None and now >= deadline:
-            raise KafkaTimeoutError("no connection to the coordinator in time")
-        pending: list[Any] = list(self.pool.connecting.values())
-        limit = min(wait if 0 < wait < FOREVER else self.config.retry_backoff_ms, 1000)
-        if deadline is not None:
-            limit = min(limit, deadline - now)
-        if pending:
-            await ops_for(running_loop()).wait_many(pending, max(limit, 1) / 1000)
-        else:
-            await _sleep(max(limit, 1))
-
-
-async def _sleep(ms: int) -> None:
-    """Wait ``ms`` milliseconds on whichever async library runs the producer (backend.py)."""
-    loop = running_loop()
-    await ops_for(loop).wait_done(loop.create_future(), ms / 1000)
 
 
 def _offers_v2(conn: BrokerConnection) -> bool:

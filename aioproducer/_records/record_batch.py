@@ -64,7 +64,15 @@ def _hard_limit(codec: Codec, max_size: int) -> int:
     return lo
 
 
-class _Builder:
+if TYPE_CHECKING:
+    # What the builder is combined with: the compiled ``RecordBuffer`` has the pure one's
+    # fields and methods, so the type checker reads the builder as built on the pure one.
+    _RecordBuffer = _PyRecordBuffer
+else:
+    _RecordBuffer = object
+
+
+class _Builder(_RecordBuffer):
     """Appends records to one RecordBatch v2 and closes it into bytes.
 
     ``batch_size`` is the soft limit (a record that would push the estimated size past it does
@@ -76,30 +84,12 @@ class _Builder:
     batch.
     """
 
-    if TYPE_CHECKING:  # the fields live in the record buffer this mixin is combined with
-        _buf: bytearray
-        _payload: bytes | bytearray | None
-        _count: int
-        _base_ts: int
-        _max_ts: int
-        _hard: int
-        _soft: int
+    if TYPE_CHECKING:  # slots of the combined class (_SLOTS)
         batch_size: int
         codec: Codec
         max_size: int
         ratio: float
         transactional: bool
-
-        def try_append(
-            self,
-            timestamp_ms: int,
-            key: BytesLike | None,
-            value: BytesLike | None,
-            headers: Headers | None = None,
-        ) -> int: ...
-
-        def is_full(self) -> bool: ...
-
     else:
         __slots__ = ()
 

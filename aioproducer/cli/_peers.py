@@ -9,6 +9,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
+from ..config import ProducerConfig
 from .perf import Stats, _throttle
 
 Payload = Callable[[int], bytes]
@@ -16,22 +17,25 @@ PEERS = ("aiokafka", "confluent")
 _DISTRIBUTIONS = {"aiokafka": "aiokafka", "confluent": "confluent-kafka"}
 
 
-def _bootstrap(settings: dict[str, Any]) -> str:
-    servers = settings["bootstrap_servers"]
-    return servers if isinstance(servers, str) else ",".join(servers)
+def _config(settings: dict[str, Any]) -> tuple[ProducerConfig, str]:
+    """The settings the peers share, as aioproducer reads them (its defaults where unset),
+    and the bootstrap servers as one string."""
+    cfg = ProducerConfig(**settings)
+    servers = cfg.bootstrap_servers
+    return cfg, servers if isinstance(servers, str) else ",".join(servers)
 
 
 async def _aiokafka(args: argparse.Namespace, settings: dict[str, Any], payload: Payload) -> Stats:
     from aiokafka import AIOKafkaProducer
 
-    acks = settings.get("acks", "all")
+    cfg, bootstrap = _config(settings)
     kwargs: dict[str, Any] = {
-        "bootstrap_servers": _bootstrap(settings),
-        "acks": "all" if str(acks) in ("all", "-1") else int(acks),
-        "linger_ms": settings.get("linger_ms", 5),
-        "max_batch_size": settings.get("batch_size", 16384),
-        "compression_type": settings.get("compression_type"),
-        "max_request_size": settings.get("max_request_size", 1048576),
+        "bootstrap_servers": bootstrap,
+        "acks": "all" if cfg.acks_value == -1 else cfg.acks_value,
+        "linger_ms": cfg.linger_ms,
+        "max_batch_size": cfg.batch_size,
+        "compression_type": cfg.compression_type,
+        "max_request_size": cfg.max_request_size,
     }
     if settings.get("enable_idempotence"):
         kwargs["enable_idempotence"] = True
@@ -61,14 +65,14 @@ async def _aiokafka(args: argparse.Namespace, settings: dict[str, Any], payload:
 def _confluent(args: argparse.Namespace, settings: dict[str, Any], payload: Payload) -> Stats:
     import confluent_kafka
 
-    acks = settings.get("acks", "all")
+    cfg, bootstrap = _config(settings)
     conf: dict[str, Any] = {
-        "bootstrap.servers": _bootstrap(settings),
-        "acks": "all" if str(acks) in ("all", "-1") else str(acks),
-        "linger.ms": settings.get("linger_ms", 5),
-        "batch.size": settings.get("batch_size", 16384),
-        "compression.type": settings.get("compression_type") or "none",
-        "message.max.bytes": settings.get("max_request_size", 1048576),
+        "bootstrap.servers": bootstrap,
+        "acks": "all" if cfg.acks_value == -1 else str(cfg.acks_value),
+        "linger.ms": cfg.linger_ms,
+        "batch.size": cfg.batch_size,
+        "compression.type": cfg.compression_type or "none",
+        "message.max.bytes": cfg.max_request_size,
     }
     if settings.get("enable_idempotence") is not None:
         conf["enable.idempotence"] = bool(settings["enable_idempotence"])

@@ -27,7 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,15 +48,12 @@ class Stats:
     num_records: int
     out: IO[str] | None = None
     interval: float = 5.0
-    count: int = 0
-    errors: int = 0
-    bytes: int = 0
-    total_latency: float = 0.0
-    max_latency: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    first_error: str | None = None
 
     def __post_init__(self) -> None:
+        self.count = self.errors = self.bytes = 0
+        self.total_latency = self.max_latency = 0.0
+        self.latencies: list[float] = []
+        self.first_error: str | None = None
         self.sampling = max(1, self.num_records // min(max(self.num_records, 1), 500_000))
         self.start = self.window_start = time.perf_counter()
         self.iteration = 0

@@ -1,4 +1,5 @@
-"""What the exporters share: the producers they read, and each metric's exported name.
+"""What the exporters share: the producers they read, each metric's exported name, and the
+error naming the extra to install when an optional dependency is missing.
 
 A Java metric ``record-send-rate`` of group ``producer-metrics`` is exported as
 ``kafka_producer_record_send_rate``; ``producer-topic-metrics`` as ``kafka_producer_topic_*``,
@@ -40,6 +41,12 @@ def label(tag: str) -> str:
     return tag.replace("-", "_")
 
 
+def missing_extra(module: str, package: str, extra: str) -> ImportError:
+    """The error of an optional module imported without its dependency, naming the extra
+    that installs it (raise it ``from`` the original ImportError)."""
+    return ImportError(f"{module}: {package} is not installed (pip install 'aioproducer[{extra}]')")
+
+
 class Producers:
     """The producers an exporter reads: added and removed at any time (a closed producer
     still reports its last values until removed)."""
@@ -63,4 +70,4 @@ class Producers:
             yield from p.metrics().items()
 
 
-__all__ = ["GROUP_PREFIX", "Producers", "exported_name", "is_counter", "label"]
+__all__ = ["GROUP_PREFIX", "Producers", "exported_name", "is_counter", "label", "missing_extra"]

@@ -21,19 +21,12 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .._core.metrics import MetricName
 from .._gauges import catalogue
 from .._version import __version__
 from ._export import Producers, exported_name, is_counter
-
-try:
-    from opentelemetry import metrics as otel_metrics
-    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
-except ImportError as exc:  # pragma: no cover - the message is the point
-    raise ImportError(
-        "aioproducer.metrics.opentelemetry needs opentelemetry-api: pip install 'aioproducer[otel]'"
-    ) from exc
-
-from .._core.metrics import MetricName
+from ._otel import CallbackOptions, MeterProvider, Observation
+from ._otel import metrics as otel_metrics
 
 if TYPE_CHECKING:
     from ..producer import Producer

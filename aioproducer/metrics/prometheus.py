@@ -21,16 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from ._export import Producers, exported_name, is_counter, label
+from ._export import Producers, exported_name, is_counter, label, missing_extra
 
 try:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
     from prometheus_client.registry import Collector
 except ImportError as exc:  # pragma: no cover - the message is the point
-    raise ImportError(
-        "aioproducer.metrics.prometheus needs prometheus-client: "
-        "pip install 'aioproducer[prometheus]'"
-    ) from exc
+    raise missing_extra(__name__, "prometheus-client", "prometheus") from exc
 
 if TYPE_CHECKING:
     from ..producer import Producer

@@ -27,16 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._interceptors import ProducerInterceptor
 from .._version import __version__
-
-try:
-    from opentelemetry import trace
-    from opentelemetry.propagators.textmap import TextMapPropagator
-    from opentelemetry.trace import SpanKind, Status, StatusCode
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-except ImportError as exc:  # pragma: no cover - the message is the point
-    raise ImportError(
-        "aioproducer.metrics.tracing needs opentelemetry-api: pip install 'aioproducer[otel]'"
-    ) from exc
+from ._otel import (
+    SpanKind,
+    Status,
+    StatusCode,
+    TextMapPropagator,
+    TraceContextTextMapPropagator,
+    trace,
+)
 
 if TYPE_CHECKING:
     from .._core.producer_batch import Callback, RecordMetadata

@@ -1,4 +1,5 @@
-"""Test doubles for the sans-IO core: a completion that records firing, a cluster builder."""
+"""Test doubles for the sans-IO core: a completion that records firing, a cluster builder,
+an accumulator and ``Producer.send``'s append to an open batch."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import random
 from typing import Any
 
 from aioproducer._core.accumulator import RecordAccumulator
-from aioproducer._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo
+from aioproducer._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo, TopicPartition
 from aioproducer._core.memory import MemoryPool
+from aioproducer._core.producer_batch import RecordFuture
 from aioproducer._records.codecs import get_codec
 
 
@@ -67,3 +69,17 @@ def make_accumulator(**kw: Any) -> RecordAccumulator:
     )
     args.update(kw)
     return RecordAccumulator(**args)
+
+
+def try_append(
+    acc: RecordAccumulator,
+    tp: TopicPartition,
+    timestamp: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes | None]] | None = None,
+) -> RecordFuture | None:
+    """Append to the partition's open batch, as ``Producer.send`` does; None when there is
+    none or it is full."""
+    dq = acc.batches.get(tp)
+    return dq[-1].try_append(timestamp, key, value, headers, None) if dq else None

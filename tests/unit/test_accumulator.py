@@ -7,10 +7,11 @@ import pytest
 from aioproducer._core.accumulator import RecordAccumulator, backoff_ms
 from aioproducer._core.cluster import TopicPartition
 from aioproducer._core.memory import MemoryPool
+from aioproducer._core.partitioner import load_stats
 from aioproducer._records.reader import read_batches
 from aioproducer.errors import KafkaTimeoutError
 
-from .fakes import FakeCompletion, make_accumulator, make_cluster
+from .fakes import FakeCompletion, make_accumulator, make_cluster, try_append
 
 T0 = TopicPartition("t", 0)
 T1 = TopicPartition("t", 1)
@@ -18,7 +19,7 @@ CLUSTER = make_cluster({"t": [1, 2, 1]})
 
 
 def append(acc: RecordAccumulator, tp: TopicPartition, value: bytes, now: int) -> None:
-    if acc.try_append(tp, now, None, value, None, None) is None:
+    if try_append(acc, tp, now, None, value, None) is None:
         reserve = acc.reservation_for(len(value) + 20)
         assert acc.pool.try_allocate(reserve)
         _handle, give_back = acc.append_new_batch(tp, now, None, value, None, None, now, reserve)
@@ -262,7 +263,7 @@ def test_done_returns_memory_to_the_pool() -> None:
 def test_split_keeps_every_record_and_its_handle() -> None:
     acc = make_accumulator(linger_ms=0, batch_size=100, max_request_size=100_000)
     handles = []
-    first = acc.try_append(T0, 0, None, b"v", None, None)
+    first = try_append(acc, T0, 0, None, b"v", None)
     assert first is None
     assert acc.pool.try_allocate(5000)
     h, _ = acc.append_new_batch(T0, 0, b"k0", b"v0", None, None, 0, 5000)
@@ -271,7 +272,7 @@ def test_split_keeps_every_record_and_its_handle() -> None:
     big.builder.batch_size = 10_000  # pretend it grew beyond what the broker takes
     big.builder.set_ratio(1.0)
     for i in range(1, 20):
-        h2 = acc.try_append(T0, i, b"k%d" % i, b"v%d" % i * 10, [("h", b"x")], None)
+        h2 = try_append(acc, T0, i, b"k%d" % i, b"v%d" % i * 10, [("h", b"x")])
         assert h2 is not None
         handles.append(h2)
     [drained] = acc.drain(CLUSTER, {1}, 0)[1]
@@ -307,10 +308,10 @@ def test_load_stats_skip_partitions_of_a_node_that_stopped_draining() -> None:
         append(acc, TopicPartition("t", p), b"x" * 600, now=0)
     acc.ready(cluster, 0)
     acc.drain(cluster, {1}, 0)
-    assert acc.load_stats("t", cluster, 0) == ([0, 1, 2], [0, 2, 0])
+    assert load_stats(acc, "t", cluster, 0) == ([0, 1, 2], [0, 2, 0])
     acc.ready(cluster, 5000)  # node 2 has been ready for 5 s and never drained
-    assert acc.load_stats("t", cluster, 1000) == ([0, 2], [0, 0])
-    assert acc.load_stats("t", cluster, 10_000) == ([0, 1, 2], [0, 2, 0])
+    assert load_stats(acc, "t", cluster, 1000) == ([0, 2], [0, 0])
+    assert load_stats(acc, "t", cluster, 10_000) == ([0, 1, 2], [0, 2, 0])
 
 
 def test_retried_batches_go_back_in_creation_order_whatever_order_they_failed_in() -> None:
@@ -389,5 +390,5 @@ def test_a_split_piece_takes_no_new_record() -> None:
     n = acc.split_and_reenqueue(big, 10)
     last = acc.batches[T0][-1]
     count = last.record_count
-    assert acc.try_append(T0, 0, None, b"new", None, None) is None
+    assert try_append(acc, T0, 0, None, b"new", None) is None
     assert last.record_count == count and len(acc.batches[T0]) == n

@@ -19,7 +19,7 @@ from aioproducer._io.completion import Completions, Finished
 from aioproducer._records import record_batch as records_batch
 from aioproducer.errors import KafkaTimeoutError
 
-from .fakes import make_accumulator
+from .fakes import make_accumulator, try_append
 
 TP = TopicPartition("t", 3)
 T = TypeVar("T")
@@ -245,7 +245,7 @@ def test_awaiters_and_callbacks_follow_a_record_into_its_split_batch() -> None:
         big = acc.batches[TP][0]
         big.builder.batch_size = 10_000
         big.builder.set_ratio(1.0)
-        hs = [first] + [acc.try_append(TP, i, b"k", b"v" * 40, None, None) for i in range(1, 12)]
+        hs = [first] + [try_append(acc, TP, i, b"k", b"v" * 40, None) for i in range(1, 12)]
         assert all(h is not None for h in hs)
         last = hs[-1]
         assert last is not None
