@@ -9,19 +9,22 @@ Annotate the code under test with it and pass either::
 
 Both classes subclass it, so ``mypy --strict`` checks each against it where it is defined,
 and a test compares their signatures parameter by parameter (tests/unit/test_producer_like.py).
-The defaults below (``async with``, ``send_and_wait``) are the ones a class inherits unless it
-has a faster way; the real producer's ``send_and_wait`` skips the linger.
+The defaults below (``async with``, ``send_and_wait``, ``send_many``) are the ones a class
+inherits unless it has a faster way; the real producer's ``send_and_wait`` skips the linger,
+its ``send_many`` does the per-call work once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ._core.metrics import MetricName
 from ._core.producer_batch import Callback, RecordFuture, RecordMetadata
+from .errors import BadRecordError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -33,9 +36,10 @@ ProducerState = Literal["new", "running", "failed", "closing", "closed"]
 @runtime_checkable
 class ProducerLike(Protocol):
     """What code that produces needs of a producer: the lifecycle (``start``/``close`` or
-    ``async with``), ``send``, ``send_and_wait``, ``flush``, ``partitions_for``, ``state`` and
-    ``metrics()``. :class:`~aioproducer.Producer` and :class:`~aioproducer.testing.MockProducer`
-    implement it; the transaction methods are the real producer's only.
+    ``async with``), ``send``, ``send_and_wait``, ``send_many``, ``flush``, ``partitions_for``,
+    ``state`` and ``metrics()``. :class:`~aioproducer.Producer` and
+    :class:`~aioproducer.testing.MockProducer` implement it; the transaction methods are the
+    real producer's only.
 
     ``send`` returns the record's future: a :class:`RecordFuture` from the real producer, an
     :class:`asyncio.Future` from the mock. Both implement the asyncio Future protocol
@@ -90,6 +94,31 @@ class ProducerLike(Protocol):
         """Send one record and wait for its acknowledgement."""
         return await (await self.send(topic, value, key, partition, timestamp_ms, headers))
 
+    async def send_many(
+        self,
+        topic: str,
+        values: Iterable[Any],
+        keys: Iterable[Any] | None = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        callback: Callback | None = None,
+    ) -> list[RecordFuture] | list[asyncio.Future[RecordMetadata]]:
+        """Buffer one record per item of ``values`` (the key at the same place in ``keys``, or
+        none); the other arguments apply to every record. One future per record, in order. An
+        error raised part-way carries ``enqueued``: the futures of the records before it."""
+        enqueued: list[Any] = []
+        try:
+            for value, key in records_of(topic, values, keys):
+                enqueued.append(
+                    await self.send(topic, value, key, partition, timestamp_ms, headers, callback)
+                )
+        except Exception as exc:
+            exc.enqueued = enqueued  # type: ignore[attr-defined]
+            raise
+        return enqueued
+
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until every record sent before this call is acknowledged or failed."""
         ...
@@ -101,6 +130,20 @@ class ProducerLike(Protocol):
     def metrics(self) -> dict[MetricName, float]:
         """Every metric now, keyed by :class:`~aioproducer.metrics.MetricName`."""
         ...
+
+
+def records_of(
+    topic: str, values: Iterable[Any], keys: Iterable[Any] | None
+) -> Iterable[tuple[Any, Any]]:
+    """``send_many``'s (value, key) pairs; keys, when given, must be as many as values."""
+    if keys is None:
+        return zip(values, repeat(None))
+    values, keys = list(values), list(keys)
+    if len(values) != len(keys):
+        raise BadRecordError(
+            f"send_many: {len(values)} values but {len(keys)} keys for topic {topic!r}"
+        )
+    return zip(values, keys, strict=True)
 
 
 __all__ = ("ProducerLike", "ProducerState")

@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._core.accumulator import RecordAccumulator
@@ -28,7 +27,7 @@ from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop_or_none
 from ._io.sender import Sender, Wakeup
 from ._lifecycle import Lifecycle
-from ._producer_like import ProducerLike, ProducerState
+from ._producer_like import ProducerLike, ProducerState, records_of
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import _hard_limit
@@ -43,7 +42,6 @@ from ._validate import (
 )
 from .config import ProducerConfig
 from .errors import (
-    BadRecordError,
     KafkaTimeoutError,
     ProducerClosedError,
     WrongEventLoopError,
@@ -222,15 +220,7 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, ProducerLike):
             self._refuse()
         if _get_ident() != self._owner_thread:
             self._check_loop()
-        if keys is None:
-            records: Iterable[tuple[Any, Any]] = zip(values, repeat(None))
-        else:
-            values, keys = list(values), list(keys)
-            if len(values) != len(keys):
-                raise BadRecordError(
-                    f"send_many: {len(values)} values but {len(keys)} keys for topic {topic!r}"
-                )
-            records = zip(values, keys, strict=True)
+        records = records_of(topic, values, keys)
         enqueued: list[RecordFuture] = []
         try:
             if self._on_send:  # an interceptor may change any record: send() each one

@@ -64,6 +64,7 @@ def test_the_protocol_covers_the_shared_api() -> None:
         "partitions_for",
         "send",
         "send_and_wait",
+        "send_many",
         "start",
         "state",
     }
@@ -112,6 +113,7 @@ def test_the_drift_check_catches_a_drifted_producer() -> None:
         "Drifted.partitions_for",
         "Drifted.send",
         "Drifted.send_and_wait",
+        "Drifted.send_many",
     ]
 
 
