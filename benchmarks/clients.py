@@ -1,7 +1,7 @@
 """One benchmark run of one client, in its own process; prints one JSON line.
 
     python benchmarks/clients.py CLIENT --bootstrap HOST:PORT --topic T
-        [--mode throughput|latency|awaited|handlers|callback|concurrent-latency] [--tasks N]
+        [--mode throughput|latency|bulk|awaited|handlers|callback|concurrent-latency] [--tasks N]
         [--records N] [--size B] [--acks all|1] [--compression none|lz4|zstd|gzip] [--keyed]
         [--idempotence default|on|off] [--batch-size 16384] [--linger-ms 5]
         [--topics N --chunk K] [--loop asyncio|uvloop]
@@ -82,6 +82,29 @@ async def timed_async_loop(
     }
 
 
+#: ``--mode bulk``: records per ``send_many`` call.
+BULK = 1000
+
+
+async def timed_bulk(p: Any, args: argparse.Namespace, value: bytes) -> dict[str, Any]:
+    """``--mode bulk`` (aioproducer): the throughput run's records through ``send_many``, a
+    thousand per call (keys as the throughput run's with ``--keyed``), then ``flush()``; the
+    futures are kept, as a service would, and checked done at the end."""
+    topic = args.topic
+    await p.send(topic, value)
+    await p.flush()
+    keys = [b"%d" % (i % 10_000) for i in range(BULK)] if args.keyed else None
+    futs: list[Any] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    for start in range(0, args.records, BULK):
+        n = min(BULK, args.records - start)
+        futs += await p.send_many(topic, [value] * n, None if keys is None else keys[:n])
+    await p.flush()
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert len(futs) == args.records and all(f.done() for f in futs)
+    return {"seconds": elapsed, "us_per_record": round(cpu / args.records * 1e6, 3)}
+
+
 async def aioproducer_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]:
     from aioproducer import Producer
 
@@ -101,6 +124,8 @@ async def aioproducer_run(args: argparse.Namespace, value: bytes) -> dict[str, A
             return await run_workload(service_workloads.aioproducer_adapter(p), args, value)
         if args.mode == "latency":
             return await latency(lambda: p.send_and_wait(args.topic, value), args.records)
+        if args.mode == "bulk":
+            return await timed_bulk(p, args, value)
 
         def send(topic: str, v: bytes, key: bytes | None) -> Any:
             return p.send(topic, v, key=key)  # the coroutine itself: no extra await layer
@@ -138,6 +163,8 @@ async def aiokafka_run(args: argparse.Namespace, value: bytes) -> dict[str, Any]
             return await run_workload(service_workloads.aiokafka_adapter(p), args, value)
         if args.mode == "latency":
             return await latency(lambda: p.send_and_wait(args.topic, value), args.records)
+        if args.mode == "bulk":
+            return await timed_bulk(p, args, value)
 
         def send(topic: str, v: bytes, key: bytes | None) -> Any:
             return p.send(topic, v, key=key)  # the coroutine itself: no extra await layer
@@ -299,7 +326,9 @@ def main() -> None:
     ap.add_argument("client", choices=sorted(RUNNERS))
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
-    ap.add_argument("--mode", choices=["throughput", "latency", *WORKLOADS], default="throughput")
+    ap.add_argument(
+        "--mode", choices=["throughput", "latency", "bulk", *WORKLOADS], default="throughput"
+    )
     ap.add_argument("--tasks", type=int, default=1000, help="handlers, concurrent-latency")
     ap.add_argument(
         "--loop", choices=["asyncio", "uvloop"], default="asyncio", help="asyncio clients"

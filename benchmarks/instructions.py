@@ -85,7 +85,8 @@ def main() -> None:
     ap.add_argument(
         "--mode",
         default="throughput",
-        help="clients.py's workload: throughput (fire and forget), awaited, handlers, callback",
+        help="clients.py's workload: throughput (fire and forget), bulk (send_many), awaited, "
+        "handlers, callback",
     )
     ap.add_argument(
         "--records",

@@ -340,3 +340,29 @@ async def test_new_topics_are_asked_for_at_once_not_after_the_refresh_backoff(
             assert (md.topic, md.offset) == (t, 0)
     for t in topics:
         assert [r.value for r in read_topic(broker.bootstrap_servers, t)] == [b"first"]
+
+
+async def test_send_many_writes_what_a_loop_of_send_writes(
+    broker: Broker, new_topic: Callable[..., str]
+) -> None:
+    """send_many: keyed and unkeyed records, with lz4, read back by confluent-kafka; each
+    future resolves to where the record is, keyed ones where Java's partitioner puts them."""
+    topic = new_topic(broker, partitions=3)
+    values = [b"value-%05d" % i + bytes(i % 200) for i in range(6000)]
+    keys = [None if i % 5 == 0 else b"key-%d" % (i % 101) for i in range(3000)]
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers, compression_type="lz4", batch_size=4096
+    ) as p:
+        keyed = await p.send_many(topic, values[:3000], keys, headers=[("bulk", b"1")])
+        unkeyed = await p.send_many(topic, values[3000:])
+        mds: list[RecordMetadata] = [await f for f in keyed + unkeyed]
+    got = {(r.partition, r.offset): r for r in read_topic(broker.bootstrap_servers, topic)}
+    assert len(got) == 6000
+    for i, md in enumerate(mds):
+        r = got[(md.partition, md.offset)]
+        key = keys[i] if i < 3000 else None
+        assert (r.key, r.value) == (key, values[i])
+        assert r.headers == ((("bulk", b"1"),) if i < 3000 else ())
+        if key is not None:
+            assert md.partition == java_partition(key, 3)
+    assert len({md.partition for md in mds[3000:]}) > 1  # the unkeyed ones moved on
