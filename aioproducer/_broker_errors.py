@@ -751,6 +751,13 @@ class SnapshotNotFoundError(BrokerResponseError):
     name = "SNAPSHOT_NOT_FOUND"
 
 
+class PositionOutOfRangeError(BrokerResponseError):
+    """Broker error 99, POSITION_OUT_OF_RANGE."""
+
+    code = 99
+    name = "POSITION_OUT_OF_RANGE"
+
+
 class UnknownTopicIdError(BrokerResponseError):
     """Broker error 100, UNKNOWN_TOPIC_ID."""
 
@@ -961,6 +968,63 @@ class InvalidRegularExpressionError(BrokerResponseError):
     name = "INVALID_REGULAR_EXPRESSION"
 
 
+class RebootstrapRequiredError(BrokerResponseError):
+    """Broker error 129, REBOOTSTRAP_REQUIRED."""
+
+    code = 129
+    name = "REBOOTSTRAP_REQUIRED"
+
+
+class StreamsInvalidTopologyError(BrokerResponseError):
+    """Broker error 130, STREAMS_INVALID_TOPOLOGY."""
+
+    code = 130
+    name = "STREAMS_INVALID_TOPOLOGY"
+
+
+class StreamsInvalidTopologyEpochError(BrokerResponseError):
+    """Broker error 131, STREAMS_INVALID_TOPOLOGY_EPOCH."""
+
+    code = 131
+    name = "STREAMS_INVALID_TOPOLOGY_EPOCH"
+
+
+class StreamsTopologyFencedError(BrokerResponseError):
+    """Broker error 132, STREAMS_TOPOLOGY_FENCED."""
+
+    code = 132
+    name = "STREAMS_TOPOLOGY_FENCED"
+
+
+class ShareSessionLimitReachedError(BrokerResponseError):
+    """Broker error 133, SHARE_SESSION_LIMIT_REACHED."""
+
+    code = 133
+    name = "SHARE_SESSION_LIMIT_REACHED"
+    retriable = True
+
+
+class GroupDeletionFailedError(BrokerResponseError):
+    """Broker error 134, GROUP_DELETION_FAILED."""
+
+    code = 134
+    name = "GROUP_DELETION_FAILED"
+
+
+class StreamsTopologyDescriptionUpdateFailedError(BrokerResponseError):
+    """Broker error 135, STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED."""
+
+    code = 135
+    name = "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED"
+
+
+class ControllerIdNotRegisteredError(BrokerResponseError):
+    """Broker error 136, CONTROLLER_ID_NOT_REGISTERED."""
+
+    code = 136
+    name = "CONTROLLER_ID_NOT_REGISTERED"
+
+
 BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
     -1: UnknownServerError,
     1: OffsetOutOfRangeError,
@@ -1061,6 +1125,7 @@ BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
     96: FeatureUpdateFailedError,
     97: PrincipalDeserializationFailureError,
     98: SnapshotNotFoundError,
+    99: PositionOutOfRangeError,
     100: UnknownTopicIdError,
     101: DuplicateBrokerRegistrationError,
     102: BrokerIdNotRegisteredError,
@@ -1090,6 +1155,14 @@ BROKER_ERRORS: dict[int, type[BrokerResponseError]] = {
     126: DuplicateVoterError,
     127: VoterNotFoundError,
     128: InvalidRegularExpressionError,
+    129: RebootstrapRequiredError,
+    130: StreamsInvalidTopologyError,
+    131: StreamsInvalidTopologyEpochError,
+    132: StreamsTopologyFencedError,
+    133: ShareSessionLimitReachedError,
+    134: GroupDeletionFailedError,
+    135: StreamsTopologyDescriptionUpdateFailedError,
+    136: ControllerIdNotRegisteredError,
 }
 
 # Imported from aioproducer.errors, which says so: tracebacks, reprs and pickles name
@@ -1103,6 +1176,7 @@ __all__ = (
     "BrokerNotAvailableError",
     "ClusterAuthorizationFailedError",
     "ConcurrentTransactionsError",
+    "ControllerIdNotRegisteredError",
     "CoordinatorLoadInProgressError",
     "CoordinatorNotAvailableError",
     "CorruptMessageError",
@@ -1126,6 +1200,7 @@ __all__ = (
     "FetchSessionIdNotFoundError",
     "FetchSessionTopicIdError",
     "GroupAuthorizationFailedError",
+    "GroupDeletionFailedError",
     "GroupIdNotFoundError",
     "GroupMaxSizeReachedError",
     "GroupSubscribedToTopicError",
@@ -1184,22 +1259,29 @@ __all__ = (
     "OperationNotAttemptedError",
     "OutOfOrderSequenceNumberError",
     "PolicyViolationError",
+    "PositionOutOfRangeError",
     "PreferredLeaderNotAvailableError",
     "PrincipalDeserializationFailureError",
     "ProducerFencedError",
     "ReassignmentInProgressError",
     "RebalanceInProgressError",
+    "RebootstrapRequiredError",
     "RecordListTooLargeError",
     "ReplicaNotAvailableError",
     "RequestTimedOutError",
     "ResourceNotFoundError",
     "SaslAuthenticationFailedError",
     "SecurityDisabledError",
+    "ShareSessionLimitReachedError",
     "ShareSessionNotFoundError",
     "SnapshotNotFoundError",
     "StaleBrokerEpochError",
     "StaleControllerEpochError",
     "StaleMemberEpochError",
+    "StreamsInvalidTopologyEpochError",
+    "StreamsInvalidTopologyError",
+    "StreamsTopologyDescriptionUpdateFailedError",
+    "StreamsTopologyFencedError",
     "TelemetryTooLargeError",
     "ThrottlingQuotaExceededError",
     "TopicAlreadyExistsError",

@@ -28,7 +28,7 @@ class MetadataRequest(Message):
     include_topic_authorized_operations: bool = False
     unknown_tags: dict[int, bytes] = field(default_factory=dict, repr=False)
     API_KEY: ClassVar[int] = 3
-    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 12)
+    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 13)
     FLEXIBLE_VERSIONS: ClassVar[Versions] = Versions(9, MAX_VERSION)
     _flexible_: ClassVar[Versions] = Versions(9, MAX_VERSION)
     FIELDS: ClassVar[tuple[Field, ...]] = (
@@ -117,9 +117,10 @@ class MetadataResponse(Message):
     controller_id: int = -1
     topics: list[MetadataResponse.MetadataResponseTopic] = field(default_factory=list)
     cluster_authorized_operations: int = -2147483648
+    error_code: int = 0
     unknown_tags: dict[int, bytes] = field(default_factory=dict, repr=False)
     API_KEY: ClassVar[int] = 3
-    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 12)
+    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 13)
     FLEXIBLE_VERSIONS: ClassVar[Versions] = Versions(9, MAX_VERSION)
     _flexible_: ClassVar[Versions] = Versions(9, MAX_VERSION)
     FIELDS: ClassVar[tuple[Field, ...]] = (
@@ -137,6 +138,7 @@ class MetadataResponse(Message):
             "topics", "array", Versions(0, MAX_VERSION), struct=MetadataResponseTopic, elem="struct"
         ),
         Field("cluster_authorized_operations", "int32", Versions(8, 10)),
+        Field("error_code", "int16", Versions(13, MAX_VERSION)),
     )
 
 
