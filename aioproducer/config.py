@@ -89,7 +89,8 @@ class ProducerConfig:
     #: addresses is found; "none" keeps trying the known brokers only.
     metadata_recovery_strategy: Literal["none", "rebootstrap"] = "rebootstrap"
     #: With "rebootstrap": also rebootstrap when no metadata could be obtained for this long
-    #: although brokers answer connections (KIP-1102).
+    #: although brokers answer connections (KIP-1102). A broker answering Metadata (v13+)
+    #: with REBOOTSTRAP_REQUIRED has the producer rebootstrap at once.
     metadata_recovery_rebootstrap_trigger_ms: int = 300000
     #: Base of the exponential reconnect backoff with jitter.
     reconnect_backoff_ms: int = 50

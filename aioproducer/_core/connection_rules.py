@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._broker_errors import RebootstrapRequiredError
 from .accumulator import backoff_ms
 
 
@@ -38,7 +39,9 @@ class Recovery:
     * when none of the known brokers can be reached (every one is backing off after a
       failed attempt and no attempt is under way): KIP-899;
     * when a metadata update has been due for ``trigger_ms`` without succeeding, although
-      brokers are reachable: KIP-1102.
+      brokers are reachable: KIP-1102;
+    * when a broker answers Metadata (v13+) with the top-level error REBOOTSTRAP_REQUIRED:
+      KIP-1102 too, at once, whatever ``trigger_ms``.
 
     With "none", never.
     """
@@ -72,10 +75,26 @@ class Recovery:
             and now_ms - self._due_since >= self.trigger_ms
         )
 
+    def requested(self, error_code: int) -> bool:
+        """Whether a Metadata answer's top-level ``error_code`` has the client rebootstrap now:
+        REBOOTSTRAP_REQUIRED (129) with strategy "rebootstrap" (Java's ``NetworkClient``
+        rebootstraps at its next poll). With "none", Java reads such an answer as any other
+        (:func:`metadata_answer_usable`)."""
+        return self.enabled and error_code == RebootstrapRequiredError.code
+
     def when_unreachable(self, learned: bool) -> bool:
         """KIP-899: whether to rebootstrap when no known broker can be reached; ``learned``:
         the known brokers came from metadata (not the bootstrap servers themselves)."""
         return self.enabled and learned
 
 
-__all__ = ["Recovery", "idle_close_in_ms", "setup_timeout_ms"]
+def metadata_answer_usable(error_code: int, broker_count: int) -> bool:
+    """Whether a Metadata answer not taken as a rebootstrap request updates the cluster view:
+    one with a top-level error (v13+) and no broker is a failed update, as Java's
+    ``DefaultMetadataUpdater`` ignores an answer without brokers, instead of a view with no
+    broker (which would send the producer back to its bootstrap servers with strategy "none").
+    An answer that names brokers is used whatever its top-level error, as Java does."""
+    return error_code == 0 or broker_count > 0
+
+
+__all__ = ["Recovery", "idle_close_in_ms", "metadata_answer_usable", "setup_timeout_ms"]

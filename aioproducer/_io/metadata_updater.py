@@ -4,7 +4,8 @@ When to ask and for which topics is the core's (``_core/cluster.py``'s ``Metadat
 refresh interval, the backoff after a failure, topics expiring after ``metadata_max_idle_ms``);
 this module sends the request on the least loaded connection and tells waiters (``send()`` of
 a topic with no metadata yet) that an attempt ended. When no metadata came for
-``metadata_recovery_rebootstrap_trigger_ms`` it has the pool rebootstrap (KIP-1102).
+``metadata_recovery_rebootstrap_trigger_ms`` it has the pool rebootstrap (KIP-1102), and at
+once when a broker answers Metadata v13+ with REBOOTSTRAP_REQUIRED.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from .._core.cluster import Cluster, Metadata, TopicPartition, cluster_from_metadata
+from .._core.connection_rules import metadata_answer_usable
 from .._protocol.messages import MetadataRequest, MetadataResponse
 from ..errors import KafkaError
 from .backend import ops_for, running_loop
@@ -85,6 +87,8 @@ class MetadataUpdater:
             log.debug("metadata request to broker %d failed: %s", conn.node_id, exc)
             self.metadata.failed(self.now_ms())
         else:
+            if not self._usable(conn, resp):
+                return
             self.pool.recovery.updated()
             before = self.metadata.cluster
             self.metadata.update(cluster, self.now_ms(), partial)
@@ -101,6 +105,20 @@ class MetadataUpdater:
             self.task = None
             self.notify_waiters()
             self.wakeup.set()
+
+    def _usable(self, conn: BrokerConnection, resp: MetadataResponse) -> bool:
+        """False when the answer's top-level error (v13+, KIP-1102) leaves the view as it was:
+        REBOOTSTRAP_REQUIRED rebootstraps at once with strategy "rebootstrap"; an error with no
+        broker is a failed update."""
+        code, now = resp.error_code, self.now_ms()
+        if self.pool.recovery.requested(code):
+            self.pool.rebootstrap(now, f"broker {conn.node_id} answered REBOOTSTRAP_REQUIRED")
+            return False
+        if not metadata_answer_usable(code, len(resp.brokers)):
+            log.debug("metadata from broker %d: error %d and no broker", conn.node_id, code)
+            self.metadata.failed(now)
+            return False
+        return True
 
     def notify_waiters(self) -> None:
         """Wake everyone waiting in :meth:`changed` (an attempt ended, or the producer stops)."""

@@ -15,7 +15,7 @@ from aioproducer._protocol.messages import (
     ProduceResponse,
 )
 from aioproducer._records.reader import read_batches
-from aioproducer.errors import ProtocolError
+from aioproducer.errors import ProtocolError, RebootstrapRequiredError
 
 from .log import MAX_SEQ, BatchMeta, Entry, Partition, PState, in_sequence, payload_of
 from .script import Answer, BatchSeen, ProduceSeen
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 API_NAMES = {0: "Produce", 3: "Metadata", 18: "ApiVersions", 22: "InitProducerId"}
 #: Injected errors after which the leader may have appended (Kafka: 7, 20; -1 either way).
 APPENDED_ERRORS = {7, 20}
+REBOOTSTRAP_REQUIRED = RebootstrapRequiredError.code
 
 
 class Broker:
@@ -92,6 +93,16 @@ class Broker:
             if refused and link.transport._peer in refused:
                 link.reset(f"Metadata cid={cid} refused (scripted)")
                 return
+        if (
+            api_key == 3
+            and version >= 13
+            and link.transport is not None
+            and link.transport._peer in w.cluster.rebootstrap_required_at
+        ):
+            w.cluster.rebootstrap_required_sent.append(w.loop.time())
+            body = MetadataResponse(error_code=REBOOTSTRAP_REQUIRED).encode(version)
+            self._reply(link, cid, body, flexible, name, "error=129 (scripted)")
+            return
         if api_key == 3:
             w.cluster.metadata_seen.append(w.loop.time())
             body, note = self._metadata(request, version)
@@ -129,7 +140,12 @@ class Broker:
     # -- APIs ----------------------------------------------------------------------------------
 
     def _api_versions(self, version: int) -> bytes:
-        apis = [(0, 3, self.produce_max), (3, 1, 12), (18, 0, 3), (22, 0, 4)]
+        apis = [
+            (0, 3, self.produce_max),
+            (3, 1, self.world.cluster.metadata_max_version),
+            (18, 0, 3),
+            (22, 0, 4),
+        ]
         features = []
         coordinator = self.world.cluster.coordinator
         if coordinator is not None:

@@ -80,6 +80,12 @@ class Cluster:
         #: Addresses where Metadata requests are answered with a reset (a broker that accepts
         #: connections but cannot serve metadata).
         self.metadata_refused_at: set[tuple[str, int]] = set()
+        #: The highest Metadata version the brokers offer (13 adds the top-level error code,
+        #: KIP-1102), and the addresses where Metadata v13+ is answered REBOOTSTRAP_REQUIRED
+        #: with no broker (a broker telling the client its view is stale); when each went.
+        self.metadata_max_version = 12
+        self.rebootstrap_required_at: set[tuple[str, int]] = set()
+        self.rebootstrap_required_sent: list[float] = []
         # The scripting API (tests/sim/script.py): rules, and what the brokers saw.
         self.produce_rules: list[ProduceRule] = []
         self.init_pid_rules: list[InitPidRule] = []

@@ -32,6 +32,10 @@ def refuse_metadata_at_the_learned_addresses(w: World) -> None:
     """The learned brokers accept connections but reset on Metadata; the connection the
     producer still has to the bootstrap address is dropped (only a rebootstrap reopens one)."""
     w.cluster.metadata_refused_at = {(b.host, b.port) for b in w.cluster.brokers.values()}
+    drop_the_bootstrap_connection(w)
+
+
+def drop_the_bootstrap_connection(w: World) -> None:
     for link in w.net.open_links():
         if link.transport is not None and link.transport._peer == BOOT:
             link.reset("the load balancer dropped it")
@@ -222,3 +226,81 @@ def test_no_trigger_rebootstrap_with_strategy_none() -> None:
         metadata_recovery_rebootstrap_trigger_ms=2000,
         **PLAIN,
     )
+
+
+def answer_rebootstrap_required_at_the_learned_addresses(w: World) -> None:
+    """The learned brokers answer Metadata v13 with REBOOTSTRAP_REQUIRED and no broker; the
+    bootstrap address (the load balancer) still answers in full, once reconnected."""
+    w.cluster.rebootstrap_required_at = {(b.host, b.port) for b in w.cluster.brokers.values()}
+    drop_the_bootstrap_connection(w)
+
+
+def offer_metadata_v13(w: World) -> None:
+    behind_a_load_balancer(w)
+    w.cluster.metadata_max_version = 13
+
+
+def test_a_broker_asking_for_a_rebootstrap_gets_one_at_once() -> None:
+    """KIP-1102's REBOOTSTRAP_REQUIRED in a Metadata v13 answer: the producer goes back to its
+    bootstrap servers at once, long before metadata_recovery_rebootstrap_trigger_ms."""
+    seen: dict[str, Any] = {}
+
+    async def body(p: Producer, w: World) -> None:
+        await settled([await p.send("t0", b"a", partition=0)])
+        answer_rebootstrap_required_at_the_learned_addresses(w)
+        seen["asked"] = now()
+        await until(lambda: boot_attempts(w, seen["asked"]), "a bootstrap connection", 10)
+        seen["rebootstrap"] = boot_attempts(w, seen["asked"])[0]
+        seen["refusals"] = list(w.cluster.rebootstrap_required_sent)
+        w.cluster.rebootstrap_required_at.clear()
+        fut = await p.send("t0", b"b", partition=0)
+        await settled([fut])
+        seen["fut"] = fut
+
+    w = run(
+        body,
+        setup=offer_metadata_v13,
+        bootstrap_servers="bootstrap.example:9092",
+        metadata_max_age_ms=200,
+        metadata_recovery_rebootstrap_trigger_ms=60000,
+        **PLAIN,
+    )
+    assert len(seen["refusals"]) == 1, seen["refusals"]
+    # The next refresh (metadata_max_age_ms) is answered 129; the bootstrap address follows.
+    waited = seen["rebootstrap"] - seen["asked"]
+    assert waited < 0.2 + 0.1, waited
+    assert seen["rebootstrap"] >= seen["refusals"][0]
+    assert seen["fut"].result().offset == 1 and log_of(w, 0) == [b"a", b"b"]
+
+
+def test_rebootstrap_required_with_strategy_none_is_a_failed_update() -> None:
+    """With "none" the answer (no broker) is a failed update, as in Java: the producer keeps
+    the brokers it knows, asks them again after the backoff, and still delivers."""
+    seen: dict[str, Any] = {}
+
+    async def body(p: Producer, w: World) -> None:
+        await settled([await p.send("t0", b"a", partition=0)])
+        answer_rebootstrap_required_at_the_learned_addresses(w)
+        t = now()
+        await until(lambda: len(w.cluster.rebootstrap_required_sent) >= 3, "three refusals", 10)
+        fut = await p.send("t0", b"b", partition=0)
+        await settled([fut])
+        seen["fut"], seen["t"] = fut, t
+        await until(lambda: now() > t + 5, "a few seconds more")
+        seen["known"] = sorted(p._metadata.cluster.brokers)
+
+    w = run(
+        body,
+        setup=offer_metadata_v13,
+        bootstrap_servers="bootstrap.example:9092",
+        metadata_max_age_ms=200,
+        metadata_recovery_strategy="none",
+        metadata_recovery_rebootstrap_trigger_ms=2000,
+        **PLAIN,
+    )
+    assert not boot_attempts(w, seen["t"])
+    assert seen["fut"].result().offset == 1 and log_of(w, 0) == [b"a", b"b"]
+    assert seen["known"] == sorted(w.cluster.brokers)  # the view kept, not emptied
+    # Asked again after each failed update (retry_backoff_ms), only ever the learned brokers.
+    assert len(w.cluster.rebootstrap_required_sent) >= 10
+    assert w.cluster.metadata_seen[-1] < seen["t"]
