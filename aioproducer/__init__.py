@@ -18,7 +18,7 @@ from ._interceptors import ProducerInterceptor
 from ._io.oauth import AbstractTokenProvider, ClientCredentialsTokenProvider
 from ._io.oauth_assertion import JwtBearerTokenProvider
 from ._io.transactions import ConsumerGroupMetadata
-from ._producer_like import ProducerLike
+from ._producer_like import ProducerLike, TransactionalProducerLike
 from ._public import publish as _publish
 from ._settings import ProducerSettings
 from ._version import __version__
@@ -87,6 +87,7 @@ __all__ = (
     "TopicPartition",
     "TransactionAbortedError",
     "TransactionStateError",
+    "TransactionalProducerLike",
     "UnsupportedAsyncLibraryError",
     "UnsupportedVersion",
     "WrongEventLoopError",
@@ -112,6 +113,7 @@ for _name, _cls in (
     ("RecordMetadata", RecordMetadata),
     ("RoundRobinPartitioner", RoundRobinPartitioner),
     ("TopicPartition", TopicPartition),
+    ("TransactionalProducerLike", TransactionalProducerLike),
 ):
     _publish(_cls, __name__)
     if _cls.__name__ != _name:  # the pure-Python RecordFuture (AIOPRODUCER_PURE_PYTHON=1)

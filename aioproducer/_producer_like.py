@@ -17,19 +17,25 @@ its ``send_many`` does the per-call work once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from ._core.cluster import TopicPartition
 from ._core.metrics import MetricName
 from ._core.producer_batch import Callback, RecordFuture, RecordMetadata
+from ._core.transactions import PreparedTxnState
 from .errors import BadRecordError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-#: What ``Producer.state`` may be (``MockProducer`` is never ``"failed"`` nor ``"closing"``).
+    from ._io.transactions import ConsumerGroupMetadata
+
+#: What ``Producer.state`` may be (``MockProducer`` is never ``"closing"``, and ``"failed"``
+#: only once fenced).
 ProducerState = Literal["new", "running", "failed", "closing", "closed"]
 
 
@@ -132,6 +138,46 @@ class ProducerLike(Protocol):
         ...
 
 
+@runtime_checkable
+class TransactionalProducerLike(ProducerLike, Protocol):
+    """:class:`ProducerLike` and the transaction methods (KIP-98, KIP-939), which
+    :class:`~aioproducer.Producer` and :class:`~aioproducer.testing.MockProducer` both have:
+    annotate code that produces in transactions with it, and pass either (a producer with
+    ``transactional_id`` set, or the methods raise :class:`TransactionStateError`)."""
+
+    def begin_transaction(self) -> None:
+        """Begin a transaction."""
+        ...
+
+    async def commit_transaction(self) -> None:
+        """Flush the transaction's records, then commit them with its offsets."""
+        ...
+
+    async def abort_transaction(self) -> None:
+        """Abort the transaction: its records are never visible to ``read_committed``."""
+        ...
+
+    async def prepare_transaction(self) -> PreparedTxnState:
+        """Two-phase commit's first phase (KIP-939): flush, answer the prepared state."""
+        ...
+
+    async def complete_transaction(self, prepared: PreparedTxnState) -> None:
+        """Two-phase commit's second phase: commit if ``prepared`` is the state, else abort."""
+        ...
+
+    async def send_offsets_to_transaction(
+        self,
+        offsets: Mapping[TopicPartition, int | tuple[int, str | None]],
+        group_id: str | ConsumerGroupMetadata | Any,
+    ) -> None:
+        """Commit a consumer group's offsets as part of the transaction."""
+        ...
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """``async with producer.transaction():`` begin; commit on exit; abort on an error."""
+        ...
+
+
 def records_of(
     topic: str, values: Iterable[Any], keys: Iterable[Any] | None
 ) -> Iterable[tuple[Any, Any]]:
@@ -146,4 +192,4 @@ def records_of(
     return zip(values, keys, strict=True)
 
 
-__all__ = ("ProducerLike", "ProducerState")
+__all__ = ("ProducerLike", "ProducerState", "TransactionalProducerLike")

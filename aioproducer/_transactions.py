@@ -28,11 +28,9 @@ from typing import Any
 from ._core.accumulator import RecordAccumulator
 from ._core.cluster import TopicPartition
 from ._core.transactions import (
-    ErrorKind,
     PreparedTxnState,
     TransactionManager,
     TxnState,
-    classify,
 )
 from ._io.sender import Sender
 from ._io.transactions import ConsumerGroupMetadata, TransactionCoordinator
@@ -134,15 +132,8 @@ class TransactionalProducer:
         txn, coord = self._txn_parts()
         if txn.state is not TxnState.IN_TRANSACTION:
             txn.check_can_send()  # raises the state's TransactionStateError
-        group = _group(group_id)
-        checked: dict[TopicPartition, tuple[int, str | None]] = {}
-        for tp, value in offsets.items():
-            if not isinstance(tp, TopicPartition):
-                raise TypeError(f"offsets keys must be TopicPartition, got {tp!r}")
-            offset, meta = value if isinstance(value, tuple) else (value, "")
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise ValueError(f"offset for {tp.topic}-{tp.partition} must be an int >= 0")
-            checked[tp] = (offset, meta)
+        group = group_metadata(group_id)
+        checked = checked_offsets(offsets)
         try:
             await coord.send_offsets(checked, group, self._now_ms() + self.config.max_block_ms)
         except KafkaError as exc:
@@ -205,13 +196,10 @@ class TransactionalProducer:
     def _txn_failed(self, txn: TransactionManager, exc: KafkaError) -> None:
         """A transactional request failed: fatal errors stop the producer; a timeout leaves
         the state as it is (calling again resumes); others make the transaction abortable."""
-        code = getattr(exc, "code", None)
-        if isinstance(code, int) and classify(code) is ErrorKind.FATAL:
+        if txn.request_failed(exc):
             sender = self._sender
             assert sender is not None
             sender._fatal(exc)
-        elif not exc.retriable and txn.state is not TxnState.ABORTING:
-            txn.abortable(exc)
 
     def _txn_abortable(self) -> None:
         """The sender found the transaction failed: take no more records in it."""
@@ -225,7 +213,23 @@ def _error(txn: TransactionManager) -> BaseException:
     return err
 
 
-def _group(group: Any) -> ConsumerGroupMetadata:
+def checked_offsets(
+    offsets: Mapping[TopicPartition, int | tuple[int, str | None]],
+) -> dict[TopicPartition, tuple[int, str | None]]:
+    """``send_offsets_to_transaction``'s offsets, checked: ``(offset, metadata)`` per partition."""
+    checked: dict[TopicPartition, tuple[int, str | None]] = {}
+    for tp, value in offsets.items():
+        if not isinstance(tp, TopicPartition):
+            raise TypeError(f"offsets keys must be TopicPartition, got {tp!r}")
+        offset, meta = value if isinstance(value, tuple) else (value, "")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset for {tp.topic}-{tp.partition} must be an int >= 0")
+        checked[tp] = (offset, meta)
+    return checked
+
+
+def group_metadata(group: Any) -> ConsumerGroupMetadata:
+    """``send_offsets_to_transaction``'s ``group_id``, as a :class:`ConsumerGroupMetadata`."""
     if isinstance(group, ConsumerGroupMetadata):
         return group
     if isinstance(group, str):
@@ -246,4 +250,10 @@ def _group(group: Any) -> ConsumerGroupMetadata:
         ) from None
 
 
-__all__ = ["ConsumerGroupMetadata", "PreparedTxnState", "TransactionalProducer"]
+__all__ = [
+    "ConsumerGroupMetadata",
+    "PreparedTxnState",
+    "TransactionalProducer",
+    "checked_offsets",
+    "group_metadata",
+]

@@ -27,7 +27,7 @@ from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop_or_none
 from ._io.sender import Sender, Wakeup
 from ._lifecycle import Lifecycle
-from ._producer_like import ProducerLike, ProducerState, records_of
+from ._producer_like import ProducerState, TransactionalProducerLike, records_of
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import _hard_limit
@@ -70,7 +70,7 @@ class ProducerRecord:
     headers: Sequence[tuple[str, bytes | None]] | None = None
 
 
-class Producer(Lifecycle, SendPath, TransactionalProducer, ProducerLike):
+class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducerLike):
     """An asyncio Kafka producer. Keyword arguments are :class:`ProducerConfig` fields (typed:
     :class:`ProducerSettings`); an unknown one raises :class:`ConfigError`.
 

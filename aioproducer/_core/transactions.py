@@ -47,7 +47,13 @@ from .._broker_errors import (
     UnsupportedForMessageFormatError,
     UnsupportedVersionError,
 )
-from ..errors import BrokerResponseError, TransactionStateError, error_class, for_code
+from ..errors import (
+    BrokerResponseError,
+    TransactionAbortedError,
+    TransactionStateError,
+    error_class,
+    for_code,
+)
 from .cluster import TopicPartition
 
 
@@ -213,6 +219,16 @@ def init_error(code: int, transactional_id: str, two_pc: bool) -> BaseException:
             " and with an authorizer the TWO_PHASE_COMMIT ACL on the id)"
         )
     return txn_error(code, what)
+
+
+def aborted_before_sent(error: BaseException) -> TransactionAbortedError:
+    """The error of a record still queued when its transaction aborted (``error``, its
+    cause: the abort, or the failure that made the transaction abortable)."""
+    exc = TransactionAbortedError(
+        f"the transaction was aborted before these records were sent: {error}"
+    )
+    exc.__cause__ = error
+    return exc
 
 
 def fenced_error(exc: BaseException) -> BaseException:
@@ -395,6 +411,18 @@ class TransactionManager:
         if self.state is not TxnState.FATAL_ERROR:
             self.transition(TxnState.FATAL_ERROR, error)
 
+    def request_failed(self, error: BaseException) -> bool:
+        """A transactional request (EndTxn, the offsets' commit) failed with ``error``. True:
+        the error is fatal, the caller stops the producer. Otherwise a retriable error leaves
+        the state as it is (calling again resumes) and any other makes the transaction
+        abortable (an abort that failed stays ABORTING: calling abort again resumes)."""
+        code = getattr(error, "code", None)
+        if isinstance(code, int) and classify(code) is ErrorKind.FATAL:
+            return True
+        if not getattr(error, "retriable", False) and self.state is not TxnState.ABORTING:
+            self.abortable(error)
+        return False
+
     def timeout_hint(self, now_ms: int) -> str:
         """A note for errors: the transaction outlived transaction_timeout_ms (the broker
         aborts it then, and fences the epoch)."""
@@ -471,6 +499,7 @@ __all__ = [
     "PreparedTxnState",
     "TransactionManager",
     "TxnState",
+    "aborted_before_sent",
     "classify",
     "fenced_error",
     "init_error",

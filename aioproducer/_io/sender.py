@@ -23,7 +23,7 @@ from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
 from .._core.metrics import ProducerMetrics
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
-from .._core.transactions import TransactionManager, TxnState, fenced_error
+from .._core.transactions import TransactionManager, TxnState, aborted_before_sent, fenced_error
 from ..config import ProducerConfig
 from ..errors import (
     KafkaError,
@@ -320,12 +320,7 @@ class Sender(ProduceRequests):
 
     def fail_queued(self, error: BaseException) -> None:
         """Fail every queued batch (not in flight) with ``error``."""
-        from ..errors import TransactionAbortedError
-
-        exc = TransactionAbortedError(
-            f"the transaction was aborted before these records were sent: {error}"
-        )
-        exc.__cause__ = error
+        exc = aborted_before_sent(error)
         for batch in self.acc.abort_undrained():
             self._complete(batch, -1, -1, exc)
 

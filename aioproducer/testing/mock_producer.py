@@ -13,6 +13,9 @@ What the real producer checks before enqueueing is checked the same way, with th
 and callbacks run in the same order. Partitions: ``partitions`` per topic (an int for every
 topic, or a mapping); a key goes where Java's murmur2 puts it, a record without key to the
 topic's partitions in turn, and a configured ``partitioner`` is asked first.
+
+With ``transactional_id``, the real producer's transactions (``_mock_txn.py``): same methods,
+same state table and errors; :meth:`~MockProducer.history` holds committed records only.
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .._core.cluster import BrokerInfo, Cluster, PartitionInfo, TopicInfo
 from .._core.metrics import MetricName, catalogue
 from .._core.partitioner import BuiltInPartitioner
 from .._core.producer_batch import Callback, RecordMetadata
 from .._interceptors import Interceptors
-from .._producer_like import ProducerLike
+from .._producer_like import ProducerState, TransactionalProducerLike
 from .._validate import (
     bad_callback,
     check_headers,
@@ -44,6 +47,7 @@ from .._validate import (
 from ..config import ProducerConfig
 from ..errors import ProducerClosedError, RecordTooLargeError
 from ..producer import ProducerRecord
+from ._mock_txn import MockTransactions, Pending
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -53,18 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aioproducer")
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    record: ProducerRecord
-    future: asyncio.Future[RecordMetadata]
-    partition: int
-    timestamp: int
-    key_size: int
-    value_size: int
-    callback: Callback | None
-
-
-class MockProducer(ProducerLike):
+class MockProducer(MockTransactions, TransactionalProducerLike):
     """A producer that sends nothing: ``await producer.send(...)`` returns an
     :class:`asyncio.Future` that resolves to the record's :class:`RecordMetadata` (offsets
     count from 0 per partition) when the record is completed.
@@ -100,7 +93,7 @@ class MockProducer(ProducerLike):
             config.batch_size, False, 0, config.partitioner_ignore_keys
         )
         self._sent: list[ProducerRecord] = []
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[Pending] = deque()
         self._offsets: dict[tuple[str, int], int] = {}
         self._round_robin: dict[str, int] = {}
         self._completed = [0, 0]  # records acknowledged, failed
@@ -108,17 +101,21 @@ class MockProducer(ProducerLike):
         self._started = False
         self._closed = False
         self.flushed = False
+        self._init_transactions()
 
     # -- what tests look at ----------------------------------------------------------------------
 
     def history(self) -> list[ProducerRecord]:
         """Every record sent since the start or the last :meth:`clear`, in order (as
-        interceptors left them; ``partition`` as given to ``send``)."""
+        interceptors left them; ``partition`` as given to ``send``). With ``transactional_id``,
+        the records of committed transactions only (see :meth:`uncommitted_records`)."""
         return list(self._sent)
 
     def clear(self) -> None:
-        """Forget the history (records waiting for completion stay pending)."""
+        """Forget the history and the committed offsets (records waiting for completion stay
+        pending; the transaction in flight keeps its records and offsets)."""
         self._sent.clear()
+        self._offsets_history.clear()
         self.flushed = False
 
     @property
@@ -131,9 +128,14 @@ class MockProducer(ProducerLike):
         return self._closed
 
     @property
-    def state(self) -> Literal["new", "running", "closed"]:
-        """As :attr:`Producer.state`: ``"new"``, ``"running"`` or ``"closed"``."""
-        return "closed" if self._closed else ("running" if self._started else "new")
+    def state(self) -> ProducerState:
+        """As :attr:`Producer.state`: ``"new"``, ``"running"``, ``"failed"`` (fenced) or
+        ``"closed"``."""
+        if self._closed:
+            return "closed"
+        if not self._started:
+            return "new"
+        return "failed" if self._fatal_error is not None else "running"
 
     def complete_next(self) -> bool:
         """Acknowledge the oldest pending record; False when none is pending."""
@@ -147,6 +149,7 @@ class MockProducer(ProducerLike):
         if not self._pending:
             return False
         self._complete(self._pending.popleft(), exception)
+        self._record_failed(exception)  # a transaction's record: it must abort
         return True
 
     # -- the producer's API ----------------------------------------------------------------------
@@ -154,6 +157,7 @@ class MockProducer(ProducerLike):
     async def start(self) -> None:
         if self._closed:
             raise ProducerClosedError("a closed producer cannot be started again")
+        self._start_transactions()
         self._started = True
 
     async def close(self, timeout: float | None = None) -> None:
@@ -182,6 +186,7 @@ class MockProducer(ProducerLike):
         """Record a send; its future completes now (``auto_complete``) or when the test says."""
         if self._closed or not self._started:
             raise not_running(self._closed)
+        self._check_send()
         if self.send_error is not None:
             raise self.send_error
         record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
@@ -228,9 +233,9 @@ class MockProducer(ProducerLike):
                 n = self._round_robin.get(topic, 0)
                 self._round_robin[topic] = n + 1
                 partition = n % count
-        self._sent.append(record)
+        self._sent_record(record)
         loop = asyncio.get_running_loop()
-        pending = _Pending(
+        pending = Pending(
             record,
             loop.create_future(),
             partition,
@@ -273,6 +278,7 @@ class MockProducer(ProducerLike):
     def __repr__(self) -> str:
         return (
             f"<MockProducer {self.state} sent={len(self._sent)} pending={len(self._pending)} "
+            f"uncommitted={len(self._uncommitted)} "
             f"auto_complete={self.auto_complete}>"
         )
 
@@ -287,12 +293,17 @@ class MockProducer(ProducerLike):
             self._cluster = self._cluster.merged(Cluster(self._cluster.brokers, {topic: info}))
         return count
 
-    def _complete(self, p: _Pending, exc: BaseException | None) -> None:
+    def _fail_pending(self, exc: BaseException) -> None:
+        while self._pending:
+            self._complete(self._pending.popleft(), exc)
+
+    def _complete(self, p: Pending, exc: BaseException | None) -> None:
         md: RecordMetadata | None = None
         if exc is None:
             tp = (p.record.topic, p.partition)
             offset = self._offsets.get(tp, 0)
             self._offsets[tp] = offset + 1
+            self._written(*tp)
             md = RecordMetadata(
                 p.record.topic, p.partition, offset, p.timestamp, p.key_size, p.value_size
             )

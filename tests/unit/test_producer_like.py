@@ -6,9 +6,10 @@ Two guards against drift between the real producer and the mock:
   module assigns both to it and passes both to code annotated with it, so a method whose
   signature or return type no longer fits fails type checking;
 * at run time, :func:`signature_drift` compares every shared method's parameters (names,
-  kinds, defaults) and whether it is a coroutine function, between the Protocol, ``Producer``
-  and ``MockProducer`` (the parameters are what a caller's keywords depend on; mypy alone
-  accepts, say, a renamed positional parameter nobody passes by keyword in the test code).
+  kinds, defaults) and whether it is a coroutine function, between the Protocol (and
+  ``TransactionalProducerLike``, its transaction methods), ``Producer`` and ``MockProducer``
+  (the parameters are what a caller's keywords depend on; mypy alone accepts, say, a
+  renamed positional parameter nobody passes by keyword in the test code).
 """
 
 from __future__ import annotations
@@ -19,19 +20,25 @@ from typing import Any
 
 import pytest
 
-from aioproducer import Producer, ProducerInterceptor, ProducerLike, ProducerRecord
+from aioproducer import (
+    Producer,
+    ProducerInterceptor,
+    ProducerLike,
+    ProducerRecord,
+    TransactionalProducerLike,
+)
 from aioproducer.errors import NotEnoughReplicasError
 from aioproducer.metrics import value_of
 from aioproducer.testing import MockProducer
 
 
-def shared_members() -> dict[str, Any]:
+def shared_members(protocol: type = ProducerLike) -> dict[str, Any]:
     """The Protocol's methods and properties, by name (the ones it defines itself)."""
     return {
         name: member
-        for name, member in vars(ProducerLike).items()
+        for name, member in vars(protocol).items()
         if isinstance(member, property)
-        or (inspect.isfunction(member) and member.__qualname__.startswith("ProducerLike."))
+        or (inspect.isfunction(member) and member.__qualname__.startswith(protocol.__name__))
     }
 
 
@@ -42,10 +49,10 @@ def _shape(member: Any) -> tuple[Any, ...]:
     return (inspect.iscoroutinefunction(member), params)
 
 
-def signature_drift(cls: type) -> list[str]:
-    """How ``cls`` differs from :class:`ProducerLike`, member by member (empty: it does not)."""
+def signature_drift(cls: type, protocol: type = ProducerLike) -> list[str]:
+    """How ``cls`` differs from ``protocol``, member by member (empty: it does not)."""
     out = []
-    for name, member in shared_members().items():
+    for name, member in shared_members(protocol).items():
         theirs = inspect.getattr_static(cls, name, None)
         if theirs is None:
             out.append(f"{cls.__name__}.{name} is missing")
@@ -74,6 +81,46 @@ def test_the_protocol_covers_the_shared_api() -> None:
 def test_producer_and_mock_have_the_protocols_signatures(cls: type) -> None:
     assert signature_drift(cls) == []
     assert ProducerLike in cls.__mro__  # mypy checks each where it is defined
+
+
+def test_the_transactional_protocol_covers_the_transaction_methods() -> None:
+    assert set(shared_members(TransactionalProducerLike)) == {
+        "abort_transaction",
+        "begin_transaction",
+        "commit_transaction",
+        "complete_transaction",
+        "prepare_transaction",
+        "send_offsets_to_transaction",
+        "transaction",
+    }
+
+
+@pytest.mark.parametrize("cls", [Producer, MockProducer])
+def test_producer_and_mock_have_the_transaction_methods_signatures(cls: type) -> None:
+    """The mock's transaction methods are the real producer's, parameter by parameter (and
+    ``begin_transaction`` and ``transaction()`` are not coroutine functions in either)."""
+    assert signature_drift(cls, TransactionalProducerLike) == []
+    assert TransactionalProducerLike in cls.__mro__
+
+
+def test_the_drift_check_catches_drifted_transaction_methods() -> None:
+    class Drifted:
+        async def begin_transaction(self) -> None: ...  # a coroutine
+
+        async def commit_transaction(self, timeout: float | None = None) -> None: ...  # extra
+
+        async def send_offsets_to_transaction(self, offsets: Any, group: Any) -> None: ...
+
+    drift = signature_drift(Drifted, TransactionalProducerLike)
+    assert sorted(d.split(":")[0].split(" ")[0] for d in drift) == [
+        "Drifted.abort_transaction",
+        "Drifted.begin_transaction",
+        "Drifted.commit_transaction",
+        "Drifted.complete_transaction",
+        "Drifted.prepare_transaction",
+        "Drifted.send_offsets_to_transaction",
+        "Drifted.transaction",
+    ]
 
 
 def test_the_drift_check_catches_a_drifted_producer() -> None:
@@ -143,6 +190,9 @@ def test_both_assign_to_the_protocol() -> None:
     """What mypy checks here: both are ``ProducerLike`` as instances and as classes."""
     real: ProducerLike = Producer(bootstrap_servers="127.0.0.1:9")
     mock: ProducerLike = MockProducer()
+    txn_real: TransactionalProducerLike = Producer(transactional_id="t")
+    txn_mock: TransactionalProducerLike = MockProducer(transactional_id="t")
+    assert all(isinstance(p, TransactionalProducerLike) for p in (txn_real, txn_mock))
     classes: list[type[ProducerLike]] = [Producer, MockProducer]
     assert all(isinstance(p, ProducerLike) for p in (real, mock))
     assert [c.__name__ for c in classes] == ["Producer", "MockProducer"]

@@ -74,6 +74,7 @@ TOP_LEVEL = (
     "TopicPartition",
     "TransactionAbortedError",
     "TransactionStateError",
+    "TransactionalProducerLike",
     "UnsupportedAsyncLibraryError",
     "UnsupportedVersion",
     "WrongEventLoopError",
