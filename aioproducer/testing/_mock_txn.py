@@ -100,6 +100,7 @@ class MockTransactions:
         self._uncommitted_offsets: Offsets = {}
         self._offsets_history: list[Offsets] = []
         self._commit_count = 0
+        self._epoch = 0  # the producer epoch: transactions v2 bumps it at every EndTxn
         self._last_end: TxnState | None = None  # COMMITTING or ABORTING: how the last one ended
 
     # -- what tests look at ----------------------------------------------------------------------
@@ -194,11 +195,12 @@ class MockTransactions:
     async def prepare_transaction(self) -> PreparedTxnState:
         """As :meth:`Producer.prepare_transaction` (needs
         ``transaction_two_phase_commit_enable=True``); the state's producer id is 0 and its
-        epoch the number of transactions ended before (v2 bumps it at every end)."""
+        epoch the number of transactions ended with the coordinator before (transactions v2
+        bumps it at every EndTxn)."""
         txn = self._txn_checked()
         txn.check_prepare()
         await self._flush_transaction(txn)
-        return txn.prepare(0, txn.transactions % 32768)
+        return txn.prepare(0, self._epoch)
 
     async def complete_transaction(self, prepared: PreparedTxnState) -> None:
         """Commit the prepared transaction if ``prepared`` is its state, abort it otherwise."""
@@ -296,8 +298,11 @@ class MockTransactions:
 
     def _end(self, txn: TransactionManager, injected: BaseException | None) -> None:
         """EndTxn: ``injected`` is its error (None: it succeeds)."""
-        if injected is not None and txn.needs_end_txn():
+        if not txn.needs_end_txn():
+            return  # nothing reached the broker: it ends locally, as the real one's
+        if injected is not None:
             self._request_failed(txn, injected)
+        self._epoch = (self._epoch + 1) % 32768
         for tp in txn.partitions:  # the marker takes an offset
             key = (tp.topic, tp.partition)
             self._offsets[key] = self._offsets.get(key, 0) + 1

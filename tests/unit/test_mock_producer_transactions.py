@@ -315,6 +315,19 @@ async def test_injected_errors_leave_the_transaction_as_the_real_producer_does()
         p.begin_transaction()
     assert state_of(p) is S.READY
     p.begin_transaction_error = None
+    # An empty transaction ends without the coordinator: no EndTxn, no error.
+    p.commit_transaction_error = KafkaError("never raised")
+    async with p.transaction():
+        pass
+    assert p.commit_count == 1
+    # Offsets alone reach the coordinator: the commit's EndTxn fails.
+    p.begin_transaction()
+    await p.send_offsets_to_transaction({TopicPartition("in", 0): 1}, "g")
+    with pytest.raises(KafkaError, match="never raised"):
+        await p.commit_transaction()
+    assert state_of(p) is S.ABORTABLE_ERROR
+    p.commit_transaction_error = None
+    await p.abort_transaction()
     # commit, retriable: the state stays COMMITTING; calling again resumes.
     p.begin_transaction()
     await p.send("t", b"1")
@@ -410,7 +423,7 @@ async def test_two_phase_commit_completes_or_aborts_by_the_state() -> None:
     p.begin_transaction()
     await p.send("t", b"2")
     other = await p.prepare_transaction()
-    assert other == PreparedTxnState(0, 1)
+    assert other == PreparedTxnState(0, 1)  # the commit bumped the epoch (v2)
     await p.complete_transaction(PreparedTxnState(0, 0))  # not this one: abort
     assert p.transaction_aborted and values(p.history()) == [b"1"]
     with pytest.raises(TransactionStateError, match="no prepared transaction"):
