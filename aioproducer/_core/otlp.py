@@ -13,6 +13,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .._protocol._primitives import write_uvarint
+
 #: ``AggregationTemporality``.
 DELTA, CUMULATIVE = 1, 2
 
@@ -38,10 +40,7 @@ class Point:
 
 def _varint(n: int) -> bytes:
     out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+    write_uvarint(out, n)  # protobuf's varint is Kafka's unsigned one
     return bytes(out)
 
 

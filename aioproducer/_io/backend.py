@@ -14,7 +14,7 @@ shielded wait, cleanup shielded from cancellation) and the class of a cancellati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, cast
 
 from ..errors import UnsupportedAsyncLibraryError
@@ -167,6 +167,42 @@ def current_task() -> Any:
     return None if loop is None else ops_for(loop).current_task()
 
 
+class Later:
+    """A background job after a delay (a token refresh, a TGT renewal): a timer on the shell's
+    loop, then the coroutine its ``start`` returns as a task, unless the last one still runs.
+    :meth:`cancel` stops whichever is pending."""
+
+    __slots__ = ("task", "timer")
+
+    def __init__(self) -> None:
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def after(self, delay_s: float, start: Callable[[], Coroutine[Any, Any, None] | None]) -> None:
+        """In ``delay_s`` seconds, call ``start()`` (replacing a timer still pending)."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = running_loop().call_later(delay_s, self._fire, start)
+
+    def _fire(self, start: Callable[[], Coroutine[Any, Any, None] | None]) -> None:
+        self.timer = None
+        coro = start()
+        if coro is None:
+            return
+        if self.task is not None and not self.task.done():
+            coro.close()  # the last one is still at work
+            return
+        self.task = running_loop().create_task(coro)
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            task.cancel()
+
+
 def running_loop_or_none() -> asyncio.AbstractEventLoop | None:
     """:func:`running_loop`, or None outside the supported libraries."""
     try:
@@ -180,6 +216,7 @@ __all__ = [
     "CANCELLED",
     "SUPPORTED",
     "AsyncioOps",
+    "Later",
     "Ops",
     "current_library",
     "current_task",

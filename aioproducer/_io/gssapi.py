@@ -16,18 +16,18 @@ Java's does. It reads MIT FILE caches; with another kind of cache it does nothin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import subprocess
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._core.gssapi import CcacheFormatError, GssapiClient, Ticket, ccache_tickets, find_tgt
 from .._core.gssapi import refresh_plan as _refresh_plan
 from ..errors import ConfigError, SaslAuthenticationError
-from .backend import ops_for, running_loop
+from .backend import Later, ops_for, running_loop
 
 if TYPE_CHECKING:
     from ..config import ProducerConfig
@@ -184,8 +184,7 @@ class TicketRefresher:
         self.renewals = 0
         #: Why the refresher stopped (None while it runs).
         self.stopped: str | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._renewal = Later()
 
     def start(self) -> None:
         if self.path is None:
@@ -213,15 +212,13 @@ class TicketRefresher:
         self._after(plan.delay_s, renew=tgt is not None, retries=1)
 
     def _after(self, delay_s: float, renew: bool, retries: int) -> None:
-        loop = running_loop()
-        self._timer = loop.call_later(delay_s, self._fire, renew, retries)
+        self._renewal.after(delay_s, lambda: self._fire(renew, retries))
 
-    def _fire(self, renew: bool, retries: int) -> None:
-        self._timer = None
+    def _fire(self, renew: bool, retries: int) -> Coroutine[Any, Any, None] | None:
         if not renew:
             self._schedule_next()
-            return
-        self._task = running_loop().create_task(self._renew(retries))
+            return None
+        return self._renew(retries)
 
     async def _renew(self, retries: int) -> None:
         cmd = [self.kinit_cmd, "-R"]
@@ -247,12 +244,7 @@ class TicketRefresher:
         log.log(level, "Kerberos: the TGT refresher stops: %s", reason)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
+        self._renewal.cancel()
         if self.stopped is None:
             self.stopped = "closed"
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .._core.jwt import InvalidTokenError, TokenClaims, parse, token_claims
 from .._core.oauth import RELOGIN_RETRY_MS, RefreshWindow, refresh_at_ms
 from ..errors import SaslAuthenticationError
-from .backend import ops_for, running_loop
+from .backend import Later, ops_for, running_loop
 from .jwks import JwksVerifier
 from .oauth_http import HttpFailure, form_encode, redact, request, with_retries
 
@@ -113,8 +113,8 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
         self.claims: TokenClaims | None = None
         self.refresh_at_ms = 0
         self._lock: Any = None
-        self._timer: Any = None
-        self._task: Any = None
+        #: The background refresh (Java's refresher thread).
+        self._refresher = Later()
         #: How many tokens were fetched (tests and metrics look at it).
         self.fetches = 0
 
@@ -151,16 +151,7 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
 
     def _schedule(self) -> None:
         """Refresh in the background at ``refresh_at_ms`` (Java's refresher thread)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        loop = running_loop()
-        delay = max(0.0, self.refresh_at_ms / 1000 - time.time())
-        self._timer = loop.call_later(delay, self._start_refresh)
-
-    def _start_refresh(self) -> None:
-        self._timer = None
-        if self._task is None or self._task.done():
-            self._task = running_loop().create_task(self._refresh())
+        self._refresher.after(max(0.0, self.refresh_at_ms / 1000 - time.time()), self._refresh)
 
     async def _refresh(self) -> None:
         try:
@@ -171,12 +162,7 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):
     def close(self) -> None:
         """Stop the background refresh (the token stays cached; a later ``token()`` call
         fetches again when due)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
+        self._refresher.cancel()
 
     def _keep_current(self, exc: Exception) -> bool:
         """After a failed refresh: keep the current token while it is valid, and try again

@@ -276,6 +276,6 @@ def test_jwks_is_fetched_again_when_due_or_for_an_unknown_key(tmp_path: Path) ->
 async def test_closing_the_authenticator_stops_the_background_refresh(idp: TokenEndpoint) -> None:
     provider = _provider(idp.url)
     await provider.token()
-    assert provider._timer is not None
+    assert provider._refresher.timer is not None
     SaslAuthenticator("OAUTHBEARER", token_provider=provider).close()
-    assert provider._timer is None
+    assert provider._refresher.timer is None
