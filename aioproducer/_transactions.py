@@ -72,11 +72,16 @@ class TransactionalProducer:
         (calling it again resumes), :class:`ProducerFencedError` if fenced."""
         txn, coord = self._txn_parts()
         txn.begin_commit()
+        await self._flush_transaction(txn)
+        await self._end(txn, coord, commit=True)
+
+    async def _flush_transaction(self, txn: TransactionManager) -> None:
+        """Take no more records in this transaction and flush it; a failed record's error
+        (the transaction must then be aborted) or a fatal one is raised."""
         self._accepting = False
         await self.flush()
         if txn.state is TxnState.ABORTABLE_ERROR or txn.state is TxnState.FATAL_ERROR:
             raise _error(txn)
-        await self._end(txn, coord, commit=True)
 
     async def abort_transaction(self) -> None:
         """Abort the transaction: records not yet sent fail with
@@ -102,10 +107,7 @@ class TransactionalProducer:
         and the transaction must be aborted."""
         txn, coord = self._txn_parts()
         txn.check_prepare()
-        self._accepting = False
-        await self.flush()
-        if txn.state is TxnState.ABORTABLE_ERROR or txn.state is TxnState.FATAL_ERROR:
-            raise _error(txn)
+        await self._flush_transaction(txn)
         return txn.prepare(coord.idem.producer_id, coord.idem.epoch)
 
     async def complete_transaction(self, prepared: PreparedTxnState) -> None:
