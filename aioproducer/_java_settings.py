@@ -1,8 +1,9 @@
 """Every setting of Java's 4.x ``KafkaProducer``, and what aioproducer makes of it.
 
-The table below lists Java's names (``ProducerConfig``, ``CommonClientConfigs``, and the SSL and
-SASL settings every client has, from apache/kafka's clients module, with KIP-1102's rebootstrap
-trigger and KIP-1139's OAuth client credentials from 4.x). A Java setting is *supported* when
+The table below lists Java's names: every name Kafka 4.4's ``ProducerConfig.configNames()``
+reports (its own, ``CommonClientConfigs``', and the SSL and SASL settings every client has);
+tests/unit/test_java_settings.py compares the table with what Java reports, so a setting a
+later Kafka adds fails that test until it has a row here. A Java setting is *supported* when
 its Python name (the Java name with ``_`` for ``.``, or the rename given here) is a field of
 :class:`ProducerConfig`: adding the field is the only step, this module needs no change. A
 setting that can never apply to a Python client carries the reason; every other one is "not
@@ -44,14 +45,23 @@ _PEM_ONLY = "JKS and PKCS12 are Java's key store formats; Python's ssl reads PEM
 _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("acks", None, None, None),
     ("batch.size", None, None, None),
+    ("bootstrap.resolve.timeout.ms", None, None, None),
     ("bootstrap.servers", None, None, None),
     ("buffer.memory", None, None, None),
+    ("buffer.memory.allocation.strategy", None, None, None),
     ("client.dns.lookup", None, None, None),
     ("client.id", None, None, None),
+    ("client.rack", None, None, "KIP-1123 rack-aware partitioning"),
     ("compression.type", None, None, None),
     ("compression.gzip.level", None, None, None),
     ("compression.lz4.level", None, None, None),
     ("compression.zstd.level", None, None, None),
+    (
+        "config.providers",
+        None,
+        "Java's ${provider:path:key} indirection loads values through ConfigProvider classes",
+        "pass the values themselves (read a file or a secret store in Python first)",
+    ),
     ("connections.max.idle.ms", None, None, None),
     ("delivery.timeout.ms", None, None, None),
     ("enable.idempotence", None, None, None),
@@ -62,6 +72,7 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("max.block.ms", None, None, None),
     ("max.in.flight.requests.per.connection", None, None, None),
     ("max.request.size", None, None, None),
+    ("metadata.cluster.check.enable", None, None, None),
     ("metadata.max.age.ms", None, None, None),
     ("metadata.max.idle.ms", None, None, None),
     ("metadata.recovery.strategy", None, None, None),
@@ -74,6 +85,7 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("partitioner.availability.timeout.ms", None, None, None),
     ("partitioner.class", "partitioner", None, "an object with a partition() method"),
     ("partitioner.ignore.keys", None, None, None),
+    ("partitioner.rack.aware", None, None, "KIP-1123, with client.rack"),
     ("receive.buffer.bytes", None, None, None),
     ("reconnect.backoff.max.ms", None, None, None),
     ("reconnect.backoff.ms", None, None, None),
@@ -200,6 +212,21 @@ _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
     ("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", None, None, None),
     ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", None, None, None),
     ("sasl.oauthbearer.jwks.endpoint.url", None, None, None),
+    (
+        "sasl.oauthbearer.jwt.retriever.class",
+        None,
+        _CLASS,
+        "the token comes from sasl_oauth_token_provider (an object with token()) or the "
+        "sasl_oauthbearer_* settings (client credentials, or jwt-bearer with an assertion); "
+        "in properties, Java's built-in class names are accepted when they agree with those",
+    ),
+    (
+        "sasl.oauthbearer.jwt.validator.class",
+        None,
+        _CLASS,
+        "a sasl_oauth_token_provider vouches for its tokens; the token endpoint's are checked "
+        "against sasl_oauthbearer_jwks_endpoint_url when it is set",
+    ),
     ("sasl.oauthbearer.scope", None, None, None),
     ("sasl.oauthbearer.scope.claim.name", None, None, None),
     ("sasl.oauthbearer.sub.claim.name", None, None, None),

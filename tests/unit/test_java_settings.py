@@ -7,6 +7,7 @@ The mypy tests run mypy --strict on a snippet (about 10 s each, cold cache): the
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,47 @@ def test_the_table_covers_javas_producer_settings() -> None:
     supported = [s for s in JAVA_SETTINGS if status(s) == "supported"]
     assert {s.python for s in supported} <= FIELDS
     assert len(supported) >= 34
+
+
+def _java_producer_setting_names(out: Path) -> set[str]:
+    """``ProducerConfig.configNames()`` of the harness's Kafka, printed by a small Java program
+    compiled here against its jars (no Java, no javac: the test fails saying so)."""
+    from aioproducer.testing.kafka import ensure_kafka_jars, java_executable
+
+    libs = ensure_kafka_jars()
+    java = java_executable()
+    javac = shutil.which("javac") or str(Path(java).with_name("javac"))
+    assert Path(javac).exists(), "javac not found: install a Java 17 JDK (openjdk-17-jdk-headless)"
+    source = ROOT / "tests" / "java" / "ProducerConfigNames.java"
+    classpath = f"{libs}/*"
+    subprocess.run([javac, "-d", str(out), "-cp", classpath, str(source)], check=True, timeout=120)
+    res = subprocess.run(
+        [java, "-cp", f"{out}{os.pathsep}{classpath}", "ProducerConfigNames"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(res.stdout.split())
+
+
+@pytest.mark.kafka  # Java 17 and the harness's Kafka jars
+def test_the_table_has_exactly_the_settings_java_reports(tmp_path: Path) -> None:
+    """Every name Java's ``ProducerConfig.configNames()`` reports has a row (a later Kafka's new
+    setting fails here until it has one), and no row names a setting Java lacks."""
+    java = _java_producer_setting_names(tmp_path)
+    assert len(java) >= 120
+    table = {s.java for s in JAVA_SETTINGS}
+    assert sorted(java - table) == [], "Java settings without a row in _java_settings._TABLE"
+    assert sorted(table - java) == [], "rows of _java_settings._TABLE that Java does not have"
+    for name in sorted(java):  # each is refused with a reason, or accepted under its own name
+        s = BY_JAVA[name]
+        if status(s) == "supported":
+            continue
+        setting: dict[str, Any] = {s.python: None}
+        with pytest.raises(ConfigError, match="Java producer setting") as info:
+            ProducerConfig(**setting)
+        assert ("does not apply" in str(info.value)) == (s.not_applicable is not None)
 
 
 def test_java_names_of_fields() -> None:
