@@ -90,6 +90,8 @@ def validate(cfg: ProducerConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and not callable(value):
             raise ConfigError(f"{name} must be callable(obj) -> bytes | None, got {value!r}")
+    if cfg.partitioner_rack_aware and not cfg.client_rack.strip():
+        raise ConfigError("client_rack must be set when partitioner_rack_aware is on")
     if cfg.partitioner is not None and not isinstance(cfg.partitioner, Partitioner):
         raise ConfigError(
             "partitioner must have a partition(topic, key, key_bytes, value, value_bytes, "

@@ -123,6 +123,8 @@ class ProducerSettings(TypedDict, total=False):
     partitioner_adaptive_partitioning_enable: bool
     partitioner_availability_timeout_ms: int
     partitioner_ignore_keys: bool
+    client_rack: str
+    partitioner_rack_aware: bool
     interceptors: Sequence[ProducerInterceptor]
     metrics_sample_window_ms: int
     metrics_num_samples: int

@@ -304,6 +304,13 @@ class ProducerConfig:
     partitioner_availability_timeout_ms: int = 0
     #: Ignore keys when partitioning (sticky partitioning for every record).
     partitioner_ignore_keys: bool = False
+    #: Where this client runs (Java's ``client.rack``, matching the brokers' ``broker.rack``):
+    #: any string, "" for none.
+    client_rack: str = ""
+    #: KIP-1123: records without key (or all, with keys ignored) go to partitions whose
+    #: leader's rack is ``client_rack`` (which must then be set), while there is one such
+    #: partition with a leader; to any otherwise. For the built-in partitioner only.
+    partitioner_rack_aware: bool = False
     #: Instances of :class:`ProducerInterceptor` subclasses, called in this order.
     interceptors: Sequence[ProducerInterceptor] = field(default_factory=tuple)
     #: The window of the samples a metric's rate, average and maximum are computed over.

@@ -112,6 +112,7 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
             config.partitioner_adaptive_partitioning_enable,
             config.partitioner_availability_timeout_ms,
             config.partitioner_ignore_keys,
+            rack=config.client_rack if config.partitioner_rack_aware else None,
         )
         self._sticky_batch_size = self._builtin.sticky_batch_size
         self._interceptors = Interceptors(config.interceptors)

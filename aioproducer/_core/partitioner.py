@@ -6,7 +6,9 @@ partitioner, then the built-in one. The built-in partitioner hashes a key with J
 strategy of KIP-480/KIP-794: stick to one partition until ``batch_size`` bytes went to it, then
 pick the next one — weighted by the inverse of each partition's queue length when adaptive
 partitioning is on, skipping partitions whose leader has accepted nothing for
-``partitioner_availability_timeout_ms``. Randomness is injected, so tests are deterministic.
+``partitioner_availability_timeout_ms``. With a rack (KIP-1123: ``client_rack`` and
+``partitioner_rack_aware``), the choice is among the partitions whose leader is in that rack
+when there is one, among all otherwise. Randomness is injected, so tests are deterministic.
 """
 
 from __future__ import annotations
@@ -117,7 +119,15 @@ class TopicSticky:
     ``BuiltInPartitioner.updatePartitionInfo``); the next :meth:`BuiltInPartitioner.
     sticky_partition` call chooses again."""
 
-    __slots__ = ("cumulative", "loaded_ms", "partition", "partition_ids", "produced")
+    __slots__ = (
+        "cumulative",
+        "loaded_ms",
+        "partition",
+        "partition_ids",
+        "produced",
+        "rack_cumulative",
+        "rack_partition_ids",
+    )
 
     def __init__(self) -> None:
         self.partition = -1
@@ -126,10 +136,16 @@ class TopicSticky:
         # Load stats (KIP-794): cumulative weights and the partitions they belong to.
         self.cumulative: list[int] = []
         self.partition_ids: list[int] = []
+        # The same, over the partitions whose leader is in the client's rack (KIP-1123).
+        self.rack_cumulative: list[int] = []
+        self.rack_partition_ids: list[int] = []
 
 
 class BuiltInPartitioner:
-    """Java's built-in partitioner (``BuiltInPartitioner`` + the keyed path)."""
+    """Java's built-in partitioner (``BuiltInPartitioner`` + the keyed path).
+
+    ``rack``: the client's rack when rack-aware partitioning is on (KIP-1123), else None. Only
+    records without key (or with keys ignored) are affected: a key's partition never moves."""
 
     def __init__(
         self,
@@ -138,11 +154,13 @@ class BuiltInPartitioner:
         availability_timeout_ms: int = 0,
         ignore_keys: bool = False,
         rand: Callable[[int], int] | None = None,
+        rack: str | None = None,
     ) -> None:
         self.sticky_batch_size = max(1, sticky_batch_size)
         self.adaptive = adaptive
         self.availability_timeout_ms = availability_timeout_ms
         self.ignore_keys = ignore_keys
+        self.rack = rack or None
         self._rand = rand or (lambda n: random.randrange(n))
         self._topics: dict[str, TopicSticky] = {}
         self._hashes: dict[bytes, int] = {}
@@ -210,7 +228,7 @@ class BuiltInPartitioner:
             ):
                 if now_ms is not None:
                     state.loaded_ms = now_ms
-                self.update_load(topic, *load())
+                self.update_load(topic, *load(), cluster=cluster)
             state.partition = self._next_partition(topic, state, cluster)
             state.produced = 0
         return state.partition
@@ -223,21 +241,50 @@ class BuiltInPartitioner:
             state = self._topics[topic] = TopicSticky()
         return state
 
-    def update_load(self, topic: str, partition_ids: list[int], queue_sizes: list[int]) -> None:
-        """KIP-794 load stats: weight each partition by (max queue + 1 - its queue)."""
+    def update_load(
+        self,
+        topic: str,
+        partition_ids: list[int],
+        queue_sizes: list[int],
+        cluster: Cluster | None = None,
+    ) -> None:
+        """KIP-794 load stats: weight each partition by (max queue + 1 - its queue). Rack-aware
+        (and given the ``cluster`` that says where leaders are), the same is kept for the
+        partitions led in the client's rack, weighed among themselves (Java's
+        ``createPartitionLoadStatsForThisRackIfNeeded``)."""
         state = self.state(topic)
+        if self.rack is not None:
+            state.rack_cumulative, state.rack_partition_ids = [], []
         if not self.adaptive or not partition_ids:
             state.cumulative, state.partition_ids = [], []
             return
         top = max(queue_sizes) + 1
         state.cumulative = list(itertools.accumulate([top - q for q in queue_sizes]))
         state.partition_ids = list(partition_ids)
+        if self.rack is not None and cluster is not None:
+            near = [i for i, p in enumerate(partition_ids) if self._in_rack(cluster, topic, p)]
+            if near:
+                top = max(queue_sizes[i] for i in near) + 1
+                state.rack_cumulative = list(
+                    itertools.accumulate([top - queue_sizes[i] for i in near])
+                )
+                state.rack_partition_ids = [partition_ids[i] for i in near]
+
+    def _in_rack(self, cluster: Cluster, topic: str, partition: int) -> bool:
+        """Whether the partition's leader is in the client's rack (Metadata's broker rack)."""
+        broker = cluster.broker(cluster.leader_for(TopicPartition(topic, partition)))
+        return broker is not None and broker.rack is not None and broker.rack == self.rack
 
     def _next_partition(self, topic: str, state: TopicSticky, cluster: Cluster) -> int:
-        if state.cumulative and state.cumulative[-1] > 0:
-            r = self._rand(state.cumulative[-1])
-            return state.partition_ids[bisect.bisect_right(state.cumulative, r)]
+        cumulative, ids = state.cumulative, state.partition_ids
+        if state.rack_cumulative:
+            cumulative, ids = state.rack_cumulative, state.rack_partition_ids
+        if cumulative and cumulative[-1] > 0:
+            return ids[bisect.bisect_right(cumulative, self._rand(cumulative[-1]))]
         available = cluster.available_partitions_for_topic(topic)
         if available:
+            if self.rack is not None:
+                near = [p for p in available if self._in_rack(cluster, topic, p)]
+                available = near or available
             return available[self._rand(len(available))]
         return self._rand(cluster.partition_count(topic) or 1)

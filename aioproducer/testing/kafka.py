@@ -224,6 +224,7 @@ class KafkaNode:
             # after a restart, in slow full-suite runs only.
             "log.retention.ms": "-1",
             **(c.security.broker_config() if c.security is not None else {}),
+            **({"broker.rack": c.racks[self.node_id - 1]} if c.racks else {}),
             **c.extra_config,
         }
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -289,11 +290,16 @@ class KafkaCluster(Broker):
         security: KafkaSecurity | None = None,
         features: dict[str, int] | None = None,
         classpath: Sequence[str | Path] = (),
+        racks: Sequence[str] | None = None,
     ) -> None:
         """``security``: also open TLS and SASL listeners (see :class:`KafkaSecurity`);
-        ``classpath``: more entries for the brokers' JVMs (plugins, e.g. ``telemetry_sink``)."""
+        ``classpath``: more entries for the brokers' JVMs (plugins, e.g. ``telemetry_sink``);
+        ``racks``: node ``i``'s ``broker.rack`` is ``racks[i - 1]`` (one per node)."""
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
+        if racks is not None and len(racks) != size:
+            raise ValueError(f"racks must name one rack per node ({size}), got {list(racks)}")
+        self.racks = list(racks or ())
         self.size = size
         self.version = version or default_version()
         self._own_dir = work_dir is None

@@ -53,7 +53,8 @@ def secure_kafka() -> Iterator[KafkaCluster]:
 
 @pytest.fixture(scope="session")
 def _kafka_cluster_session() -> Iterator[KafkaCluster]:
-    with KafkaCluster(3) as cluster:
+    # Each node in its own rack (broker.rack), for rack-aware partitioning (KIP-1123).
+    with KafkaCluster(3, racks=["rack-1", "rack-2", "rack-3"]) as cluster:
         _startup["kafka 3-node cluster"] = cluster.startup_seconds or 0.0
         yield cluster
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 
-from aioproducer import RoundRobinPartitioner
+import pytest
+
+from aioproducer import ConfigError, Producer, ProducerConfig, RoundRobinPartitioner
+from aioproducer._core.cluster import Cluster
 from aioproducer._core.murmur2 import murmur2
 from aioproducer._core.partitioner import BuiltInPartitioner
 
@@ -109,3 +113,87 @@ def test_load_stats_are_read_at_most_once_per_interval_per_topic() -> None:
     end_stint(p, "t")
     p.sticky_partition("t", CLUSTER, load)
     assert len(reads) == 2
+
+
+def racked_cluster(leaders: list[int], racks: dict[int, str | None]) -> Cluster:
+    """Topic "t" with these leaders; broker ``i``'s rack from ``racks`` (Metadata's field)."""
+    base = make_cluster({"t": leaders}, brokers=len(racks))
+    brokers = {i: dataclasses.replace(base.brokers[i], rack=r) for i, r in racks.items()}
+    return Cluster(brokers, base.topics)
+
+
+# Partitions 0 and 3 led by broker 1 (rack "a"), 1 and 4 by 2 ("b"), 2 by 3 (no rack), 5 none.
+RACKED = racked_cluster([1, 2, 3, 1, 2, -1], {1: "a", 2: "b", 3: None})
+
+
+def sticky_picks(p: BuiltInPartitioner, cluster: Cluster, n: int = 400) -> Counter[int]:
+    picks: Counter[int] = Counter()
+    for _ in range(n):
+        picks[p.sticky_partition("t", cluster)] += 1
+        end_stint(p, "t")
+    return picks
+
+
+def test_rack_aware_sticky_chooses_among_partitions_led_in_the_clients_rack() -> None:
+    p = BuiltInPartitioner(10, adaptive=False, rand=random.Random(1).randrange, rack="a")
+    assert set(sticky_picks(p, RACKED)) == {0, 3}  # both get turns, nothing else does
+    p = BuiltInPartitioner(10, adaptive=False, rand=random.Random(1).randrange, rack="b")
+    assert set(sticky_picks(p, RACKED)) == {1, 4}
+    # No rack: every available partition, as before.
+    p = BuiltInPartitioner(10, adaptive=False, rand=random.Random(1).randrange)
+    assert set(sticky_picks(p, RACKED)) == {0, 1, 2, 3, 4}
+
+
+def test_rack_aware_falls_back_to_every_partition_when_none_is_led_in_the_rack() -> None:
+    for rack in ("z", ""):  # "" is off, as Java's blank client.rack
+        p = BuiltInPartitioner(10, adaptive=False, rand=random.Random(1).randrange, rack=rack)
+        assert set(sticky_picks(p, RACKED)) == {0, 1, 2, 3, 4}
+    # Nothing available at all: any partition (no rack filter, as Java).
+    leaderless = racked_cluster([-1, -1, -1], {1: "a"})
+    p = BuiltInPartitioner(10, adaptive=False, rand=random.Random(1).randrange, rack="a")
+    assert set(sticky_picks(p, leaderless)) == {0, 1, 2}
+
+
+def test_rack_aware_adaptive_weighs_the_racks_partitions_among_themselves() -> None:
+    p = BuiltInPartitioner(1, adaptive=True, rand=random.Random(5).randrange, rack="a")
+    # Partition 1 (rack "b") has the shortest queue but is in another rack: never chosen.
+    # In rack "a", 3's queue (0) beats 0's (8): weights 1 and 9.
+    p.update_load("t", [0, 1, 2, 3, 4], [8, 0, 9, 0, 9], cluster=RACKED)
+    picks: Counter[int] = Counter()
+    for _ in range(2000):
+        picks[p.sticky_partition("t", RACKED)] += 1
+        end_stint(p, "t")
+    assert set(picks) == {0, 3}
+    assert picks[3] > 0.8 * 2000 and picks[0] > 0
+    # No partition of the load stats led in the rack: the stats over all of them are used.
+    p.update_load("t", [1, 2, 4], [9, 0, 9], cluster=RACKED)
+    assert set(sticky_picks(p, RACKED, 200)) == {1, 2, 4}
+
+
+def test_rack_aware_sticky_reads_the_racks_from_the_load_callback_path() -> None:
+    """Through sticky_partition's load callback, as Producer.send calls it."""
+    p = BuiltInPartitioner(10, adaptive=True, rand=random.Random(2).randrange, rack="b")
+    picks: Counter[int] = Counter()
+    load = ([0, 1, 2, 3, 4], [0, 5, 0, 0, 0])
+    for i in range(300):
+        picks[p.sticky_partition("t", RACKED, lambda: load, i * 10)] += 1
+        end_stint(p, "t")
+    assert set(picks) == {1, 4} and picks[4] > picks[1]
+
+
+def test_keyed_records_ignore_the_rack() -> None:
+    p = BuiltInPartitioner(10, rack="a")
+    for key in (b"21", b"foobar", b"abc"):
+        assert p.keyed(key, 6) == (murmur2(key) & 0x7FFFFFFF) % 6
+
+
+def test_rack_aware_partitioning_needs_a_client_rack_and_reaches_the_partitioner() -> None:
+    with pytest.raises(ConfigError, match="client_rack must be set when partitioner_rack_aware"):
+        ProducerConfig(partitioner_rack_aware=True)
+    with pytest.raises(ConfigError, match="client_rack must be set"):
+        ProducerConfig.from_properties({"partitioner.rack.aware": "true", "client.rack": " "})
+    c = ProducerConfig.from_properties({"partitioner.rack.aware": "true", "client.rack": "az1"})
+    assert (c.partitioner_rack_aware, c.client_rack) == (True, "az1")
+    assert Producer(c)._builtin.rack == "az1"
+    # client_rack alone (Java uses it for fetching from followers) does not move records.
+    assert Producer(client_rack="az1")._builtin.rack is None
