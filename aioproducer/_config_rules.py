@@ -41,6 +41,7 @@ def validate(cfg: ProducerConfig) -> None:
         "reconnect_backoff_ms",
         "reconnect_backoff_max_ms",
         "partitioner_availability_timeout_ms",
+        "bootstrap_resolve_timeout_ms",
     )
     positive = (
         "buffer_memory",

@@ -26,7 +26,7 @@ from ._io.sender import Sender, Wakeup
 from ._io.telemetry import TelemetrySender
 from ._records.codecs import Codec
 from .config import ProducerConfig
-from .errors import KafkaTimeoutError, ProducerClosedError
+from .errors import BootstrapResolutionError, KafkaTimeoutError, ProducerClosedError
 
 log = logging.getLogger("aioproducer")
 
@@ -76,6 +76,7 @@ class Lifecycle:
             return
         self._loop = loop = running_loop()
         cfg = self.config
+        await self._resolve_bootstrap()
         self._accumulator = RecordAccumulator(
             batch_size=max(cfg.batch_size, 1),
             codec=self._codec,
@@ -164,6 +165,29 @@ class Lifecycle:
             len(self._metadata.cluster.brokers),
             cfg.bootstrap_servers,
         )
+
+    async def _resolve_bootstrap(self) -> None:
+        """Java 4.4's bootstrap name resolution (``bootstrap_resolve_timeout_ms``); a
+        :class:`BootstrapResolutionError` closes the producer."""
+        from ._io.bootstrap_dns import needs_dns, resolve_with_retries
+
+        cfg = self.config
+        hosts = cfg.bootstrap_list
+        if not needs_dns(hosts):
+            return
+        try:
+            await resolve_with_retries(
+                self._loop,
+                ops_for(self._loop),
+                hosts,
+                cfg.bootstrap_servers,
+                cfg.bootstrap_resolve_timeout_ms,
+                cfg.retry_backoff_ms,
+                cfg.retry_backoff_max_ms,
+            )
+        except BootstrapResolutionError:
+            self._closed = True
+            raise
 
     def _pid_pending(self) -> bool:
         """True while an idempotent producer waits for its producer id."""

@@ -57,6 +57,7 @@ class ProducerSettings(TypedDict, total=False):
     send_buffer_bytes: int
     receive_buffer_bytes: int
     client_dns_lookup: Literal["use_all_dns_ips"]
+    bootstrap_resolve_timeout_ms: int
     security_protocol: SecurityProtocol
     ssl_context: Any
     ssl_cafile: StrPath | None

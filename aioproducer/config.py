@@ -114,6 +114,10 @@ class ProducerConfig:
     #: How a broker's name is resolved: every address it has is tried in turn (Java's
     #: default; ``resolve_canonical_bootstrap_servers_only`` is not supported).
     client_dns_lookup: Literal["use_all_dns_ips"] = "use_all_dns_ips"
+    #: 0: ``start()`` resolves the bootstrap hosts once and raises :class:`ConfigError` when
+    #: none resolves. Positive: it retries resolving them for this many ms, then raises
+    #: :class:`BootstrapResolutionError` and the producer is closed (Java 4.4).
+    bootstrap_resolve_timeout_ms: int = 0
     #: "PLAINTEXT", "SSL", "SASL_PLAINTEXT" or "SASL_SSL".
     security_protocol: SecurityProtocol = "PLAINTEXT"
     #: TLS: an ``ssl.SSLContext`` to use as is; otherwise one is made from ``ssl_cafile``

@@ -22,6 +22,7 @@ __all__: tuple[str, ...] = (
     "AuthenticationError",
     "BadRecordError",
     "BadRecordTypeError",
+    "BootstrapResolutionError",
     "BrokerProtocolError",
     "BrokerResponseError",
     "ConfigError",
@@ -102,6 +103,15 @@ class KafkaConnectionError(KafkaError):
 
     retriable = True
     invalid_metadata = True
+
+
+class BootstrapResolutionError(KafkaConnectionError):
+    """No bootstrap server's name resolved within ``bootstrap_resolve_timeout_ms`` (Java's
+    ``BootstrapResolutionException``): the producer is closed; make a new one once DNS or
+    ``bootstrap_servers`` is fixed."""
+
+    retriable = False
+    fatal = True
 
 
 class BrokerProtocolError(KafkaConnectionError, ProtocolError):

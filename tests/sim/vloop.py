@@ -26,6 +26,7 @@ job's future instead of resolving it, as a shut-down executor does).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time as _time
 from collections.abc import Callable
 from typing import Any
@@ -191,8 +192,10 @@ class SimLoop(asyncio.BaseEventLoop):
         conn = await self.network.connect(self, protocol_factory, host, port)
         return conn
 
-    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
-        raise OSError("the simulated network resolves no names")
+    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every name resolves, to itself: the simulated network decides at connect time
+        whether anyone is there (as a name resolving to a dead address)."""
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
 
     def run_in_executor(  # type: ignore[override]  # generic in typeshed, as call_at above
         self, executor: Any, func: Callable[..., Any], *args: Any
