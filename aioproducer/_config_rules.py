@@ -91,6 +91,12 @@ def validate(cfg: ProducerConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and not callable(value):
             raise ConfigError(f"{name} must be callable(obj) -> bytes | None, got {value!r}")
+    if cfg.buffer_memory_allocation_strategy != "full":
+        raise ConfigError(
+            f"buffer_memory_allocation_strategy={cfg.buffer_memory_allocation_strategy!r}: "
+            "only 'full' (Java's default: a batch reserves batch_size when it opens) is "
+            "supported; Java 4.4's 'incremental' is not supported yet"
+        )
     if cfg.partitioner_rack_aware and not cfg.client_rack.strip():
         raise ConfigError("client_rack must be set when partitioner_rack_aware is on")
     if cfg.partitioner is not None and not isinstance(cfg.partitioner, Partitioner):

@@ -53,6 +53,11 @@ class ProducerConfig:
     linger_ms: int = 5
     #: Byte budget of all buffered records; ``send`` waits up to ``max_block_ms`` for memory.
     buffer_memory: int = 33554432
+    #: How a batch is charged to ``buffer_memory``: "full", Java's default, reserves
+    #: ``batch_size`` (or the first record's size, if larger) when the batch is opened, until
+    #: it completes. Java 4.4's "incremental" (16 KiB chunks as records arrive) is not
+    #: supported yet.
+    buffer_memory_allocation_strategy: Literal["full"] = "full"
     #: How long ``send`` may wait for metadata or buffer memory before ``KafkaTimeoutError``.
     max_block_ms: int = 60000
     #: Largest produce request (and so largest record) in bytes.

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -110,3 +112,32 @@ class PoolMachine(RuleBasedStateMachine):
 
 
 TestPoolMachine = PoolMachine.TestCase
+
+
+def test_full_allocation_strategy_reserves_a_batch_size_when_a_batch_opens() -> None:
+    """buffer_memory_allocation_strategy="full" (Java's default): the first record of a batch
+    takes batch_size from the pool, later ones nothing, until the batch completes."""
+    from aioproducer import ConfigError, ProducerConfig
+    from aioproducer._core.cluster import TopicPartition
+
+    from .fakes import make_accumulator
+
+    assert ProducerConfig().buffer_memory_allocation_strategy == "full"
+    assert ProducerConfig.from_properties({"buffer.memory.allocation.strategy": "full"})
+    incremental: Any = "incremental"
+    with pytest.raises(ConfigError, match="'incremental' is not supported yet"):
+        ProducerConfig(buffer_memory_allocation_strategy=incremental)
+    with pytest.raises(ConfigError, match="buffer_memory_allocation_strategy='incremental'"):
+        ProducerConfig.from_properties({"buffer.memory.allocation.strategy": "incremental"})
+    pool = MemoryPool(10_000)
+    acc = make_accumulator(batch_size=1000, pool=pool)
+    tp = TopicPartition("t", 0)
+    reserve = acc.reservation_for(20)
+    assert reserve == 1000 and pool.try_allocate(reserve)
+    acc.append_new_batch(tp, 0, None, b"x" * 20, None, None, 0, reserve, waited=False)
+    (batch,) = acc.batches[tp]
+    for _ in range(5):
+        assert batch.try_append(0, None, b"y" * 20, None, None) is not None
+    assert pool.used == 1000  # charged once, in full, whatever the batch holds
+    acc.done(batch)
+    assert pool.used == 0
