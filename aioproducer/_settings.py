@@ -46,6 +46,7 @@ class ProducerSettings(TypedDict, total=False):
     compression_gzip_level: int | None
     compression_lz4_level: int | None
     compression_zstd_level: int | None
+    metadata_cluster_check_enable: bool
     metadata_max_age_ms: int
     metadata_max_idle_ms: int
     metadata_recovery_strategy: Literal["none", "rebootstrap"]

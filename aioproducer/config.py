@@ -84,6 +84,11 @@ class ProducerConfig:
     compression_lz4_level: int | None = None
     #: zstd's level, -131072 to 22 (None: Kafka's default, 3).
     compression_zstd_level: int | None = None
+    #: Send the cluster id and node id when connecting to a broker known from metadata, so a
+    #: Kafka 4.4+ broker that is not that node refuses the connection (REBOOTSTRAP_REQUIRED,
+    #: KIP-1242) instead of taking requests meant for another; older brokers ignore it. Not
+    #: sent with ``metadata_recovery_strategy="none"``, as in Java.
+    metadata_cluster_check_enable: bool = True
     #: Metadata is refreshed at least this often, even without errors.
     metadata_max_age_ms: int = 300000
     #: A topic not produced to for this long leaves the metadata requests.

@@ -126,17 +126,20 @@ class BrokerConnection(asyncio.Protocol):
         on_close: Callable[[BrokerConnection, BaseException | None], None] | None = None,
         ssl_context: Any = None,
         sasl: SaslAuthenticator | None = None,
+        cluster_id: str | None = None,
     ) -> BrokerConnection:
         """Connect (TLS when ``ssl_context``), negotiate API versions, authenticate with
         ``sasl`` (and re-authenticate before each session lifetime ends, KIP-368), within
-        ``setup_timeout_ms`` (see ``connection_setup.py``).
+        ``setup_timeout_ms`` (see ``connection_setup.py``). ``cluster_id``: the cluster
+        ``node_id`` belongs to, sent so that a Kafka 4.4 broker that is not that node refuses
+        the connection (KIP-1242); None: not checked.
 
         Raises :class:`KafkaConnectionError` (retriable), :class:`SslAuthenticationError`,
         :class:`SaslAuthenticationError` or :class:`SecurityProtocolMismatchError`.
         """
         conn = cls(node_id, host, port, client_id, request_timeout_ms, on_close=on_close)
         conn._tls = ssl_context is not None
-        await set_up(conn, setup_timeout_ms, ssl_context, sasl)
+        await set_up(conn, setup_timeout_ms, ssl_context, sasl, cluster_id)
         return conn
 
     def version_for(self, api_key: int, lowest: int | None = None) -> int:

@@ -23,6 +23,7 @@ from ..errors import (
     KafkaConnectionError,
     KafkaError,
     ProtocolError,
+    RebootstrapRequiredError,
     UnsupportedVersionError,
     for_code,
 )
@@ -49,6 +50,7 @@ async def set_up(
     setup_timeout_ms: int,
     ssl_context: Any,
     sasl: SaslAuthenticator | None,
+    cluster_id: str | None = None,
 ) -> None:
     """Connect ``conn`` (TLS when ``ssl_context``), negotiate API versions, authenticate with
     ``sasl``, all within ``setup_timeout_ms``. On failure ``conn`` is closed and the error
@@ -76,7 +78,7 @@ async def set_up(
         if refused is not None:
             raise refused
         stage = "negotiate"
-        await negotiate(conn)
+        await negotiate(conn, cluster_id)
         if sasl is not None:
             stage = "sasl"
             await sasl.sign_in(conn, mechanism)
@@ -126,17 +128,28 @@ async def set_up(
         raise
 
 
-async def negotiate(conn: BrokerConnection) -> None:
-    """ApiVersions: the versions the broker speaks and the cluster's finalized features."""
+async def negotiate(conn: BrokerConnection, cluster_id: str | None = None) -> None:
+    """ApiVersions: the versions the broker speaks and the cluster's finalized features; with
+    ``cluster_id`` (and a node id), v5 names them, and a Kafka 4.4 broker that is not that node
+    refuses with REBOOTSTRAP_REQUIRED (KIP-1242): a retriable, metadata-refreshing error."""
+    check = cluster_id is not None and conn.node_id >= 0
     req = ApiVersionsRequest(
-        client_software_name="aioproducer", client_software_version=SOFTWARE_VERSION
+        client_software_name="aioproducer",
+        client_software_version=SOFTWARE_VERSION,
+        cluster_id=cluster_id if check else None,
+        node_id=conn.node_id if check else -1,
     )
-    resp = await conn.request(req, 3, ApiVersionsResponse)
+    resp = await conn.request(req, 5 if check else 3, ApiVersionsResponse)
     if resp.error_code == UnsupportedVersionError.code:
-        # KIP-511: the broker does not know v3; retry at a version it knows.
+        # KIP-511: the broker does not know our version; retry at a version it knows.
         ranges = broker_ranges(resp)
         version = pick_version(18, ranges) if 18 in ranges else 0
         resp = await conn.request(req, version, ApiVersionsResponse)
+    if resp.error_code == RebootstrapRequiredError.code:
+        raise KafkaConnectionError(
+            f"broker at {conn.host}:{conn.port} is not node {conn.node_id} of cluster "
+            f"{cluster_id!r} (REBOOTSTRAP_REQUIRED): the metadata is stale"
+        ) from for_code(resp.error_code, "ApiVersions failed")
     if resp.error_code != 0:
         raise for_code(resp.error_code, "ApiVersions failed")
     conn.versions = broker_ranges(resp)

@@ -26,7 +26,7 @@ from .._core.cluster import BrokerInfo, Metadata
 from .._core.connection_rules import Recovery, idle_close_in_ms, setup_timeout_ms
 from .._core.metrics import ProducerMetrics
 from ..config import ProducerConfig
-from ..errors import KafkaConnectionError, KafkaError
+from ..errors import KafkaConnectionError, KafkaError, RebootstrapRequiredError
 from .backend import running_loop
 from .connection import BrokerConnection
 from .sasl import SaslAuthenticator
@@ -77,6 +77,21 @@ class ConnectionPool:
         self._idle_check_ms = 0
         #: The connection being closed as idle (its close is no news for the metadata).
         self._closing_idle: BrokerConnection | None = None
+        #: Whether the broker last connected to knows ApiVersions v5 (KIP-1242's ids): only
+        #: then are they sent, since some brokers (Tansu) drop a connection asking a version
+        #: they do not know rather than answering UNSUPPORTED_VERSION (KIP-511).
+        self.api_versions_v5 = False
+
+    def _cluster_check_id(self, node: int) -> str | None:
+        """The cluster id to send when connecting to ``node`` (KIP-1242), or None: not for a
+        bootstrap address, nor with ``metadata_cluster_check_enable`` off or without
+        rebootstrapping (``metadata_recovery_strategy="none"``: Java ignores the check then)."""
+        cfg = self.config
+        if node < 0 or not cfg.metadata_cluster_check_enable or not self.api_versions_v5:
+            return None
+        if cfg.metadata_recovery_strategy == "none":
+            return None
+        return self.metadata.cluster.cluster_id
 
     def open_connection(self, node: int) -> BrokerConnection | None:
         """The open connection to ``node``, if any."""
@@ -129,6 +144,7 @@ class ConnectionPool:
                 on_close=self._on_closed,
                 ssl_context=self._ssl_context,
                 sasl=self._sasl,
+                cluster_id=self._cluster_check_id(node),
             )
         except Exception as exc:
             if not isinstance(exc, KafkaError):
@@ -154,10 +170,15 @@ class ConnectionPool:
                 exc,
                 wait,
             )
+            if isinstance(exc.__cause__, RebootstrapRequiredError):
+                # KIP-1242: the address is not that node of our cluster any more; sent only
+                # when rebootstrapping is on (_cluster_check_id), so rebootstrap, as Java does.
+                self.rebootstrap(self.now_ms(), f"broker {node} answered REBOOTSTRAP_REQUIRED")
             self.metadata.request_update()
             self.on_connect_failed()
         else:
             self.reconnect.pop(node, None)
+            self.api_versions_v5 = conn.versions.get(18, (0, 0))[1] >= 5
             self.metrics.producer.conn_created += 1
             conn.metrics = self.metrics.node(node)
             log.info("connected to broker %d at %s:%d", node, broker.host, broker.port)

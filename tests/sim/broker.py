@@ -85,6 +85,16 @@ class Broker:
                 link.reset(f"before {name} cid={cid}")
                 return
         if api_key == 18:
+            if (
+                version >= 5
+                and getattr(request, "cluster_id", None) is not None
+                and link.transport is not None
+                and link.transport._peer in w.cluster.misrouted_at
+            ):
+                w.cluster.misrouted_refused.append(w.loop.time())
+                body = ApiVersionsResponse(error_code=REBOOTSTRAP_REQUIRED).encode(version)
+                self._reply(link, cid, body, False, name, "error=129 (scripted)")
+                return
             body = self._api_versions(version)
             self._reply(link, cid, body, False, name, "")
             return
@@ -143,7 +153,7 @@ class Broker:
         apis = [
             (0, 3, self.produce_max),
             (3, 1, self.world.cluster.metadata_max_version),
-            (18, 0, 3),
+            (18, 0, self.world.cluster.api_versions_max_version),
             (22, 0, 4),
         ]
         features = []

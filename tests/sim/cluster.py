@@ -86,6 +86,12 @@ class Cluster:
         self.metadata_max_version = 12
         self.rebootstrap_required_at: set[tuple[str, int]] = set()
         self.rebootstrap_required_sent: list[float] = []
+        #: The highest ApiVersions version the brokers offer (5 takes KIP-1242's cluster and
+        #: node ids), and the addresses where an ApiVersions carrying them is refused with
+        #: REBOOTSTRAP_REQUIRED (a broker that is not the node the client means); when each went.
+        self.api_versions_max_version = 3
+        self.misrouted_at: set[tuple[str, int]] = set()
+        self.misrouted_refused: list[float] = []
         # The scripting API (tests/sim/script.py): rules, and what the brokers saw.
         self.produce_rules: list[ProduceRule] = []
         self.init_pid_rules: list[InitPidRule] = []

@@ -304,3 +304,47 @@ def test_rebootstrap_required_with_strategy_none_is_a_failed_update() -> None:
     # Asked again after each failed update (retry_backoff_ms), only ever the learned brokers.
     assert len(w.cluster.rebootstrap_required_sent) >= 10
     assert w.cluster.metadata_seen[-1] < seen["t"]
+
+
+def test_a_broker_refusing_a_misrouted_connection_sends_the_producer_to_bootstrap() -> None:
+    """KIP-1242: connecting to a learned broker, the producer names the cluster and node in
+    ApiVersions v5; an address now held by another broker answers REBOOTSTRAP_REQUIRED, and the
+    producer rebootstraps at once (with metadata_cluster_check_enable off it would not ask)."""
+    seen: dict[str, Any] = {}
+
+    def offer_api_versions_v5(w: World) -> None:
+        behind_a_load_balancer(w)
+        w.cluster.api_versions_max_version = 5
+
+    async def body(p: Producer, w: World) -> None:
+        await settled([await p.send("t0", b"a", partition=0)])
+        partition = w.cluster.partition("t0", 0)
+        assert partition is not None
+        leader = w.cluster.brokers[partition.leader]
+        # Only the leader's address is misrouted: the other brokers answer, so nothing but the
+        # refusal itself would send the producer back to its bootstrap servers.
+        w.cluster.misrouted_at = {(leader.host, leader.port)}
+        drop_the_bootstrap_connection(w)
+        for link in w.net.open_links():  # the leader's connection drops: the producer reconnects
+            if link.transport is not None and link.transport._peer in w.cluster.misrouted_at:
+                link.reset("scripted")
+        seen["asked"] = now()
+        fut_b = await p.send("t0", b"b", partition=0)
+        await until(lambda: w.cluster.misrouted_refused, "a refused ApiVersions", 10)
+        await until(lambda: boot_attempts(w, seen["asked"]), "a bootstrap connection", 10)
+        seen["refused"] = w.cluster.misrouted_refused[0]
+        seen["rebootstrap"] = boot_attempts(w, seen["asked"])[0]
+        w.cluster.misrouted_at = set()
+        await settled([fut_b])
+        seen["fut"] = fut_b
+
+    w = run(
+        body,
+        setup=offer_api_versions_v5,
+        bootstrap_servers="bootstrap.example:9092",
+        metadata_recovery_rebootstrap_trigger_ms=60000,
+        **PLAIN,
+    )
+    assert seen["rebootstrap"] >= seen["refused"]
+    assert seen["rebootstrap"] - seen["refused"] < 0.5  # at once, not after a trigger time
+    assert seen["fut"].result().offset == 1 and log_of(w, 0) == [b"a", b"b"]

@@ -13,14 +13,18 @@ from .._schema import MAX_VERSION, NO_VERSIONS, Field, Message, Struct, Versions
 class ApiVersionsRequest(Message):
     client_software_name: str = ""
     client_software_version: str = ""
+    cluster_id: str | None = None
+    node_id: int = -1
     unknown_tags: dict[int, bytes] = field(default_factory=dict, repr=False)
     API_KEY: ClassVar[int] = 18
-    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 4)
+    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 5)
     FLEXIBLE_VERSIONS: ClassVar[Versions] = Versions(3, MAX_VERSION)
     _flexible_: ClassVar[Versions] = Versions(3, MAX_VERSION)
     FIELDS: ClassVar[tuple[Field, ...]] = (
         Field("client_software_name", "string", Versions(3, MAX_VERSION)),
         Field("client_software_version", "string", Versions(3, MAX_VERSION)),
+        Field("cluster_id", "string", Versions(5, MAX_VERSION), nullable=Versions(5, MAX_VERSION)),
+        Field("node_id", "int32", Versions(5, MAX_VERSION)),
     )
 
 
@@ -74,7 +78,7 @@ class ApiVersionsResponse(Message):
     zk_migration_ready: bool = False
     unknown_tags: dict[int, bytes] = field(default_factory=dict, repr=False)
     API_KEY: ClassVar[int] = 18
-    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 4)
+    VALID_VERSIONS: ClassVar[Versions] = Versions(0, 5)
     FLEXIBLE_VERSIONS: ClassVar[Versions] = Versions(3, MAX_VERSION)
     _flexible_: ClassVar[Versions] = Versions(3, MAX_VERSION)
     FIELDS: ClassVar[tuple[Field, ...]] = (
