@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .._core.accumulator import backoff_ms
-from .._core.transactions import ErrorKind, classify
+from .._core.txn_errors import ErrorKind, classify
 from .._protocol._schema import Message
 from .._protocol.messages import FindCoordinatorRequest, FindCoordinatorResponse
 from ..config import ProducerConfig

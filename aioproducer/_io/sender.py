@@ -23,7 +23,8 @@ from .._core.idempotence import IdempotenceManager, ProducerIdState
 from .._core.in_flight import InFlightBatches
 from .._core.metrics import ProducerMetrics
 from .._core.producer_batch import ProducerBatch, RecordFuture, RecordMetadata
-from .._core.transactions import TransactionManager, TxnState, aborted_before_sent, fenced_error
+from .._core.transactions import TransactionManager, TxnState
+from .._core.txn_errors import aborted_before_sent, fenced_error
 from ..config import ProducerConfig
 from ..errors import (
     KafkaError,

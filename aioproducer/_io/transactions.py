@@ -21,7 +21,8 @@ from typing import Any
 from .._core.accumulator import RecordAccumulator
 from .._core.cluster import TopicPartition
 from .._core.idempotence import IdempotenceManager, ProducerIdState
-from .._core.transactions import ErrorKind, TransactionManager, classify, init_error, txn_error
+from .._core.transactions import TransactionManager
+from .._core.txn_errors import ErrorKind, classify, init_error, txn_error
 from .._protocol._schema import Message
 from .._protocol.messages import (
     AddOffsetsToTxnRequest,

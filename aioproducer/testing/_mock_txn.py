@@ -26,14 +26,8 @@ from typing import Any
 from .._broker_errors import ProducerFencedError
 from .._core.cluster import TopicPartition
 from .._core.producer_batch import Callback, RecordMetadata
-from .._core.transactions import (
-    PreparedTxnState,
-    TransactionManager,
-    TxnState,
-    aborted_before_sent,
-    fenced_error,
-    txn_error,
-)
+from .._core.transactions import PreparedTxnState, TransactionManager, TxnState
+from .._core.txn_errors import aborted_before_sent, fenced_error, txn_error
 from .._transactions import ConsumerGroupMetadata, checked_offsets, group_metadata
 from ..config import ProducerConfig
 from ..errors import KafkaError, ProducerClosedError, TransactionStateError

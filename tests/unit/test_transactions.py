@@ -19,14 +19,8 @@ from aioproducer._broker_errors import (
     UnknownTopicOrPartitionError,
 )
 from aioproducer._core.cluster import TopicPartition
-from aioproducer._core.transactions import (
-    TRANSITIONS,
-    ErrorKind,
-    TransactionManager,
-    TxnState,
-    classify,
-    txn_error,
-)
+from aioproducer._core.transactions import TRANSITIONS, TransactionManager, TxnState
+from aioproducer._core.txn_errors import ErrorKind, classify, txn_error
 from aioproducer.errors import KafkaError, TransactionStateError
 
 TP0 = TopicPartition("t", 0)

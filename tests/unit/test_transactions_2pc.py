@@ -10,7 +10,8 @@ import pytest
 from aioproducer import ConfigError, PreparedTxnState, ProducerConfig, TransactionStateError
 from aioproducer._broker_errors import TransactionalIdAuthorizationFailedError
 from aioproducer._core.cluster import TopicPartition
-from aioproducer._core.transactions import TransactionManager, TxnState, init_error
+from aioproducer._core.transactions import TransactionManager, TxnState
+from aioproducer._core.txn_errors import init_error
 from aioproducer._io.producer_id import init_producer_id_version
 from aioproducer._protocol.messages import InitProducerIdRequest, InitProducerIdResponse
 from aioproducer.errors import KafkaError, UnsupportedVersion
