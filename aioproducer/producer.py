@@ -28,6 +28,7 @@ from ._io.backend import ops_for, running_loop_or_none
 from ._io.sender import Sender, Wakeup
 from ._lifecycle import Lifecycle
 from ._producer_like import ProducerState, TransactionalProducerLike, records_of
+from ._put import put as _put_fast
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
 from ._records.record_batch import _hard_limit
@@ -138,6 +139,8 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
     _owner_thread: int = 0
     #: Topics whose metadata error has been logged (one WARNING per topic).
     _warned_topics: frozenset[str] = frozenset()
+    #: send()'s fast path as a plain method (generated into _put.py by tools/gen_put.py).
+    _put = _put_fast
 
     async def send(
         self,
@@ -187,12 +190,92 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
         # count, timestamp_ms where it defaults. bool is not an int here.
         if callback is not None and not callable(callback):
             raise bad_callback(callback, topic)
+        # After the next line, to the end: the fast path, which tools/gen_put.py copies into
+        # aioproducer/_put.py as Producer._put (send_many's per-record step) with each
+        # ``return await self._put_slow(...)`` made ``return None``. A call from here to a
+        # shared function cost 2-4 % of send()'s instructions, so the code is generated
+        # instead (tests/unit/test_generated_put.py keeps the copy current).
         hdrs = check_headers(headers, topic) if headers is not None else None
-        handle = self._put(topic, value, key, partition, timestamp_ms, hdrs, callback)
-        if handle is None:
-            handle = await self._put_slow(
-                topic, value, key, partition, timestamp_ms, hdrs, callback
+        # Per topic, the state a send needs (partition keys, count, sticky state), valid while
+        # the metadata snapshot is the same object: one dict lookup and one identity check per
+        # record, whatever the number of topics.
+        cluster = self._metadata.cluster
+        st = self._topic_sends.get(topic) if type(topic) is str else None
+        if (
+            st is None
+            or st.cluster is not cluster
+            or (
+                partition is not None
+                and (type(partition) is not int or not 0 <= partition < st.count)
             )
+        ):
+            self._slow = None
+            return await self._put_slow(topic, value, key, partition, timestamp_ms, hdrs, callback)
+        # Serializers: the common case (bytes or None, no serializer) costs two type checks.
+        key_bytes = (
+            key
+            if (key is None or type(key) is bytes) and not self._key_ser
+            else (serialize(self.config.key_serializer, key, topic, "key"))
+        )
+        value_bytes = (
+            value
+            if (value is None or type(value) is bytes) and not self._value_ser
+            else serialize(self.config.value_serializer, value, topic, "value")
+        )
+        if timestamp_ms is None:
+            timestamp_ms = time.time_ns() // 1_000_000
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63:
+            timestamp_ms = check_timestamp(timestamp_ms, topic)
+        sticky = st.sticky if partition is None else None
+        if sticky is not None:
+            if (key_bytes is None or self._ignore_keys) and self._partitioner is None:
+                partition = sticky.partition  # the common unkeyed case: no call at all
+                if partition < 0:
+                    partition = self._new_sticky_partition(topic, cluster)
+            else:
+                partition = self._builtin.choose(
+                    self._partitioner, st.count, topic, key, key_bytes, value, value_bytes, cluster
+                )
+                if partition < 0:
+                    partition = self._new_sticky_partition(topic, cluster)
+                else:
+                    sticky = None
+        tp = st.tps[partition]  # type: ignore[index]  # a given partition, or chosen above
+        dq = self._batches.get(tp)
+        handle = (
+            dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback) if dq else None
+        )
+        if handle is None and dq:
+            dq[-1].closed = True  # ready now, without its linger
+            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
+            if sticky is not None and sticky.partition == partition:
+                # The stint on the sticky partition ends with its batch (this record does not
+                # fit): the record goes to the next partition, instead of opening a runt batch
+                # for the rest of the stint's batch_size bytes (148 + 16 records of 100 B: a
+                # fifth of the batches were runts, measured). Java's KIP-794 partitioner
+                # avoids runts the other way, by filling a second batch before it switches.
+                sticky.partition = -1
+                partition = self._new_sticky_partition(topic, cluster)
+                tp = st.tps[partition]
+                dq = self._batches.get(tp)
+                if dq:
+                    handle = dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback)
+                    if handle is None:
+                        dq[-1].closed = True
+        if handle is None:
+            self._slow = (tp, timestamp_ms, key_bytes, value_bytes, sticky, partition)
+            return await self._put_slow(topic, value, key, partition, timestamp_ms, hdrs, callback)
+        full = handle.batch.builder.is_full()
+        if full:
+            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
+        if sticky is not None and sticky.partition == partition:
+            # SendPath._stint(), inlined: a call per unkeyed record cost 3 % of send()'s
+            # instructions (callgrind, benchmarks/instructions.py).
+            vs = handle.value_size
+            if vs > 0:
+                sticky.produced += vs
+            if full or sticky.produced >= self._sticky_batch_size:
+                sticky.partition = -1
         return handle
 
     async def send_many(
@@ -251,101 +334,6 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
             exc.enqueued = enqueued  # type: ignore[attr-defined]
             raise
         return enqueued
-
-    def _put(
-        self,
-        topic: str,
-        value: Any,
-        key: Any,
-        partition: int | None,
-        timestamp_ms: int | None,
-        hdrs: list[tuple[str, bytes | None]] | None,
-        callback: Callback | None,
-    ) -> RecordFuture | None:
-        """Append one checked record where it goes, without waiting: its future, or None when
-        :meth:`_put_slow` must run first (``self._slow`` says why: None for the topic's
-        metadata, else the partition that needs a new batch and the record, serialized)."""
-        # Per topic, the state a send needs (partition keys, count, sticky state), valid while
-        # the metadata snapshot is the same object: one dict lookup and one identity check per
-        # record, whatever the number of topics.
-        cluster = self._metadata.cluster
-        st = self._topic_sends.get(topic) if type(topic) is str else None
-        if (
-            st is None
-            or st.cluster is not cluster
-            or (
-                partition is not None
-                and (type(partition) is not int or not 0 <= partition < st.count)
-            )
-        ):
-            self._slow = None
-            return None
-        # Serializers: the common case (bytes or None, no serializer) costs two type checks.
-        key_bytes = (
-            key
-            if (key is None or type(key) is bytes) and not self._key_ser
-            else (serialize(self.config.key_serializer, key, topic, "key"))
-        )
-        value_bytes = (
-            value
-            if (value is None or type(value) is bytes) and not self._value_ser
-            else serialize(self.config.value_serializer, value, topic, "value")
-        )
-        if timestamp_ms is None:
-            timestamp_ms = time.time_ns() // 1_000_000
-        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63:
-            timestamp_ms = check_timestamp(timestamp_ms, topic)
-        sticky = st.sticky if partition is None else None
-        if sticky is not None:
-            if (key_bytes is None or self._ignore_keys) and self._partitioner is None:
-                partition = sticky.partition  # the common unkeyed case: no call at all
-                if partition < 0:
-                    partition = self._new_sticky_partition(topic, cluster)
-            else:
-                partition = self._builtin.choose(
-                    self._partitioner, st.count, topic, key, key_bytes, value, value_bytes, cluster
-                )
-                if partition < 0:
-                    partition = self._new_sticky_partition(topic, cluster)
-                else:
-                    sticky = None
-        tp = st.tps[partition]  # type: ignore[index]  # a given partition, or chosen above
-        dq = self._batches.get(tp)
-        handle = (
-            dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback) if dq else None
-        )
-        if handle is None and dq:
-            dq[-1].closed = True  # ready now, without its linger
-            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
-            if sticky is not None and sticky.partition == partition:
-                # The stint on the sticky partition ends with its batch (this record does not
-                # fit): the record goes to the next partition, instead of opening a runt batch
-                # for the rest of the stint's batch_size bytes (148 + 16 records of 100 B: a
-                # fifth of the batches were runts, measured). Java's KIP-794 partitioner
-                # avoids runts the other way, by filling a second batch before it switches.
-                sticky.partition = -1
-                partition = self._new_sticky_partition(topic, cluster)
-                tp = st.tps[partition]
-                dq = self._batches.get(tp)
-                if dq:
-                    handle = dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback)
-                    if handle is None:
-                        dq[-1].closed = True
-        if handle is None:
-            self._slow = (tp, timestamp_ms, key_bytes, value_bytes, sticky, partition)
-            return None
-        full = handle.batch.builder.is_full()
-        if full:
-            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
-        if sticky is not None and sticky.partition == partition:
-            # SendPath._stint(), inlined: a call per unkeyed record cost 3 % of send()'s
-            # instructions (callgrind, benchmarks/instructions.py).
-            vs = handle.value_size
-            if vs > 0:
-                sticky.produced += vs
-            if full or sticky.produced >= self._sticky_batch_size:
-                sticky.partition = -1
-        return handle
 
     async def send_and_wait(
         self,
