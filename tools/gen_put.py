@@ -13,11 +13,12 @@ changing ``send()``, run ``python tools/gen_put.py``.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 import textwrap
 from pathlib import Path
+
+from _generated import main as write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "aioproducer" / "producer.py"
@@ -79,19 +80,7 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args()
-    text = render()
-    current = TARGET.read_text() if TARGET.exists() else ""
-    if args.check:
-        if current != text:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run python tools/gen_put.py")
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(ROOT)} ({'changed' if current != text else 'unchanged'})")
-    return 0
+    return write_or_check(__doc__, ROOT, TARGET, render)
 
 
 if __name__ == "__main__":

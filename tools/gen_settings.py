@@ -12,13 +12,14 @@ run it again.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import builtins
 import re
 import sys
 from dataclasses import fields
 from pathlib import Path
+
+from _generated import main as write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "aioproducer" / "_settings.py"
@@ -94,19 +95,7 @@ def _ruff_format(text: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = ap.parse_args()
-    text = render()
-    current = TARGET.read_text() if TARGET.exists() else ""
-    if args.check:
-        if current != text:
-            print(f"stale: {TARGET.relative_to(ROOT)}; run python tools/gen_settings.py")
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(ROOT)} ({'changed' if current != text else 'unchanged'})")
-    return 0
+    return write_or_check(__doc__, ROOT, TARGET, render)
 
 
 if __name__ == "__main__":
