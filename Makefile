@@ -22,6 +22,8 @@ PURE_PYTHON_TESTS := \
 	tests/unit/test_send_validation.py \
 	tests/unit/test_producer_facade.py \
 	tests/unit/test_metrics.py \
+	tests/unit/test_memory_pool.py \
+	tests/unit/test_incremental_allocation.py \
 	tests/unit/test_event_loop.py \
 	tests/unit/test_unknown_topic.py \
 	tests/faults/test_catalogue_fake_broker.py \

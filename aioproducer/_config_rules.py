@@ -91,11 +91,11 @@ def validate(cfg: ProducerConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and not callable(value):
             raise ConfigError(f"{name} must be callable(obj) -> bytes | None, got {value!r}")
-    if cfg.buffer_memory_allocation_strategy != "full":
+    if cfg.buffer_memory_allocation_strategy not in ("full", "incremental"):
         raise ConfigError(
             f"buffer_memory_allocation_strategy={cfg.buffer_memory_allocation_strategy!r}: "
-            "only 'full' (Java's default: a batch reserves batch_size when it opens) is "
-            "supported; Java 4.4's 'incremental' is not supported yet"
+            "must be 'full' (Java's default: a batch reserves batch_size when it opens) or "
+            "'incremental' (16 KiB chunks as records arrive)"
         )
     if cfg.partitioner_rack_aware and not cfg.client_rack.strip():
         raise ConfigError("client_rack must be set when partitioner_rack_aware is on")

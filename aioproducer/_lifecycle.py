@@ -21,7 +21,7 @@ from ._core.metrics import MetricName, ProducerMetrics
 from ._core.producer_batch import ProducerBatch
 from ._interceptors import Interceptors
 from ._io.backend import ops_for, running_loop
-from ._io.completion import Completions
+from ._io.completion import completions_on
 from ._io.sender import Sender, Wakeup
 from ._io.telemetry import TelemetrySender
 from ._records.codecs import Codec
@@ -86,8 +86,9 @@ class Lifecycle:
             delivery_timeout_ms=cfg.delivery_timeout,
             max_request_size=cfg.max_request_size,
             pool=self._pool,
-            new_completion=Completions(loop),
+            new_completion=completions_on(loop),
             rand=random.random,
+            incremental=cfg.buffer_memory_allocation_strategy == "incremental",
         )
         self._sender = Sender(
             cfg,

@@ -77,7 +77,9 @@ def put(
     handle = (
         dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback) if dq else None
     )
-    if handle is None and dq:
+    if handle is None and dq and not dq[-1].builder._need:
+        # (_need: with incremental allocation, the batch needs more buffer memory, not a
+        # successor: the slow path below gives it more.)
         dq[-1].closed = True  # ready now, without its linger
         self._wakeup.set()  # type: ignore[union-attr]  # set by start()
         if sticky is not None and sticky.partition == partition:
@@ -92,7 +94,7 @@ def put(
             dq = self._batches.get(tp)
             if dq:
                 handle = dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback)
-                if handle is None:
+                if handle is None and not dq[-1].builder._need:
                     dq[-1].closed = True
     if handle is None:
         self._slow = (tp, timestamp_ms, key_bytes, value_bytes, sticky, partition)

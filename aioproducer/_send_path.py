@@ -178,21 +178,29 @@ class SendPath:
             md.request_topic(topic)
             await sender.metadata_changed(left / 1000)
 
-    async def _append_new_batch(
+    async def _put_new_batch(
         self,
-        tp: TopicPartition,
-        ts: int,
-        key: bytes | None,
-        value: bytes | None,
+        topic: str,
         headers: list[tuple[str, bytes | None]] | None,
         callback: Callback | None,
-        deadline: int,
     ) -> RecordFuture:
+        """The record ``_put`` left in ``self._slow`` in a new batch of its partition, once
+        buffer memory is granted (waiting up to ``max_block_ms``), and its sticky stint's
+        accounting. ``send()`` awaits this directly: one coroutine per new batch."""
         self._check_loop()  # once per new batch: another loop of the same thread, say
+        tp, ts, key, value, sticky, chosen = self._slow  # type: ignore[misc]
         acc, sender = self._accumulator, self._sender
         assert acc is not None and sender is not None
+        now = self._now_ms()
+        self._metadata.topics[topic] = now  # still of interest: keeps its metadata alive
+        if acc.incremental:
+            handle = await self._grow_batch(tp, ts, key, value, headers, callback, now)
+            if handle is not None:
+                self._after_put(handle, sticky, chosen)
+                return handle
         if (
             headers is None
+            and not acc.incremental
             and (0 if key is None else len(key)) + (0 if value is None else len(value))
             <= self._small_record
         ):
@@ -222,7 +230,7 @@ class SendPath:
             await allocate(
                 self._pool,
                 reserve,
-                deadline,
+                now + self.config.max_block_ms,
                 self.config.max_block_ms,
                 sender.wakeup.set,
                 f"{tp.topic}-{tp.partition}",
@@ -230,9 +238,10 @@ class SendPath:
             if self._closed:
                 self._pool.release(reserve)
                 raise ProducerClosedError("the producer closed while this send waited for memory")
+            now = self._now_ms()
         try:
             handle, give_back = acc.append_new_batch(
-                tp, ts, key, value, headers, callback, self._now_ms(), reserve, waited
+                tp, ts, key, value, headers, callback, now, reserve, waited
             )
         except BaseException:
             self._pool.release(reserve)
@@ -241,7 +250,75 @@ class SendPath:
             self._pool.release(give_back)
         else:
             sender.wakeup.set()  # a new batch: the sender schedules its linger deadline
+        self._after_put(handle, sticky, chosen)
         return handle
+
+    def _after_put(
+        self, handle: RecordFuture, sticky: TopicSticky | None, chosen: int | None
+    ) -> None:
+        """A record is in a batch off the fast path: wake the sender if the batch is full, and
+        count the sticky stint."""
+        full = handle.batch.builder.is_full()
+        if full:
+            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
+        if sticky is not None and sticky.partition == chosen:
+            self._stint(sticky, handle.value_size, full)
+
+    async def _grow_batch(
+        self,
+        tp: TopicPartition,
+        ts: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None,
+        callback: Callback | None,
+        now: int,
+    ) -> RecordFuture | None:
+        """Incremental allocation: when the partition's open batch refused the record for
+        want of buffer memory only (``_need``), give it more chunks (waiting for them up to
+        ``max_block_ms``) and append there. None when the batch is full or gone: the caller
+        opens a new one (the batch is then closed, ready without its linger)."""
+        acc, pool = self._accumulator, self._pool
+        assert acc is not None
+        refused = True  # by the partition's last batch: the fast path tried it
+        while True:
+            dq = acc.batches.get(tp)
+            if not dq:
+                return None
+            last = dq[-1]
+            if not refused:  # another batch is last now: it may take the record as it is
+                handle = last.try_append(ts, key, value, headers, callback)
+                if handle is not None:
+                    return handle
+            need = last.builder._need
+            extra = acc.extension_for(last, need) if need else 0
+            if extra <= 0:  # full, not short of memory
+                last.closed = True
+                return None
+            if not pool.try_allocate(extra):
+                await allocate(
+                    pool,
+                    extra,
+                    now + self.config.max_block_ms,
+                    self.config.max_block_ms,
+                    self._wakeup.set,  # type: ignore[union-attr]  # set by start()
+                    f"{tp.topic}-{tp.partition}",
+                )
+                if self._closed:
+                    pool.release(extra)
+                    raise ProducerClosedError(
+                        "the producer closed while this send waited for memory"
+                    )
+                dq = acc.batches.get(tp)
+                if not dq or dq[-1] is not last or last.builder._payload is not None:
+                    pool.release(extra)  # drained meanwhile: try whatever batch is last now
+                    refused = False
+                    continue
+            acc.give_memory(last, extra)
+            handle = last.try_append(ts, key, value, headers, callback)
+            if handle is not None:
+                return handle
+            refused = True  # records came meanwhile: more memory again, or it is full
 
     async def _put_slow(
         self,
@@ -254,28 +331,15 @@ class SendPath:
         callback: Callback | None,
     ) -> RecordFuture:
         """What :meth:`_put` could not do without waiting: the topic's metadata (then the
-        record is put again), or a new batch for the record (buffer memory)."""
-        slow = self._slow
-        while slow is None:
+        record is put again), or a new batch for the record (:meth:`_put_new_batch`)."""
+        while self._slow is None:
             if partition is not None:
                 partition = check_partition(partition, topic)
             await self._topic_send(topic, partition)
             handle = self._put(topic, value, key, partition, timestamp_ms, hdrs, callback)
             if handle is not None:
                 return handle
-            slow = self._slow
-        tp, ts, key_bytes, value_bytes, sticky, chosen = slow
-        now = self._now_ms()
-        self._metadata.topics[topic] = now  # still of interest: keeps its metadata alive
-        handle = await self._append_new_batch(
-            tp, ts, key_bytes, value_bytes, hdrs, callback, now + self.config.max_block_ms
-        )
-        full = handle.batch.builder.is_full()
-        if full:
-            self._wakeup.set()  # type: ignore[union-attr]  # set by start()
-        if sticky is not None and sticky.partition == chosen:
-            self._stint(sticky, handle.value_size, full)
-        return handle
+        return await self._put_new_batch(topic, hdrs, callback)
 
     def _stint(self, sticky: TopicSticky, value_size: int, full: bool) -> None:
         """The sticky stint's accounting: it ends when its batch is full or

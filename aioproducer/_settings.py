@@ -33,7 +33,7 @@ class ProducerSettings(TypedDict, total=False):
     batch_size: int
     linger_ms: int
     buffer_memory: int
-    buffer_memory_allocation_strategy: Literal["full"]
+    buffer_memory_allocation_strategy: Literal["full", "incremental"]
     max_block_ms: int
     max_request_size: int
     request_timeout_ms: int

@@ -53,11 +53,13 @@ class ProducerConfig:
     linger_ms: int = 5
     #: Byte budget of all buffered records; ``send`` waits up to ``max_block_ms`` for memory.
     buffer_memory: int = 33554432
-    #: How a batch is charged to ``buffer_memory``: "full", Java's default, reserves
-    #: ``batch_size`` (or the first record's size, if larger) when the batch is opened, until
-    #: it completes. Java 4.4's "incremental" (16 KiB chunks as records arrive) is not
-    #: supported yet.
-    buffer_memory_allocation_strategy: Literal["full"] = "full"
+    #: How a batch is charged to ``buffer_memory`` (Java 4.4): "full", the default, reserves
+    #: ``batch_size`` (or the first record's batch, if larger) when the batch opens, and its
+    #: buffer is allocated whole at the first record; "incremental" reserves 16 KiB chunks
+    #: (``batch_size`` if smaller) as records arrive, up to ``batch_size``, so memory follows
+    #: the data buffered rather than the number of partitions written to (for a large
+    #: ``batch_size``). A batch gives its memory back when it completes.
+    buffer_memory_allocation_strategy: Literal["full", "incremental"] = "full"
     #: How long ``send`` may wait for metadata or buffer memory before ``KafkaTimeoutError``.
     max_block_ms: int = 60000
     #: Largest produce request (and so largest record) in bytes.

@@ -191,8 +191,9 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
         if callback is not None and not callable(callback):
             raise bad_callback(callback, topic)
         # After the next line, to the end: the fast path, which tools/gen_put.py copies into
-        # aioproducer/_put.py as Producer._put (send_many's per-record step) with each
-        # ``return await self._put_slow(...)`` made ``return None``. A call from here to a
+        # aioproducer/_put.py as Producer._put (send_many's per-record step) with its
+        # ``return await self._put_slow(...)`` and ``return await self._put_new_batch(...)``
+        # made ``return None``. A call from here to a
         # shared function cost 2-4 % of send()'s instructions, so the code is generated
         # instead (tests/unit/test_generated_put.py keeps the copy current).
         hdrs = check_headers(headers, topic) if headers is not None else None
@@ -245,7 +246,9 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
         handle = (
             dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback) if dq else None
         )
-        if handle is None and dq:
+        if handle is None and dq and not dq[-1].builder._need:
+            # (_need: with incremental allocation, the batch needs more buffer memory, not a
+            # successor: the slow path below gives it more.)
             dq[-1].closed = True  # ready now, without its linger
             self._wakeup.set()  # type: ignore[union-attr]  # set by start()
             if sticky is not None and sticky.partition == partition:
@@ -260,11 +263,11 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
                 dq = self._batches.get(tp)
                 if dq:
                     handle = dq[-1].try_append(timestamp_ms, key_bytes, value_bytes, hdrs, callback)
-                    if handle is None:
+                    if handle is None and not dq[-1].builder._need:
                         dq[-1].closed = True
         if handle is None:
             self._slow = (tp, timestamp_ms, key_bytes, value_bytes, sticky, partition)
-            return await self._put_slow(topic, value, key, partition, timestamp_ms, hdrs, callback)
+            return await self._put_new_batch(topic, hdrs, callback)
         full = handle.batch.builder.is_full()
         if full:
             self._wakeup.set()  # type: ignore[union-attr]  # set by start()

@@ -94,6 +94,15 @@ class IncompleteBatches(dict[ProducerBatch, None]):
         self.pop(batch, None)
 
 
+#: Java 4.4's chunk of incremental allocation (``ChunkedRecordAccumulator.CHUNK_SIZE``); a
+#: batch_size below it is the chunk.
+CHUNK_BYTES = 16384
+
+
+def _round_up(n: int, unit: int) -> int:
+    return -(-n // unit) * unit
+
+
 class RecordAccumulator:
     def __init__(
         self,
@@ -108,8 +117,14 @@ class RecordAccumulator:
         pool: MemoryPool,
         new_completion: Callable[[], Completion],
         rand: Callable[[], float],
+        incremental: bool = False,
     ) -> None:
         self.batch_size = batch_size
+        #: buffer_memory_allocation_strategy="incremental" (Java 4.4): a new batch reserves
+        #: whole chunks for its first record, and more chunks as records come, up to
+        #: batch_size; "full" (False) reserves batch_size when it opens.
+        self.incremental = incremental
+        self.chunk = min(CHUNK_BYTES, batch_size)
         self.codec = codec
         self.linger_ms = linger_ms
         self.retry_backoff_ms = retry_backoff_ms
@@ -146,8 +161,26 @@ class RecordAccumulator:
     # -- appending -------------------------------------------------------------------------------
 
     def reservation_for(self, record_size: int) -> int:
-        """Bytes to reserve for a new batch that must hold a record of ``record_size``."""
-        return max(self.batch_size, record_size + BATCH_OVERHEAD)
+        """Bytes to reserve for a new batch that must hold a record of ``record_size``:
+        batch_size (or the record's batch, if larger); with incremental allocation, the whole
+        chunks that batch takes (a larger record's batch whole)."""
+        whole = max(self.batch_size, record_size + BATCH_OVERHEAD)
+        if not self.incremental:
+            return whole
+        return min(whole, _round_up(record_size + BATCH_OVERHEAD, self.chunk))
+
+    def extension_for(self, batch: ProducerBatch, record_bytes: int) -> int:
+        """Incremental allocation: the pool bytes to add to ``batch`` (whole chunks, up to
+        batch_size in all) for its records to reach ``record_bytes``; 0 when none would do."""
+        target = min(
+            self.batch_size, _round_up(batch.builder.batch_bytes_for(record_bytes), self.chunk)
+        )
+        return max(0, target - batch.reserved)
+
+    def give_memory(self, batch: ProducerBatch, extra: int) -> None:
+        """``extra`` pool bytes granted to ``batch`` (:meth:`extension_for`)."""
+        batch.reserved += extra
+        batch.builder.set_memory(batch.reserved)
 
     def append_new_batch(
         self,
@@ -172,6 +205,8 @@ class RecordAccumulator:
             if handle is not None:
                 return handle, reserved
         builder = self.new_builder(self.batch_size, self._ratios.get(tp.topic, 1.0))
+        if self.incremental and reserved < self.batch_size:
+            builder.set_memory(reserved)
         batch = ProducerBatch(tp, builder, self.new_completion(), now_ms, reserved)
         self._ordinal += 1
         batch.ordinal = self._ordinal

@@ -14,7 +14,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .._records.reader import BATCH_OVERHEAD
@@ -139,6 +140,77 @@ class NodeCounters(Counters):
     latency_n: int
     request_max: float
     latency_max: float
+
+
+def tally_py(batches: list[ProducerBatch], now_ms: int, compressed: bool, overhead: int) -> _Tally:
+    """A produce request's batch figures (``_speedups.tally_batches``' pure twin): records,
+    bytes, summed queue time, the largest batch, queue time and mean record size, the summed
+    compression ratios and mean record sizes, the batches with records, and per run of
+    consecutive batches of one topic ``(topic, records, bytes, ratio sum, batches)``."""
+    records = nbytes = queue = sized = 0
+    bmax = qmax = -(1 << 63)
+    ratios = sizes = 0.0
+    rmax = -math.inf
+    runs: list[tuple[str, int, int, float, int]] = []
+    topic = None
+    t_records = t_bytes = t_batches = 0
+    t_ratios = 0.0
+    for b in batches:
+        builder = b.builder
+        count = len(b.handles)  # not final: its handles are its records
+        size = builder.estimated_size()  # sealed: the real size
+        q = now_ms - b.created_ms
+        records += count
+        nbytes += size
+        queue += q
+        if size > bmax:
+            bmax = size
+        if q > qmax:
+            qmax = q
+        if compressed:
+            ratio = builder.compression_ratio
+            raw = builder.uncompressed_size
+        else:
+            ratio, raw = 1.0, size
+        ratios += ratio
+        if count:
+            mean = (raw - overhead) / count
+            sizes += mean
+            sized += 1
+            if mean > rmax:
+                rmax = mean
+        if b.tp.topic != topic:
+            if topic is not None:
+                runs.append((topic, t_records, t_bytes, t_ratios, t_batches))
+            topic = b.tp.topic
+            t_records = t_bytes = t_batches = 0
+            t_ratios = 0.0
+        t_records += count
+        t_bytes += size
+        t_ratios += ratio
+        t_batches += 1
+    if topic is not None:
+        runs.append((topic, t_records, t_bytes, t_ratios, t_batches))
+    return records, nbytes, queue, bmax, qmax, rmax, ratios, sizes, sized, runs
+
+
+def _choose_tally() -> Callable[[list[ProducerBatch], int, bool, int], _Tally]:
+    """The compiled tally when the compiled record buffer is in use, else the pure one."""
+    from .._records.record_batch import CRecordBatchBuilder, RecordBatchBuilder
+
+    if CRecordBatchBuilder is not None and RecordBatchBuilder is CRecordBatchBuilder:
+        from .._records import _speedups
+
+        return _speedups.tally_batches  # type: ignore[no-any-return]
+    return tally_py
+
+
+#: records, bytes, queue ms, largest batch, largest queue ms, largest mean record size, ratio
+#: sum, mean record size sum, batches with records, per-topic runs.
+_Tally = tuple[
+    int, int, int, int, int, float, float, float, int, list[tuple[str, int, int, float, int]]
+]
+_tally = _choose_tally()
 
 
 # -- what is reported ---------------------------------------------------------------------------
@@ -274,48 +346,17 @@ class ProducerMetrics:
 
     def request_sent(self, batches: list[ProducerBatch], now_ms: int) -> None:
         """A produce request with ``batches`` is written (Java's
-        ``Sender.updateProduceRequestMetrics``): one pass over its batches, summed in locals
-        and added once (this runs for every request: it is kept lean)."""
+        ``Sender.updateProduceRequestMetrics``): one pass over its batches (compiled:
+        ``tally_batches``; a Python loop cost 2 % of fire-and-forget's instructions with 1 KiB
+        records), then the sums added once per request and per run of one topic."""
         if now_ms >= self.windows.roll_at:
             self.windows.roll(now_ms)
+        if not batches:
+            return
+        records, nbytes, queue, bmax, qmax, rmax, ratios, sizes, sized, runs = _tally(
+            batches, now_ms, self.compressed, BATCH_OVERHEAD
+        )
         p = self.producer
-        topics = self.topics
-        compressed = self.compressed
-        records = nbytes = queue = 0
-        ratios = sizes = 0.0
-        sized = 0
-        bmax, qmax, rmax = p.batch_bytes_max, p.queue_ms_max, p.record_size_max
-        for b in batches:
-            builder = b.builder
-            count = len(b.handles)  # not final: its handles are its records
-            size = builder.estimated_size()  # sealed: the real size
-            q = now_ms - b.created_ms
-            records += count
-            nbytes += size
-            queue += q
-            if size > bmax:
-                bmax = size
-            if q > qmax:
-                qmax = q
-            if compressed:
-                ratio = builder.compression_ratio
-                raw = builder.uncompressed_size
-            else:
-                ratio, raw = 1.0, size
-            ratios += ratio
-            if count:
-                mean = (raw - BATCH_OVERHEAD) / count
-                sizes += mean
-                sized += 1
-                if mean > rmax:
-                    rmax = mean
-            t = topics.get(b.tp.topic)
-            if t is None:
-                t = self.topic(b.tp.topic)
-            t.records += count
-            t.bytes += size
-            t.ratio_sum += ratio
-            t.batches += 1
         p.produce_requests += 1
         p.records += records
         p.batches += len(batches)
@@ -324,7 +365,21 @@ class ProducerMetrics:
         p.ratio_sum += ratios
         p.record_size_sum += sizes
         p.sized_batches += sized
-        p.batch_bytes_max, p.queue_ms_max, p.record_size_max = bmax, qmax, rmax
+        if bmax > p.batch_bytes_max:
+            p.batch_bytes_max = bmax
+        if qmax > p.queue_ms_max:
+            p.queue_ms_max = qmax
+        if rmax > p.record_size_max:
+            p.record_size_max = rmax
+        topics = self.topics
+        for topic, t_records, t_bytes, t_ratios, t_batches in runs:
+            t = topics.get(topic)
+            if t is None:
+                t = self.topic(topic)
+            t.records += t_records
+            t.bytes += t_bytes
+            t.ratio_sum += t_ratios
+            t.batches += t_batches
 
     def produce_response(self, node: int, latency_ms: int, throttle_ms: int) -> None:
         n = self.nodes.get(node) or self.node(node)

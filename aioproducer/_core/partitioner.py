@@ -219,7 +219,7 @@ class BuiltInPartitioner:
         :data:`LOAD_STATS_INTERVAL_MS` per topic (Java reads them once per sender loop): reading
         them is a pass over every partition of the topic, and with 1,000 partitions a pass per
         switch cost ~1 us per record (measured, scaling runs of ``make bench``)."""
-        state = self.state(topic)
+        state = self._topics.get(topic) or self.state(topic)  # a call only the first time
         if state.partition < 0:
             if (
                 load is not None

@@ -4,7 +4,9 @@ the record handles' Future protocol schedules on (``_core/record_future.py``).""
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from .backend import running_loop
@@ -53,8 +55,10 @@ class Completion:
         self._records = None
 
     def fire(self) -> Finished:
-        _resolve_all(self._records)
-        _resolve_all(self._waiters)
+        if self._records is not None:  # checked here: most batches have nobody waiting
+            _resolve_all(self._records)
+        if self._waiters is not None:
+            _resolve_all(self._waiters)
         self._records = self._waiters = None
         return self._done
 
@@ -100,17 +104,10 @@ class Finished:
     cancelled_error = staticmethod(_cancelled_error)
 
 
-class Completions:
-    """``new_completion()`` for the accumulator: a producer's batches on its event loop."""
-
-    __slots__ = ("_done", "_loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._done = Finished(loop)
-
-    def __call__(self) -> Completion:
-        return Completion(self._loop, self._done)
+def completions_on(loop: asyncio.AbstractEventLoop) -> Callable[[], Completion]:
+    """``new_completion()`` for the accumulator: a producer's batches on its event loop (a
+    ``partial``: no Python frame of its own per batch)."""
+    return functools.partial(Completion, loop, Finished(loop))
 
 
-__all__ = ["Completion", "Completions", "Finished"]
+__all__ = ["Completion", "Finished", "completions_on"]

@@ -20,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -34,6 +35,11 @@ typedef struct {
     long long max_ts;
     Py_ssize_t hard;    /* record bytes the batch may never exceed */
     Py_ssize_t soft;    /* record bytes past which a non-empty batch is full */
+    Py_ssize_t room;    /* record bytes the batch's buffer memory covers (PY_SSIZE_T_MAX: no
+                         * limit of its own; buffer_memory_allocation_strategy="incremental") */
+    Py_ssize_t need;    /* the last refused append's record bytes when only `room` refused it
+                         * (more memory, not a new batch, would take it); else 0 */
+    Py_ssize_t initial; /* bytes of the buffer's first allocation (0: the first record's) */
 } RecordBuffer;
 
 /* -- zigzag varints ------------------------------------------------------------------------- */
@@ -403,9 +409,12 @@ static int grow_buf(RecordBuffer *self, PyObject *buf, Py_ssize_t n)
         return 0;
     }
     Py_ssize_t want = n;
-    if (ba->ob_exports == 0 && n < self->soft) {
+    Py_ssize_t limit = self->soft < self->room ? self->soft : self->room;
+    if (ba->ob_exports == 0 && n < limit) {
         Py_ssize_t twice = ba->ob_alloc > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX : 2 * ba->ob_alloc;
-        want = twice < n ? n : (twice > self->soft ? self->soft : twice);
+        if (ba->ob_alloc == 0 && twice < self->initial)
+            twice = self->initial; /* the first allocation: what the batch's memory covers */
+        want = twice < n ? n : (twice > limit ? limit : twice);
     }
     if (PyByteArray_Resize(buf, want) < 0)
         return -1;
@@ -419,8 +428,10 @@ static int grow_buf(RecordBuffer *self, PyObject *buf, Py_ssize_t n)
  * Python code. */
 static Py_ssize_t rec_write(RecordBuffer *self, Rec *r, Undo *undo)
 {
-    if (self->payload != NULL && self->payload != Py_None)
+    if (self->payload != NULL && self->payload != Py_None) {
+        self->need = 0;
         return -1; /* sealed (maybe while the buffers were taken) */
+    }
     PyObject *buf = self->buf;
     if (buf == NULL) {
         PyErr_SetString(PyExc_ValueError, "the batch's record buffer was released");
@@ -438,8 +449,14 @@ static Py_ssize_t rec_write(RecordBuffer *self, Rec *r, Undo *undo)
                       varint_size(r->value.len) + vlen + r->hsize;
     Py_ssize_t start = PyByteArray_GET_SIZE(buf);
     Py_ssize_t n = start + varint_size(body) + body;
-    if (n > self->hard || (od && n > self->soft))
+    if (n > self->hard || (od && n > self->soft)) {
+        self->need = 0;
         return -1;
+    }
+    if (od && n > self->room) {
+        self->need = n; /* within batch_size, beyond the memory the batch has */
+        return -1;
+    }
     if (grow_buf(self, buf, n) < 0) {
         if (PyErr_ExceptionMatches(PyExc_BufferError))
             PyErr_SetString(PyExc_ValueError, buffer_exported);
@@ -591,6 +608,9 @@ static PyObject *RecordBuffer_new(PyTypeObject *type, PyObject *args, PyObject *
     self->max_ts = -1;
     self->hard = 0;
     self->soft = 0;
+    self->room = PY_SSIZE_T_MAX;
+    self->need = 0;
+    self->initial = 0;
     return (PyObject *)self;
 }
 
@@ -649,6 +669,10 @@ static PyMemberDef RecordBuffer_members[] = {
     {"_max_ts", T_LONGLONG, offsetof(RecordBuffer, max_ts), 0, "largest timestamp"},
     {"_hard", T_PYSSIZET, offsetof(RecordBuffer, hard), 0, "hard limit of record bytes"},
     {"_soft", T_PYSSIZET, offsetof(RecordBuffer, soft), 0, "soft limit of record bytes"},
+    {"_room", T_PYSSIZET, offsetof(RecordBuffer, room), 0, "record bytes the memory covers"},
+    {"_need", T_PYSSIZET, offsetof(RecordBuffer, need), 0,
+     "record bytes the last append needed beyond _room (0: refused for another reason)"},
+    {"_initial", T_PYSSIZET, offsetof(RecordBuffer, initial), 0, "first allocation's bytes"},
     {NULL},
 };
 
@@ -684,9 +708,196 @@ static PyType_Spec RecordBuffer_spec = {
     RecordBuffer_slots,
 };
 
+/* -- per-request metrics --------------------------------------------------------------------- */
+
+static PyObject *RecordBufferType = NULL;
+static PyObject *str_builder = NULL, *str_created_ms = NULL, *str_tp = NULL, *str_topic = NULL,
+                *str_estimated_size = NULL;
+
+static Py_ssize_t payload_len(PyObject *payload)
+{
+    if (PyBytes_CheckExact(payload))
+        return PyBytes_GET_SIZE(payload);
+    if (PyByteArray_CheckExact(payload))
+        return PyByteArray_GET_SIZE(payload);
+    return PyObject_Size(payload);
+}
+
+/* tally_batches(batches, now_ms, compressed, overhead): one pass over a produce request's
+ * batches for the per-request metrics (metrics.py's ProducerMetrics.request_sent, whose pure
+ * twin is _tally_py there):
+ * (records, bytes, queue_ms, bytes_max, queue_max, record_size_max, ratio_sum, record_size_sum,
+ *  sized_batches, topic_runs); topic_runs is a list of [topic, records, bytes, ratio_sum,
+ *  batches], one per run of consecutive batches of one topic. */
+static PyObject *aiop_tally_batches(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "tally_batches(batches, now_ms, compressed, overhead)");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "tally_batches: batches must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    long long now = PyLong_AsLongLong(args[1]);
+    int compressed = PyObject_IsTrue(args[2]);
+    long long overhead = PyLong_AsLongLong(args[3]);
+    if (PyErr_Occurred() || compressed < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    long long records = 0, nbytes = 0, queue = 0, bmax = LLONG_MIN, qmax = LLONG_MIN;
+    double ratios = 0.0, sizes = 0.0, rmax = -Py_HUGE_VAL;
+    long long sized = 0;
+    PyObject *runs = PyList_New(0);
+    PyObject *run_topic = NULL; /* the current run's topic (a reference of ours) */
+    long long run_records = 0, run_bytes = 0, run_batches = 0;
+    double run_ratios = 0.0;
+    if (runs == NULL)
+        goto fail;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = items[i];
+        PyObject *handles = PyObject_GetAttr(b, str_handles);
+        if (handles == NULL)
+            goto fail;
+        Py_ssize_t count = PyObject_Size(handles);
+        Py_DECREF(handles);
+        if (count < 0)
+            goto fail;
+        PyObject *builder = PyObject_GetAttr(b, str_builder);
+        if (builder == NULL)
+            goto fail;
+        long long size;
+        Py_ssize_t buflen = -1, paylen = -1;
+        if (PyObject_TypeCheck(builder, (PyTypeObject *)RecordBufferType)) {
+            RecordBuffer *rb = (RecordBuffer *)builder;
+            if (rb->buf != NULL && PyByteArray_Check(rb->buf))
+                buflen = PyByteArray_GET_SIZE(rb->buf);
+            if (rb->payload != NULL && rb->payload != Py_None) {
+                paylen = payload_len(rb->payload);
+                if (paylen < 0) {
+                    Py_DECREF(builder);
+                    goto fail;
+                }
+            }
+        }
+        if (paylen >= 0) {
+            size = overhead + paylen; /* sealed: the real size */
+        }
+        else { /* not sealed, or not a compiled buffer: ask the builder */
+            PyObject *est = PyObject_CallMethodNoArgs(builder, str_estimated_size);
+            size = est == NULL ? -1 : PyLong_AsLongLong(est);
+            Py_XDECREF(est);
+            if (size == -1 && PyErr_Occurred()) {
+                Py_DECREF(builder);
+                goto fail;
+            }
+        }
+        double ratio = 1.0;
+        long long raw = size;
+        if (compressed) {
+            if (buflen < 0) { /* the pure buffer: read its properties */
+                PyObject *r = PyObject_GetAttrString(builder, "compression_ratio");
+                PyObject *u = r == NULL ? NULL : PyObject_GetAttrString(builder, "uncompressed_size");
+                ratio = u == NULL ? -1.0 : PyFloat_AsDouble(r);
+                raw = u == NULL ? -1 : PyLong_AsLongLong(u);
+                Py_XDECREF(r);
+                Py_XDECREF(u);
+                if (PyErr_Occurred()) {
+                    Py_DECREF(builder);
+                    goto fail;
+                }
+            }
+            else {
+                ratio = (paylen < 0 || buflen == 0) ? 1.0 : (double)paylen / (double)buflen;
+                raw = overhead + buflen;
+            }
+        }
+        Py_DECREF(builder);
+        PyObject *created = PyObject_GetAttr(b, str_created_ms);
+        long long c = created == NULL ? -1 : PyLong_AsLongLong(created);
+        Py_XDECREF(created);
+        if (c == -1 && PyErr_Occurred())
+            goto fail;
+        long long q = now - c;
+        records += count;
+        nbytes += size;
+        queue += q;
+        if (size > bmax)
+            bmax = size;
+        if (q > qmax)
+            qmax = q;
+        ratios += ratio;
+        if (count) {
+            double mean = (double)(raw - overhead) / (double)count;
+            sizes += mean;
+            sized += 1;
+            if (mean > rmax)
+                rmax = mean;
+        }
+        PyObject *tp = PyObject_GetAttr(b, str_tp);
+        PyObject *topic = tp == NULL ? NULL : PyObject_GetAttr(tp, str_topic);
+        Py_XDECREF(tp);
+        if (topic == NULL)
+            goto fail;
+        int same = 0;
+        if (run_topic != NULL) {
+            same = topic == run_topic ? 1 : PyObject_RichCompareBool(topic, run_topic, Py_EQ);
+            if (same < 0) {
+                Py_DECREF(topic);
+                goto fail;
+            }
+        }
+        if (!same) {
+            if (run_topic != NULL) {
+                PyObject *row = Py_BuildValue("OLLdL", run_topic, run_records, run_bytes,
+                                              run_ratios, run_batches);
+                if (row == NULL || PyList_Append(runs, row) < 0) {
+                    Py_XDECREF(row);
+                    Py_DECREF(topic);
+                    goto fail;
+                }
+                Py_DECREF(row);
+            }
+            Py_XSETREF(run_topic, topic);
+            topic = NULL;
+            run_records = run_bytes = run_batches = 0;
+            run_ratios = 0.0;
+        }
+        Py_XDECREF(topic);
+        run_records += count;
+        run_bytes += size;
+        run_ratios += ratio;
+        run_batches += 1;
+    }
+    if (run_topic != NULL) {
+        PyObject *row = Py_BuildValue("OLLdL", run_topic, run_records, run_bytes, run_ratios,
+                                      run_batches);
+        if (row == NULL || PyList_Append(runs, row) < 0) {
+            Py_XDECREF(row);
+            goto fail;
+        }
+        Py_DECREF(row);
+        Py_CLEAR(run_topic);
+    }
+    Py_DECREF(seq);
+    PyObject *out = Py_BuildValue("LLLLLdddLN", records, nbytes, queue, bmax, qmax, rmax, ratios,
+                                  sizes, sized, runs);
+    return out;
+fail:
+    Py_XDECREF(run_topic);
+    Py_XDECREF(runs);
+    Py_DECREF(seq);
+    return NULL;
+}
+
 static PyMethodDef speedups_functions[] = {
     {"bind_handles", aiop_bind_handles, METH_O,
      "bind_handles(RecordMetadata): the type the record handles build their metadata as"},
+    {"tally_batches", (PyCFunction)(void (*)(void))aiop_tally_batches, METH_FASTCALL,
+     "tally_batches(batches, now_ms, compressed, overhead) -> a produce request's batch "
+     "metrics (see ProducerMetrics.request_sent)"},
     {NULL},
 };
 
@@ -707,12 +918,26 @@ PyMODINIT_FUNC PyInit__speedups(void)
         return NULL;
     if (str_handles == NULL && (str_handles = PyUnicode_InternFromString("handles")) == NULL)
         return NULL;
+    if ((str_builder == NULL && (str_builder = PyUnicode_InternFromString("builder")) == NULL) ||
+        (str_created_ms == NULL &&
+         (str_created_ms = PyUnicode_InternFromString("created_ms")) == NULL) ||
+        (str_tp == NULL && (str_tp = PyUnicode_InternFromString("tp")) == NULL) ||
+        (str_topic == NULL && (str_topic = PyUnicode_InternFromString("topic")) == NULL) ||
+        (str_estimated_size == NULL &&
+         (str_estimated_size = PyUnicode_InternFromString("estimated_size")) == NULL))
+        return NULL;
     PyObject *m = PyModule_Create(&speedups_module);
     if (m == NULL)
         return NULL;
     PyObject *type = PyType_FromSpec(&RecordBuffer_spec);
-    if (type == NULL || PyModule_AddObject(m, "RecordBuffer", type) < 0) {
-        Py_XDECREF(type);
+    if (type == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(type);
+    Py_XSETREF(RecordBufferType, type);
+    if (PyModule_AddObject(m, "RecordBuffer", type) < 0) {
+        Py_DECREF(type);
         Py_DECREF(m);
         return NULL;
     }

@@ -8,6 +8,7 @@ The compiled ``_speedups.RecordBuffer`` (C) does the same with the same fields a
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Sequence
 
 from ..errors import BadRecordError
@@ -151,6 +152,10 @@ _EXPORTED = (
 )
 
 
+#: ``_room`` of a batch whose memory is all reserved up front (the C buffer's PY_SSIZE_T_MAX).
+_NO_LIMIT = sys.maxsize
+
+
 class _PyRecordBuffer:
     """The per-record hot path in pure Python: one RecordBatch v2's records in a ``bytearray``.
 
@@ -159,7 +164,18 @@ class _PyRecordBuffer:
     ``AIOPRODUCER_PURE_PYTHON=1``.
     """
 
-    __slots__ = ("_base_ts", "_buf", "_count", "_hard", "_max_ts", "_payload", "_soft")
+    __slots__ = (
+        "_base_ts",
+        "_buf",
+        "_count",
+        "_hard",
+        "_initial",
+        "_max_ts",
+        "_need",
+        "_payload",
+        "_room",
+        "_soft",
+    )
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -169,6 +185,11 @@ class _PyRecordBuffer:
         self._max_ts = -1
         self._hard = 0
         self._soft = 0
+        #: Record bytes the batch's buffer memory covers (incremental allocation), and the
+        #: record bytes the last refused append needed when only that refused it (else 0).
+        self._room = _NO_LIMIT
+        self._need = 0
+        self._initial = 0  # the compiled buffer's first allocation; bytearray sizes its own
 
     def try_append(
         self,
@@ -186,6 +207,7 @@ class _PyRecordBuffer:
         leaves the batch exactly as it was.
         """
         if self._payload is not None:
+            self._need = 0
             return -1
         # type(), not __class__, which an object can fake; a literal is cheaper than a global
         if type(timestamp_ms) is not int or not 0 <= timestamp_ms <= 0x7FFFFFFFFFFFFFFF:
@@ -202,6 +224,7 @@ class _PyRecordBuffer:
         else:
             hs = _NO_HEADERS
         if foreign and self._payload is not None:  # sealed meanwhile
+            self._need = 0
             return -1
         od = self._count
         td = timestamp_ms - self._base_ts if od else 0
@@ -213,6 +236,10 @@ class _PyRecordBuffer:
         start = len(buf)
         n = start + len(bs) + body
         if n > self._hard or (od and n > self._soft):
+            self._need = 0
+            return -1
+        if od and n > self._room:
+            self._need = n  # within batch_size, beyond the memory the batch has
             return -1
         try:
             buf += bs

@@ -216,6 +216,39 @@ async def test_tiny_buffer_memory_makes_senders_wait_then_proceed(
     assert len(read_topic(broker.bootstrap_servers, topic)) == 2000
 
 
+@pytest.mark.parametrize("codec", [None, "zstd"])
+async def test_incremental_allocation_grows_large_batches_in_a_small_pool(
+    broker: Broker, new_topic: Callable[..., str], codec: CompressionType
+) -> None:
+    """buffer_memory_allocation_strategy="incremental": 256 KiB batches in a 96 KiB pool
+    (with "full", one batch would not even fit it); batches grow by 16 KiB chunks, senders
+    wait for memory, and confluent-kafka reads back every record, byte for byte, in order."""
+    topic = new_topic(broker, partitions=3)
+    values = [b"%05d:" % i + bytes([i % 251]) * (500 + i % 1500) for i in range(3000)]
+    keys = [b"k%d" % (i % 7) for i in range(3000)]
+    async with Producer(
+        bootstrap_servers=broker.bootstrap_servers,
+        buffer_memory=96 * 1024,
+        batch_size=256 * 1024,
+        linger_ms=20,
+        compression_type=codec,
+        buffer_memory_allocation_strategy="incremental",
+    ) as p:
+        futs = [await p.send(topic, v, key=k) for v, k in zip(values, keys, strict=True)]
+        mds = [await f for f in futs]
+        assert value_of(p.metrics(), "bufferpool-wait-time-ns-total") > 0
+        assert value_of(p.metrics(), "buffer-available-bytes") == 96 * 1024  # nothing leaked
+    got = read_topic(broker.bootstrap_servers, topic)
+    by_key: dict[bytes | None, list[bytes | None]] = collections.defaultdict(list)
+    for r in got:
+        by_key[r.key].append(r.value)
+    for k in set(keys):  # one key, one partition: its records in send order
+        assert by_key[k] == [v for v, kk in zip(values, keys, strict=True) if kk == k]
+    assert sorted((r.partition, r.offset) for r in got) == sorted(
+        (md.partition, md.offset) for md in mds
+    )
+
+
 async def test_callbacks_and_interceptors_fire_in_send_order(
     broker: Broker, new_topic: Callable[..., str]
 ) -> None:

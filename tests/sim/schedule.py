@@ -42,6 +42,7 @@ class Params:
     batch_size: int = 16384
     compression: str | None = None
     buffer_memory: int = 32 * 1024 * 1024
+    allocation: str = "full"  # buffer_memory_allocation_strategy
     request_timeout_ms: int = 30000
     delivery_timeout_ms: int | None = None
     retry_backoff_ms: int = 100
@@ -125,6 +126,8 @@ def params_from_seed(seed: int) -> Params:
     p.batch_size = r.choice([512, 2048, 16384, 16384, 65536])
     p.compression = r.choice([None, None, "gzip", "lz4", "zstd"])
     p.buffer_memory = r.choice([32 * 1024 * 1024] * 4 + [65536, 262144])
+    # Drawn apart, so that the seeds' other draws stay what they were before it existed.
+    p.allocation = random.Random(f"allocation-{seed}").choice(["full", "incremental"])
     if r.random() < 0.5:
         p.request_timeout_ms = r.choice([500, 1000, 1500, 3000])
         p.delivery_timeout_ms = p.linger_ms + p.request_timeout_ms + r.choice([0, 500, 2000, 5000])

@@ -222,6 +222,7 @@ class World:
             batch_size=p.batch_size,
             compression_type=p.compression,
             buffer_memory=p.buffer_memory,
+            buffer_memory_allocation_strategy=p.allocation,
             request_timeout_ms=p.request_timeout_ms,
             retry_backoff_ms=p.retry_backoff_ms,
             retry_backoff_max_ms=p.retry_backoff_max_ms,

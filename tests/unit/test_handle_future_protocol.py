@@ -15,7 +15,7 @@ from aioproducer import RecordFuture, RecordMetadata
 from aioproducer._core import producer_batch as core_batch
 from aioproducer._core.cluster import TopicPartition
 from aioproducer._core.producer_batch import ProducerBatch
-from aioproducer._io.completion import Completions, Finished
+from aioproducer._io.completion import Finished, completions_on
 from aioproducer._records import record_batch as records_batch
 from aioproducer.errors import KafkaTimeoutError
 
@@ -38,7 +38,7 @@ def run(builder_cls: Any, test: Callable[[Callable[..., ProducerBatch]], Awaitab
     """``test(new_batch)`` on a fresh event loop; ``new_batch()`` opens a batch on it."""
 
     async def main() -> T:
-        completions = Completions(asyncio.get_running_loop())
+        completions = completions_on(asyncio.get_running_loop())
 
         def new_batch() -> ProducerBatch:
             return ProducerBatch(TP, builder_cls(), completions(), 0, 0)
@@ -238,7 +238,7 @@ def test_awaiters_and_callbacks_follow_a_record_into_its_split_batch() -> None:
             linger_ms=0,
             batch_size=100,
             max_request_size=100_000,
-            new_completion=Completions(asyncio.get_running_loop()),
+            new_completion=completions_on(asyncio.get_running_loop()),
         )
         assert acc.pool.try_allocate(5000)
         first, _ = acc.append_new_batch(TP, 0, b"k", b"v0", None, None, 0, 5000)

@@ -13,7 +13,7 @@ from aioproducer import RecordFuture, RecordMetadata
 from aioproducer._core import producer_batch as core_batch
 from aioproducer._core.cluster import TopicPartition
 from aioproducer._core.producer_batch import ProducerBatch, PyRecordFuture
-from aioproducer._io.completion import Completions
+from aioproducer._io.completion import completions_on
 from aioproducer._records import record_batch as records_batch
 from aioproducer.errors import KafkaTimeoutError
 
@@ -71,7 +71,7 @@ def test_a_failed_batch_fails_every_handle(builder_cls: Any) -> None:
 
 def test_awaiting_a_handle_waits_for_the_batch(builder_cls: Any) -> None:
     async def main() -> RecordMetadata:
-        completions = Completions(asyncio.get_running_loop())
+        completions = completions_on(asyncio.get_running_loop())
         batch = ProducerBatch(TP, builder_cls(), completions(), 0, 0)
         h = batch.try_append(7, None, b"v", None, None)
         assert h is not None

@@ -124,11 +124,9 @@ def test_full_allocation_strategy_reserves_a_batch_size_when_a_batch_opens() -> 
 
     assert ProducerConfig().buffer_memory_allocation_strategy == "full"
     assert ProducerConfig.from_properties({"buffer.memory.allocation.strategy": "full"})
-    incremental: Any = "incremental"
-    with pytest.raises(ConfigError, match="'incremental' is not supported yet"):
-        ProducerConfig(buffer_memory_allocation_strategy=incremental)
-    with pytest.raises(ConfigError, match="buffer_memory_allocation_strategy='incremental'"):
-        ProducerConfig.from_properties({"buffer.memory.allocation.strategy": "incremental"})
+    other: Any = "chunked"
+    with pytest.raises(ConfigError, match="buffer_memory_allocation_strategy='chunked'"):
+        ProducerConfig(buffer_memory_allocation_strategy=other)
     pool = MemoryPool(10_000)
     acc = make_accumulator(batch_size=1000, pool=pool)
     tp = TopicPartition("t", 0)
@@ -141,3 +139,57 @@ def test_full_allocation_strategy_reserves_a_batch_size_when_a_batch_opens() -> 
     assert pool.used == 1000  # charged once, in full, whatever the batch holds
     acc.done(batch)
     assert pool.used == 0
+
+
+def test_incremental_allocation_reserves_chunks_as_a_batch_grows_up_to_batch_size() -> None:
+    """buffer_memory_allocation_strategy="incremental" (Java 4.4): a batch takes 16 KiB
+    chunks from the pool as its records need them, not batch_size up front; a record beyond
+    its memory is refused with ``_need`` set (more memory, not a new batch), and once given
+    the chunk the same batch takes it; it stops at batch_size and gives everything back."""
+    from aioproducer import ProducerConfig
+    from aioproducer._core.accumulator import CHUNK_BYTES
+    from aioproducer._core.cluster import TopicPartition
+
+    from .fakes import make_accumulator
+
+    cfg = ProducerConfig.from_properties({"buffer.memory.allocation.strategy": "incremental"})
+    assert cfg.buffer_memory_allocation_strategy == "incremental"
+    pool = MemoryPool(1 << 20)
+    acc = make_accumulator(batch_size=65536, pool=pool, incremental=True, max_request_size=1 << 20)
+    tp = TopicPartition("t", 0)
+    reserve = acc.reservation_for(1000)
+    assert reserve == CHUNK_BYTES and pool.try_allocate(reserve)
+    acc.append_new_batch(tp, 0, None, b"x" * 1000, None, None, 0, reserve, waited=False)
+    (batch,) = acc.batches[tp]
+    appended, extensions = 1, 0
+    while True:
+        handle = batch.try_append(0, None, b"y" * 1000, None, None)
+        if handle is not None:
+            appended += 1
+            continue
+        need = batch.builder._need
+        if not need:
+            break  # full: batch_size reached
+        extra = acc.extension_for(batch, need)
+        assert extra == CHUNK_BYTES  # one chunk at a time for 1 KB records
+        assert pool.try_allocate(extra)
+        acc.give_memory(batch, extra)
+        extensions += 1
+    assert extensions == 3 and batch.reserved == 65536 == pool.used
+    assert batch.builder.estimated_size() <= 65536 and batch.builder._need == 0
+    assert appended == (65536 - 61) // 1009  # every 1 KB record of a full-size batch
+    assert list(acc.batches[tp]) == [batch]  # one batch, grown
+    acc.done(batch)
+    assert pool.used == 0
+
+
+def test_incremental_allocation_of_a_small_batch_size_or_a_large_record() -> None:
+    """A batch_size under 16 KiB is the chunk (incremental is then full); a record larger
+    than batch_size takes its whole batch, as with full allocation."""
+    from .fakes import make_accumulator
+
+    acc = make_accumulator(batch_size=4096, incremental=True)
+    assert acc.chunk == 4096 and acc.reservation_for(10) == 4096
+    big = make_accumulator(batch_size=65536, incremental=True, max_request_size=1 << 20)
+    assert big.reservation_for(16384) == 32768  # two chunks
+    assert big.reservation_for(200_000) == 200_000 + 61  # the record's own batch, whole

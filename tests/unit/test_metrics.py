@@ -8,9 +8,14 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aioproducer import Producer, ProducerConfig
-from aioproducer._core.metrics import Counters, MetricName, ProducerMetrics, Windows
+from aioproducer._core.cluster import TopicPartition
+from aioproducer._core.metrics import Counters, MetricName, ProducerMetrics, Windows, tally_py
+from aioproducer._core.producer_batch import ProducerBatch
+from aioproducer._records.reader import BATCH_OVERHEAD
 from aioproducer.errors import ConfigError
 from aioproducer.metrics import as_dict, value_of
 from tests.sim.scenario import run
@@ -358,3 +363,45 @@ def test_every_recording_level_records_every_metric_as_java_does() -> None:
         ProducerConfig(metrics_recording_level="WARN")  # type: ignore[arg-type]
     props = ProducerConfig.from_properties({"metrics.recording.level": "DEBUG"})
     assert props.metrics_recording_level == "DEBUG"
+
+
+_TOPICS = st.sampled_from(["a", "b", "é-topic"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    codec=st.sampled_from(["none", "gzip", "lz4"]),
+    shapes=st.lists(
+        st.tuples(_TOPICS, st.lists(st.binary(max_size=300), max_size=12), st.booleans()),
+        min_size=1,
+        max_size=8,
+    ),
+    now=st.integers(0, 10_000),
+)
+def test_the_compiled_tally_counts_a_request_as_the_python_one(
+    codec: str, shapes: list[tuple[str, list[bytes], bool]], now: int
+) -> None:
+    """ProducerMetrics.request_sent's per-batch pass is compiled (``tally_batches``): it gives
+    exactly what its pure twin gives, sealed or not, compressed or not, over runs of topics and
+    empty batches; both builders (compiled and pure) are read."""
+    from aioproducer._records import record_batch
+
+    if record_batch.CRecordBatchBuilder is None:
+        pytest.fail("the compiled record buffer (aioproducer/_records/_speedups.c) is not built")
+    from aioproducer._records import _speedups
+
+    completion: Any = None  # never fired here
+    for cls in (record_batch.CRecordBatchBuilder, record_batch.PyRecordBatchBuilder):
+        batches = []
+        for i, (topic, values, sealed) in enumerate(shapes):
+            builder: Any = cls(codec, 16384, 1 << 20)
+            pb = ProducerBatch(TopicPartition(topic, i), builder, completion, i, 0)
+            for v in values:
+                pb.try_append(5, None, v, None, None)
+            if sealed and values:
+                pb.builder.seal()
+            batches.append(pb)
+        compressed = codec != "none"
+        assert _speedups.tally_batches(batches, now, compressed, BATCH_OVERHEAD) == tally_py(
+            batches, now, compressed, BATCH_OVERHEAD
+        )
