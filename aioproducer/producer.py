@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
     from ._settings import ProducerSettings
 
+#: The running asyncio loop or None (asyncio's C function: no Python frame per new batch).
+_asyncio_loop = asyncio._get_running_loop
+
 log = logging.getLogger("aioproducer")
 #: The calling thread, for send()'s check that it runs on the producer's loop: ~30 ns, where
 #: asyncio.get_running_loop() costs ~120 ns (it calls getpid() each time) — a tenth of a send.
@@ -448,7 +451,9 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
         """Raise :class:`WrongEventLoopError` unless running on the producer's event loop."""
         if self._loop is None:
             return  # not started: send() refuses for that
-        loop = running_loop_or_none()
+        loop = _asyncio_loop()  # the common case, in C; else the backend's (trio's shell loop)
+        if loop is not self._loop:
+            loop = running_loop_or_none()
         if loop is not self._loop:
             raise WrongEventLoopError(
                 f"this producer was started on event loop {self._loop!r} and cannot be used "

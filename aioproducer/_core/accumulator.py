@@ -437,11 +437,7 @@ class RecordAccumulator:
         """An empty record buffer for one of this producer's batches (a new batch, or a piece
         of a split one)."""
         return RecordBatchBuilder(
-            self.codec,
-            batch_size=batch_size,
-            max_size=self.max_request_size,
-            ratio=ratio,
-            transactional=self.transactional,
+            self.codec, batch_size, self.max_request_size, ratio, self.transactional
         )
 
     def split_and_reenqueue(self, batch: ProducerBatch, now_ms: int) -> int:

@@ -115,7 +115,6 @@ class _Builder(_RecordBuffer):
         self.memory = 0
         super().__init__()  # the record buffer's empty state (the C one sets it in tp_new)
         self._hard = _hard_limit(self.codec, max_size)
-        self._soft = 0
         self.set_ratio(ratio)
 
     # -- size accounting -------------------------------------------------------------------------
@@ -168,18 +167,25 @@ class _Builder(_RecordBuffer):
         return n <= self._hard and (self._count == 0 or n <= self._soft)
 
     def set_ratio(self, ratio: float) -> None:
-        """Update the compression-ratio estimate (Java: per topic and codec)."""
-        self.ratio = ratio if self.codec.id else 1.0
-        # Records bytes allowed before the estimated batch reaches batch_size.
-        self._soft = self._record_bytes(self.batch_size)
+        """Update the compression-ratio estimate (Java: per topic and codec), and with it the
+        record bytes allowed before the estimated batch reaches batch_size (``_soft``) or the
+        memory it holds (``_room``). Runs for every new batch."""
+        if self.codec.id:
+            self.ratio = ratio
+            factor = ratio * ESTIMATION_FACTOR
+            self._soft = soft = int((self.batch_size - BATCH_OVERHEAD) / factor)
+        else:
+            self.ratio = factor = 1.0
+            self._soft = soft = self.batch_size - BATCH_OVERHEAD
         if self.memory:
-            self._room = self._record_bytes(self.memory)
-            self._initial = min(self._room, self._soft)
+            self._room = room = int((self.memory - BATCH_OVERHEAD) / factor)
+            self._initial = room if room < soft else soft
         else:
             # All of batch_size is reserved for the batch: its buffer is allocated once, at
             # the first record, instead of doubling (each reallocation may copy it; measured
             # 2 % of the instructions of fire-and-forget with 1 KiB records).
-            self._initial = min(self._soft, self.batch_size, _INITIAL_MAX)
+            cap = self.batch_size if self.batch_size < _INITIAL_MAX else _INITIAL_MAX
+            self._initial = soft if soft < cap else cap
 
     def set_memory(self, memory: int) -> None:
         """The batch holds ``memory`` bytes of buffer memory, fewer than batch_size
@@ -194,16 +200,9 @@ class _Builder(_RecordBuffer):
 
     def batch_bytes_for(self, record_bytes: int) -> int:
         """The estimated batch size (buffer memory) once its records take ``record_bytes``:
-        :meth:`_record_bytes` inverted."""
+        :meth:`set_ratio`'s record bytes for a batch size, inverted."""
         factor = self.ratio * (ESTIMATION_FACTOR if self.codec.id else 1.0)
         return BATCH_OVERHEAD + math.ceil(record_bytes * factor) + 1  # +1: float rounding
-
-    def _record_bytes(self, batch_bytes: int) -> int:
-        """Record bytes that keep the estimated batch within ``batch_bytes``."""
-        return int(
-            (batch_bytes - BATCH_OVERHEAD)
-            / (self.ratio * (ESTIMATION_FACTOR if self.codec.id else 1.0))
-        )
 
     # -- appending --------------------------------------------------------------------------------
 
