@@ -153,7 +153,7 @@ _EXPORTED = (
 
 
 #: ``_room`` of a batch whose memory is all reserved up front (the C buffer's PY_SSIZE_T_MAX).
-_NO_LIMIT = sys.maxsize
+NO_ROOM_LIMIT = sys.maxsize
 
 
 class _PyRecordBuffer:
@@ -187,7 +187,7 @@ class _PyRecordBuffer:
         self._soft = 0
         #: Record bytes the batch's buffer memory covers (incremental allocation), and the
         #: record bytes the last refused append needed when only that refused it (else 0).
-        self._room = _NO_LIMIT
+        self._room = NO_ROOM_LIMIT
         self._need = 0
         self._initial = 0  # the compiled buffer's first allocation; bytearray sizes its own
 

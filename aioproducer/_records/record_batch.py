@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import sys
 from typing import TYPE_CHECKING
 
 from crc32c import crc32c
@@ -32,6 +31,7 @@ from crc32c import crc32c
 from ..errors import BadRecordError
 from .codecs import Codec, get_codec
 from .py_appender import (
+    NO_ROOM_LIMIT,
     BytesLike,
     Headers,
     _byte_size,
@@ -193,7 +193,7 @@ class _Builder(_RecordBuffer):
         set, until more is given; ``memory`` >= batch_size lifts the limit."""
         if memory >= self.batch_size:
             self.memory = 0
-            self._room = _NO_ROOM_LIMIT
+            self._room = NO_ROOM_LIMIT
         else:
             self.memory = memory
         self.set_ratio(self.ratio)
@@ -306,8 +306,6 @@ class _Builder(_RecordBuffer):
 #: The largest first allocation of a batch's buffer (bytes): past it, it doubles as records
 #: come (a buffer this large comes from mmap, whose growth does not copy).
 _INITIAL_MAX = 1 << 17
-#: ``_room`` without a limit of its own (the compiled buffer's PY_SSIZE_T_MAX).
-_NO_ROOM_LIMIT = sys.maxsize
 
 _SLOTS = ("batch_size", "codec", "max_size", "memory", "ratio", "transactional")
 
