@@ -97,3 +97,27 @@ def test_an_extension_not_granted_within_max_block_ms_times_out_naming_the_parti
     [n] = sent
     assert 0 < n < 100
     assert len(log_of(w, 0)) == n
+
+
+def test_send_many_grows_batches_in_place_too() -> None:
+    """send_many's per-record step (``_put``) hands a record short of memory to the same slow
+    path as send(): the records land in order, in batches grown chunk by chunk."""
+    values = [b"%04d" % i + b"m" * 996 for i in range(150)]
+
+    async def body(p: Producer, w: World) -> None:
+        w.cluster.produce_rules.append(slow_answers(0.02))
+        futs = await p.send_many("t0", values, partition=0)
+        await p.flush()
+        assert [f.result().offset for f in futs] == list(range(150))
+        assert p._pool.used == 0
+
+    w = run(
+        body,
+        batch_size=64 * KIB,
+        buffer_memory=80 * KIB,
+        buffer_memory_allocation_strategy="incremental",
+    )
+    assert log_of(w, 0) == values
+    # 150 KB in batches of up to 64 KiB: grown in place, not cut at each 16 KiB chunk.
+    part = w.cluster.partition("t0", 0)
+    assert part is not None and len(part.batches) <= 4
