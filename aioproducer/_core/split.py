@@ -37,6 +37,7 @@ def split_batch(
             current.piece = (*batch.piece, len(new))
             current.maybe_written = batch.maybe_written
             current.watched = batch.watched
+            current.has_callbacks = batch.has_callbacks
             new.append(current)
             od = current.builder.append(rec.timestamp, rec.key, rec.value, list(rec.headers))
         assert current is not None

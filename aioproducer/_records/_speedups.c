@@ -534,7 +534,7 @@ PyObject *aiop_new_handle(PyObject *batch, Py_ssize_t od, long long ts, Py_ssize
 PyObject *aiop_bind_handles(PyObject *module, PyObject *type);
 int aiop_init_handles(PyObject *m);
 
-static PyObject *str_handles = NULL;
+static PyObject *str_handles = NULL, *str_has_callbacks = NULL;
 
 /* append_record(batch, timestamp_ms, key, value, headers, callback) -> handle or None:
  * try_append, then the record's handle, appended to batch.handles; on any error the batch is
@@ -549,6 +549,10 @@ static PyObject *RecordBuffer_append_record(RecordBuffer *self, PyObject *const 
     }
     if (is_sealed(self))
         Py_RETURN_NONE;
+    /* A record with a send() callback: the batch's completion reads its handles (without
+     * any, it does not).  Set before the record is written, where a failure changes nothing. */
+    if (args[5] != Py_None && PyObject_SetAttr(args[0], str_has_callbacks, Py_True) < 0)
+        return NULL;
     /* The handle list first: once the record is written, nothing may fail but an allocation. */
     PyObject *handles = PyObject_GetAttr(args[0], str_handles);
     if (handles == NULL)
@@ -917,6 +921,9 @@ PyMODINIT_FUNC PyInit__speedups(void)
     if (BadRecordError == NULL)
         return NULL;
     if (str_handles == NULL && (str_handles = PyUnicode_InternFromString("handles")) == NULL)
+        return NULL;
+    if (str_has_callbacks == NULL &&
+        (str_has_callbacks = PyUnicode_InternFromString("has_callbacks")) == NULL)
         return NULL;
     if ((str_builder == NULL && (str_builder = PyUnicode_InternFromString("builder")) == NULL) ||
         (str_created_ms == NULL &&

@@ -113,3 +113,55 @@ def test_the_environment_selects_the_builder_and_handle_types_together() -> None
         assert type(batch.builder) is records_batch.CRecordBatchBuilder
         assert batch.compiled and RecordFuture is core_batch.CRecordFuture
         assert type(handle) is core_batch.CRecordFuture
+
+
+class _ReadList(list):  # type: ignore[type-arg]
+    """A batch's handle list that notes being iterated."""
+
+    read = False
+
+    def __iter__(self) -> Any:
+        self.read = True
+        return super().__iter__()
+
+
+def test_completing_a_batch_reads_its_handles_only_when_someone_is_told(builder_cls: Any) -> None:
+    """Fire and forget: no callback, no acknowledgement hook, so complete() does not walk the
+    handles (cold in memory by then); one record with a callback makes it walk them all."""
+    quiet = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
+    quiet.handles = handles = _ReadList()
+    h = quiet.try_append(1, None, b"a", None, None)
+    assert h is not None and not quiet.has_callbacks
+    assert quiet.complete(10, -1, None)
+    assert not handles.read and h.result().offset == 10
+
+    told = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
+    told.handles = handles = _ReadList()
+    calls: list[int] = []
+    told.try_append(1, None, b"a", None, None)
+    told.try_append(2, None, b"b", None, lambda md, e: calls.append(md.offset))
+    assert told.has_callbacks
+    assert told.complete(20, -1, None)
+    assert handles.read and calls == [21]
+
+    hooked = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
+    acked: list[int] = []
+    hooked.try_append(1, None, b"a", None, None)
+    assert hooked.complete(30, -1, None, on_ack=lambda h, md, e: acked.append(md.offset))
+    assert acked == [30]
+
+
+def test_a_callback_follows_its_record_into_a_split_batch(builder_cls: Any) -> None:
+    from aioproducer._core.split import split_batch
+
+    batch = ProducerBatch(TP, builder_cls("none", 1 << 20), FakeCompletion(), 0, 0)
+    calls: list[tuple[int, Any]] = []
+    for i in range(3):
+        cb = (lambda md, e: calls.append((md.offset, e))) if i == 2 else None
+        assert batch.try_append(i, None, b"v" * 50, None, cb) is not None
+    pieces = split_batch(batch, lambda: builder_cls("none", 100), FakeCompletion)
+    assert len(pieces) == 3
+    assert [p.has_callbacks for p in pieces] == [True, True, True]  # inherited, as watched
+    for n, piece in enumerate(pieces):
+        piece.complete(100 * n, -1, None)
+    assert calls == [(200, None)]
