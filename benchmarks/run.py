@@ -1,12 +1,19 @@
 """``make bench``: every client, one at a time, each in its own process, on the same broker.
 
     python benchmarks/run.py [--broker kafka|tansu] [--full] [--clients a,b,...] [--rounds 3]
+                             [--pin]
 
 Starts an Apache Kafka node from the test harness (or Tansu), runs each workload for each
 client (aioproducer, aiokafka, confluent-kafka Producer and AIOProducer, kafka-python, and the
 Java producer's ProducerPerformance tool), and writes under ``benchmarks/results/``: a markdown
 table with every figure as a ratio to aioproducer (``latest.md``), JSON lines for history
 (``history.jsonl``) and a PNG chart of throughput and event-loop lag (``latest.png``).
+
+``--pin`` (Linux, 2 CPUs or more) runs the broker on the last CPU and each client on the first:
+on a 2-core machine the client and the broker otherwise share both cores, and two runs of
+the same build differ by up to 10 %; pinned, by 1-3 %. Use it to compare builds
+(``--clients aioproducer,aioproducer@DIR``); a pinned client gets no second core for its
+compression thread, so its figures are not the unpinned ones.
 """
 
 from __future__ import annotations
@@ -27,6 +34,57 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # report.py, beside this script
 
 from report import chart, median_rows, render, span  # noqa: E402
+
+#: ``--pin``: (the clients' CPUs, the broker's CPUs), or None.
+PIN: tuple[set[int], set[int]] | None = None
+
+
+def pin_cpus() -> tuple[set[int], set[int]]:
+    """The first CPU for the clients, the last for the broker."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least 2 CPUs")
+    return {cpus[0]}, {cpus[-1]}
+
+
+def pin_descendants(cpus: set[int], root: int | None = None) -> int:
+    """Move every thread of this process's descendants (the broker's JVM), or of ``root`` and
+    its descendants, to ``cpus``; threads they start later inherit it. Returns the number of
+    threads moved."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    mine = set() if root is None else {root}
+    todo = [os.getpid() if root is None else root]
+    while todo:
+        pid = todo.pop()
+        kids = [p for p, pp in parents.items() if pp == pid]
+        mine.update(kids)
+        todo.extend(kids)
+    moved = 0
+    for pid in mine:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+                moved += 1
+            except OSError:
+                continue
+    return moved
+
+
+def _pin_client() -> None:  # preexec_fn of a client's process
+    if PIN is not None:
+        os.sched_setaffinity(0, PIN[0])
+
 
 RESULTS = HERE / "results"
 #: ``aioproducer:uvloop`` is aioproducer on uvloop (the ``uvloop`` extra), left out when uvloop
@@ -223,7 +281,9 @@ def run_python_client(client: str, bootstrap: str, topic: str, w: dict[str, Any]
         cmd.append("--keyed")
     if not w.get("lag_probe", True):
         cmd.append("--no-lag-probe")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env=env, preexec_fn=_pin_client
+    )
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]}
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -257,7 +317,7 @@ def run_java(libs: Path, bootstrap: str, topic: str, w: dict[str, Any]) -> dict[
         *props,
     ]
     t0 = time.process_time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, preexec_fn=_pin_client)
     m = re.search(r"records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)", proc.stdout)
     if not m:
         return {"error": (proc.stderr or proc.stdout).strip()[-200:]}
@@ -288,11 +348,18 @@ def main() -> None:
         "--services-only", action="store_true", help="only the service workloads (issue 17)"
     )
     ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="the broker on the last CPU, each client on the first (to compare builds)",
+    )
+    ap.add_argument(
         "--cluster3",
         action="store_true",
         help="then the headline workloads on a 3-node Kafka cluster (RF 3, acks=all)",
     )
     args = ap.parse_args()
+    global PIN
+    PIN = pin_cpus() if args.pin else None
     sys.path.insert(0, str(HERE.parent))
     from aioproducer.testing import KafkaCluster, TansuBroker, ensure_kafka_jars
 
@@ -310,6 +377,8 @@ def main() -> None:
     broker: Any = KafkaCluster(1) if args.broker == "kafka" else TansuBroker()
     with broker:
         bench.bootstrap = broker.bootstrap_servers
+        if PIN is not None:
+            print(f"pinned: {pin_descendants(PIN[1])} broker threads", file=sys.stderr)
         if ws:
             # The broker's JIT warms up over the first seconds of load, and aioproducer runs
             # first in each workload: unwarmed, the first workload measured aioproducer alone

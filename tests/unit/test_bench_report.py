@@ -38,3 +38,28 @@ def test_the_median_run_is_kept_with_its_range_and_failures() -> None:
     assert out[("w", "c")]["error"] == "down"
     assert out[("latency 100 B", "a")]["p50_ms"] == 0.1
     assert run.span(a) == "10 to 30" and run.span(b) == ""
+
+
+def test_pin_moves_every_thread_of_a_child_and_leaves_this_process_alone() -> None:
+    """``--pin``: the broker (a child process, any number of threads) goes to its CPU."""
+    import os
+    import subprocess
+    import sys
+
+    mine = os.sched_getaffinity(0)
+    cpu = {min(mine)}
+    code = "import threading, time; [threading.Thread(target=time.sleep, args=(30,), daemon=True).start() for _ in range(3)]; print(flush=True); time.sleep(30)"  # noqa: E501
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # its threads are running
+        assert run.pin_descendants(cpu, root=child.pid) >= 4
+        tids = os.listdir(f"/proc/{child.pid}/task")
+        assert len(tids) >= 4
+        assert all(os.sched_getaffinity(int(t)) == cpu for t in tids)
+        assert os.sched_getaffinity(0) == mine
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
