@@ -77,7 +77,9 @@ class SendPath:
     #: Why the last ``_put`` returned None: None (the topic's metadata), else the partition
     #: that needs a new batch, the record serialized, and the sticky stint it was put in.
     _slow: (
-        tuple[TopicPartition, int, bytes | None, bytes | None, TopicSticky | None, int | None]
+        tuple[
+            TopicPartition, int | None, bytes | None, bytes | None, TopicSticky | None, int | None
+        ]
         | None
     )
     #: ``Producer._put``: the hot path, which calls back here when it must wait.
@@ -265,7 +267,7 @@ class SendPath:
     async def _grow_batch(
         self,
         tp: TopicPartition,
-        ts: int,
+        ts: int | None,
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes | None]] | None,

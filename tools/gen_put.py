@@ -42,6 +42,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._core.producer_batch import Callback, RecordFuture
+from ._records.record_batch import CLOCKED_BUFFER
 from ._validate import check_timestamp, serialize
 
 if TYPE_CHECKING:

@@ -185,7 +185,7 @@ class RecordAccumulator:
     def append_new_batch(
         self,
         tp: TopicPartition,
-        timestamp: int,
+        timestamp: int | None,
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes | None]] | None,

@@ -117,18 +117,22 @@ class ProducerBatch:
 
     def try_append(
         self,
-        timestamp: int,
+        timestamp: int | None,
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes | None]] | None,
         callback: Callback | None,
     ) -> RecordFuture | None:
-        """Append a record and return its handle; None when the batch has no room."""
+        """Append a record and return its handle; None when the batch has no room. The
+        timestamp None (now) is for the compiled record buffer, which reads the clock
+        (``record_batch.CLOCKED_BUFFER``); the pure one takes an int."""
         builder = self.builder
         if self.compiled:  # the record and its (untracked) handle in one C call
             return builder.append_record(  # type: ignore[attr-defined, no-any-return]
                 self, timestamp, key, value, headers, callback
             )
+        if timestamp is None:
+            raise TypeError("the pure record buffer reads no clock: give the timestamp")
         od = builder.try_append(timestamp, key, value, headers)
         if od < 0:
             return None

@@ -341,6 +341,11 @@ else:
     )
 #: Which record buffer :data:`RecordBatchBuilder` runs on: ``"c"`` or ``"python"``.
 IMPLEMENTATION = "python" if RecordBatchBuilder is PyRecordBatchBuilder else "c"
+#: Whether :data:`RecordBatchBuilder` reads the clock itself for a record appended with the
+#: timestamp None (the compiled buffer: ``time.time_ns() // 1_000_000``, from the same clock, as
+#: it appends); ``send()`` then leaves a record without ``timestamp_ms`` to it. The pure buffer
+#: takes ints only (the sans-IO layers read no clock).
+CLOCKED_BUFFER = IMPLEMENTATION == "c"
 if CRecordBatchBuilder is None and not PURE_PYTHON:
     # Installed without a C compiler (setup.py's extension is optional): say so once.
     import warnings

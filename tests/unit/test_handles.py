@@ -165,3 +165,27 @@ def test_a_callback_follows_its_record_into_a_split_batch(builder_cls: Any) -> N
     for n, piece in enumerate(pieces):
         piece.complete(100 * n, -1, None)
     assert calls == [(200, None)]
+
+
+def test_a_record_without_timestamp_is_stamped_now_by_the_compiled_buffer(
+    builder_cls: Any,
+) -> None:
+    """send() without timestamp_ms leaves the clock to the compiled record buffer (two ints
+    and a division per record saved); the pure one reads no clock and says so."""
+    import time
+
+    batch = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
+    if builder_cls is records_batch.PyRecordBatchBuilder:
+        with pytest.raises(TypeError, match="reads no clock"):
+            batch.try_append(None, None, b"v", None, None)
+        assert batch.handles == [] and batch.builder.record_count == 0
+        return
+    before = time.time_ns() // 1_000_000
+    h = batch.try_append(None, None, b"v", None, None)
+    h2 = batch.try_append(None, None, b"w", None, None)
+    after = time.time_ns() // 1_000_000
+    assert h is not None and h2 is not None
+    assert before <= h.timestamp <= h2.timestamp <= after
+    assert [r.timestamp for r in batch.builder.records()] == [h.timestamp, h2.timestamp]
+    batch.complete(7, -1, None)
+    assert h.result().timestamp == h.timestamp

@@ -35,6 +35,26 @@ def test_a_sent_record_resolves_to_where_the_broker_wrote_it() -> None:
     assert log_of(w, 2) == [b"hello"]
 
 
+def test_a_record_without_timestamp_ms_is_stamped_when_sent() -> None:
+    """On either record buffer (``make test`` runs this file on both): the compiled one
+    reads the clock as it appends, the pure path in send()."""
+    import time
+
+    got: list[tuple[int, int, int]] = []
+
+    async def body(p: Producer, w: World) -> None:
+        before = time.time_ns() // 1_000_000
+        fut = await p.send("t0", b"v", partition=1)
+        after = time.time_ns() // 1_000_000
+        got.append((before, (await fut).timestamp, after))
+        given = await (await p.send("t0", b"w", partition=1, timestamp_ms=1234))
+        assert given.timestamp == 1234
+
+    run(body)
+    [(before, stamped, after)] = got
+    assert before <= stamped <= after
+
+
 def test_callbacks_run_in_record_order_after_the_futures_resolve() -> None:
     order: list[tuple[str, int]] = []
 
