@@ -701,10 +701,10 @@ static PyMemberDef RecordBuffer_members[] = {
 static PyMethodDef RecordBuffer_methods[] = {
     {"try_append", (PyCFunction)(void (*)(void))RecordBuffer_try_append, METH_FASTCALL,
      "try_append(timestamp_ms, key, value, headers=None) -> offset delta, or -1 if it does not "
-     "fit"},
+     "fit; timestamp_ms None: now"},
     {"append_record", (PyCFunction)(void (*)(void))RecordBuffer_append_record, METH_FASTCALL,
      "append_record(batch, timestamp_ms, key, value, headers, callback) -> the record's handle "
-     "(appended to batch.handles), or None if it does not fit"},
+     "(appended to batch.handles), or None if it does not fit; timestamp_ms None: now"},
     {"is_full", (PyCFunction)RecordBuffer_is_full, METH_NOARGS,
      "is_full() -> whether the batch takes no more records (sealed, or at its soft limit)"},
     {NULL},
