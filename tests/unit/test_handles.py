@@ -137,18 +137,18 @@ def test_completing_a_batch_reads_its_handles_only_when_someone_is_told(builder_
 
     told = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
     told.handles = handles = _ReadList()
-    calls: list[int] = []
+    calls: list[RecordMetadata | None] = []
     told.try_append(1, None, b"a", None, None)
-    told.try_append(2, None, b"b", None, lambda md, e: calls.append(md.offset))
+    told.try_append(2, None, b"b", None, lambda md, e: calls.append(md))
     assert told.has_callbacks
     assert told.complete(20, -1, None)
-    assert handles.read and calls == [21]
+    assert handles.read and [md.offset for md in calls if md is not None] == [21]
 
     hooked = ProducerBatch(TP, builder_cls(), FakeCompletion(), 0, 0)
-    acked: list[int] = []
+    acked: list[RecordMetadata | None] = []
     hooked.try_append(1, None, b"a", None, None)
-    assert hooked.complete(30, -1, None, on_ack=lambda h, md, e: acked.append(md.offset))
-    assert acked == [30]
+    assert hooked.complete(30, -1, None, on_ack=lambda h, md, e: acked.append(md))
+    assert [md.offset for md in acked if md is not None] == [30]
 
 
 def test_a_callback_follows_its_record_into_a_split_batch(builder_cls: Any) -> None:
