@@ -245,7 +245,9 @@ def read_pushes(path: Path) -> list[Push]:
     if not path.exists():
         return []
     pushes: list[Push] = []
-    for line in path.read_text().splitlines():
+    text = path.read_text()
+    # The sink may be writing a line now: read the complete lines only.
+    for line in text[: text.rfind("\n") + 1].splitlines():
         cols = line.split("\t")
         if cols[0] == "error":
             raise HarnessError(f"the telemetry sink could not decode a push: {line}")
