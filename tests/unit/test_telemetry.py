@@ -5,6 +5,7 @@ subscription selects, and the subscription state machine with time as an argumen
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
@@ -255,3 +256,18 @@ def test_close_asks_for_one_terminating_push_and_ignores_late_answers() -> None:
     assert s.state.name == "TERMINATED" and s.wait_ms(10**9) == OFF
     never = TelemetryState(0.5)
     assert not never.close() and never.state is State.TERMINATED
+
+
+def test_the_sink_reader_skips_a_line_still_being_written(tmp_path: Path) -> None:
+    """The broker plugin appends to the file while a test polls it: a half-written last line
+    is read next time, not parsed now (it raised IndexError once in CI)."""
+    from aioproducer.testing.telemetry_sink import read_pushes
+
+    path = tmp_path / "pushes.tsv"
+    path.write_text(
+        "push\tc1\tsub\tfalse\n"
+        "point\t0\torg.apache.kafka.producer.record.send.total\tsum\t3.0\tcumulative\t1\t\n"
+        "point\t0\torg.apache.kafka.prod"
+    )
+    [push] = read_pushes(path)
+    assert push.client_id == "c1" and len(push.points) == 1
